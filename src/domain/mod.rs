@@ -1,0 +1,147 @@
+//! Value types that can only hold valid values. Raw input is parsed into them once, at the
+//! edge (events, admin requests, configuration); the rest of the code never re-checks.
+
+mod ids;
+mod region;
+mod site;
+
+pub use ids::{EventId, TenantId};
+pub use region::{Region, Residency};
+pub use site::Site;
+
+use std::fmt;
+
+/// Why a raw value was refused, phrased for the person who sent it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+/// Day of the month on which a tenant is billed: 1 to 28, so that it exists in every month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BillingDay(u8);
+
+impl BillingDay {
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for BillingDay {
+    type Error = InvalidValue;
+    fn try_from(day: i64) -> Result<Self, Self::Error> {
+        match u8::try_from(day) {
+            Ok(d @ 1..=28) => Ok(Self(d)),
+            _ => Err(InvalidValue(format!(
+                "billing day must be a whole number from 1 to 28, got {day}"
+            ))),
+        }
+    }
+}
+
+/// Billing cycle of a paid subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Cycle {
+    Monthly,
+    Annual,
+}
+
+impl Cycle {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cycle::Monthly => "monthly",
+            Cycle::Annual => "annual",
+        }
+    }
+}
+
+impl std::str::FromStr for Cycle {
+    type Err = InvalidValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "monthly" => Ok(Cycle::Monthly),
+            "annual" => Ok(Cycle::Annual),
+            other => Err(InvalidValue(format!(
+                "cycle must be `monthly` or `annual`, got `{other}`"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Cycle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The products a tenant has: a non-empty list of distinct product keys, in the order given.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Products(Vec<String>);
+
+impl Products {
+    pub const MAX_KEY_LEN: usize = 64;
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+}
+
+impl TryFrom<Vec<String>> for Products {
+    type Error = InvalidValue;
+    fn try_from(keys: Vec<String>) -> Result<Self, Self::Error> {
+        let mut out: Vec<String> = Vec::with_capacity(keys.len());
+        for key in keys {
+            let valid = !key.is_empty()
+                && key.len() <= Self::MAX_KEY_LEN
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !valid {
+                return Err(InvalidValue(format!(
+                    "product keys are 1 to {} characters of letters, digits, `-`, `_` or `.`, got `{key}`",
+                    Self::MAX_KEY_LEN
+                )));
+            }
+            if !out.contains(&key) {
+                out.push(key);
+            }
+        }
+        if out.is_empty() {
+            return Err(InvalidValue(
+                "products must list at least one product key".into(),
+            ));
+        }
+        Ok(Self(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn billing_day_accepts_1_to_28_only() {
+        assert!(BillingDay::try_from(0).is_err());
+        assert_eq!(BillingDay::try_from(1).map(BillingDay::get), Ok(1));
+        assert_eq!(BillingDay::try_from(28).map(BillingDay::get), Ok(28));
+        assert!(BillingDay::try_from(29).is_err());
+        assert!(BillingDay::try_from(-5).is_err());
+        assert!(BillingDay::try_from(300).is_err());
+    }
+
+    #[test]
+    fn products_must_be_non_empty_and_are_deduplicated() {
+        assert!(Products::try_from(vec![]).is_err());
+        assert!(Products::try_from(vec![String::new()]).is_err());
+        assert!(Products::try_from(vec!["has space".into()]).is_err());
+        let p = Products::try_from(vec!["jira".into(), "confluence".into(), "jira".into()])
+            .expect("valid keys");
+        assert_eq!(p.as_slice(), ["jira", "confluence"]);
+    }
+
+    #[test]
+    fn cycle_parses_the_two_contract_values() {
+        assert_eq!("monthly".parse::<Cycle>(), Ok(Cycle::Monthly));
+        assert_eq!("annual".parse::<Cycle>(), Ok(Cycle::Annual));
+        assert!("weekly".parse::<Cycle>().is_err());
+    }
+}

@@ -1,0 +1,111 @@
+//! Folding a tenant's events, in contract order, into its state.
+//!
+//! Delivery is at-least-once and unordered, so the catalog keeps every distinct event of a
+//! tenant and refolds them all whenever one arrives or a timer comes due. The result depends
+//! only on the set of events, `now`, and which sites other tenants hold: never on the order or
+//! number of deliveries.
+
+use super::events::Event;
+use super::rules::{SiteRegistry, apply};
+use super::state::Tenant;
+use super::timers::{Timer, run_due};
+use crate::domain::EventId;
+use chrono::{DateTime, Utc};
+use std::cmp::Ordering;
+use std::collections::HashSet;
+
+/// What became of one event in the fold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    /// The same fact as an earlier event (same type, time, sequence and data) under another id.
+    Duplicate {
+        of: EventId,
+    },
+    Rejected {
+        reason: String,
+    },
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Duplicate { .. } => "duplicate",
+            Outcome::Rejected { .. } => "rejected",
+        }
+    }
+
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            Outcome::Applied => None,
+            Outcome::Duplicate { of } => Some(format!("same event as {of}")),
+            Outcome::Rejected { reason } => Some(reason.clone()),
+        }
+    }
+}
+
+/// The result of a fold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folded {
+    /// `None` while no event has created the tenant.
+    pub tenant: Option<Tenant>,
+    /// Every distinct event with its outcome, in contract order.
+    pub outcomes: Vec<(EventId, Outcome)>,
+    /// The timers that fired, with when they were due, in order.
+    pub fired: Vec<(Timer, DateTime<Utc>)>,
+}
+
+/// Contract order: `occurred_at`, then `sequence` (absent first), then `id`.
+pub fn contract_order(a: &Event, b: &Event) -> Ordering {
+    (a.occurred_at, a.sequence, a.id).cmp(&(b.occurred_at, b.sequence, b.id))
+}
+
+/// Folds `events` (any order, repeats allowed) into the tenant's state at `now`.
+pub fn fold(events: &[Event], now: DateTime<Utc>, sites: &dyn SiteRegistry) -> Folded {
+    let mut ordered: Vec<&Event> = events.iter().collect();
+    ordered.sort_by(|a, b| contract_order(a, b));
+    let mut seen = HashSet::with_capacity(ordered.len());
+    ordered.retain(|e| seen.insert(e.id));
+
+    let mut tenant: Option<Tenant> = None;
+    let mut outcomes = Vec::with_capacity(ordered.len());
+    let mut fired = Vec::new();
+    for (i, event) in ordered.iter().enumerate() {
+        if let Some(original) = earlier_same_fact(&ordered[..i], event) {
+            outcomes.push((event.id, Outcome::Duplicate { of: original }));
+            continue;
+        }
+        if let Some(t) = tenant.as_mut() {
+            fired.extend(run_due(t, event.occurred_at));
+        }
+        let outcome = match apply(tenant.as_ref(), event, sites) {
+            Ok(next) => {
+                tenant = Some(next);
+                Outcome::Applied
+            }
+            Err(reason) => Outcome::Rejected { reason },
+        };
+        outcomes.push((event.id, outcome));
+    }
+    if let Some(t) = tenant.as_mut() {
+        fired.extend(run_due(t, now));
+    }
+    Folded {
+        tenant,
+        outcomes,
+        fired,
+    }
+}
+
+/// The first earlier event that states the same fact, if any. Events of one fact share
+/// `occurred_at` and `sequence`, so they sit next to each other in contract order.
+fn earlier_same_fact(before: &[&Event], event: &Event) -> Option<EventId> {
+    before
+        .iter()
+        .rev()
+        .take_while(|e| e.occurred_at == event.occurred_at)
+        .filter(|e| e.sequence == event.sequence && e.kind == event.kind)
+        .last()
+        .map(|e| e.id)
+}

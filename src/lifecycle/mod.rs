@@ -1,0 +1,20 @@
+//! The tenant lifecycle, as a pure function of a tenant's events and the current time.
+//!
+//! No I/O and no clock reads here: callers pass `now`. Everything the contract says about
+//! states, transitions, timers and ordering (CONTRACT.md sections 3 and 4) lives in this module,
+//! so it can be tested exhaustively without a database or a broker.
+
+pub mod billing;
+pub mod events;
+pub mod fold;
+pub mod rules;
+pub mod state;
+pub mod timers;
+
+pub use events::{Event, EventKind, EventType, NewTenant, RejectedEvent};
+pub use fold::{Folded, Outcome, fold};
+pub use state::{Lifecycle, ShownState, Tenant};
+pub use timers::Timer;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,184 @@
+//! The transition table of CONTRACT.md section 4, one match arm per row.
+//!
+//! [`apply`] judges one event against the tenant as it stands at the event's place in contract
+//! order: it either returns the changed tenant or the reason the event changes nothing.
+
+use super::billing::trial_end;
+use super::events::{Event, EventKind, NewTenant};
+use super::state::{Lifecycle, Tenant};
+use crate::domain::Site;
+use Lifecycle::*;
+
+/// Answers whether a site is held by another tenant that is not deleted.
+pub trait SiteRegistry {
+    fn is_taken(&self, site: &Site) -> bool;
+}
+
+impl<F: Fn(&Site) -> bool> SiteRegistry for F {
+    fn is_taken(&self, site: &Site) -> bool {
+        self(site)
+    }
+}
+
+/// Applies one event to the tenant (`None`: not created yet). `Err` holds why it is rejected.
+pub fn apply(
+    tenant: Option<&Tenant>,
+    event: &Event,
+    sites: &dyn SiteRegistry,
+) -> Result<Tenant, String> {
+    let Some(current) = tenant else {
+        return create(event, sites);
+    };
+    let mut t = current.clone();
+    let l = t.lifecycle;
+    let refuse = |rule: &str| Err(format!("{} {rule}; tenant is {l}", event.kind.event_type()));
+    match &event.kind {
+        _ if l == Deleted => {
+            return Err("tenant is DELETED: a carried-out deletion is final".into());
+        }
+
+        EventKind::TrialStarted { .. } => {
+            return Err(format!("tenant already exists; tenant is {l}"));
+        }
+
+        EventKind::SubscriptionActivated {
+            plan,
+            cycle,
+            current_period_end,
+            ..
+        } => {
+            if l != Trial {
+                return refuse("is allowed only in TRIAL or for an unknown tenant");
+            }
+            t.lifecycle = Active;
+            t.plan = Some(plan.clone());
+            t.cycle = Some(*cycle);
+            t.current_period_end = Some(*current_period_end);
+        }
+
+        EventKind::SubscriptionRenewed { current_period_end } => {
+            if l != Active {
+                return refuse("is allowed only in ACTIVE");
+            }
+            t.current_period_end = Some(*current_period_end);
+        }
+
+        EventKind::SubscriptionCancelled { effective_at } => {
+            if !matches!(l, Trial | Active) {
+                return refuse("is allowed only in TRIAL or ACTIVE");
+            }
+            t.lifecycle = Cancelling;
+            t.cancellation_effective_at = Some(*effective_at);
+        }
+
+        EventKind::SubscriptionReactivated { current_period_end } => {
+            if !matches!(l, Cancelling | Deactivated) {
+                return refuse("is allowed only in CANCELLING or DEACTIVATED");
+            }
+            t.lifecycle = Active;
+            t.current_period_end = Some(*current_period_end);
+            t.cancellation_effective_at = None;
+            t.deletion_due_at = None;
+        }
+
+        EventKind::SubscriptionSuspended { .. } => {
+            if !matches!(l, Trial | Active | Cancelling) {
+                return refuse("is allowed only in TRIAL, ACTIVE or CANCELLING");
+            }
+            if t.suspended {
+                return Err("tenant is already suspended".into());
+            }
+            t.suspended = true;
+        }
+
+        EventKind::SubscriptionUnsuspended => {
+            if !t.suspended {
+                return Err(format!("tenant is not suspended; tenant is {l}"));
+            }
+            t.suspended = false;
+        }
+
+        EventKind::SiteRenamed { site } => {
+            if t.site.as_ref() != Some(site) {
+                if sites.is_taken(site) {
+                    return Err(format!("site `{site}` is taken by another tenant"));
+                }
+                t.old_sites.retain(|old| old != site);
+                if let Some(previous) = t.site.replace(site.clone()) {
+                    t.old_sites.push(previous);
+                }
+            }
+        }
+
+        EventKind::DataDeletionRequested { .. } => {
+            t.lifecycle = Deactivated;
+            t.suspended = false;
+            t.deletion_due_at = Some(event.occurred_at);
+        }
+    }
+    Ok(t)
+}
+
+/// The two events that create a tenant; anything else for an unknown tenant is rejected.
+fn create(event: &Event, sites: &dyn SiteRegistry) -> Result<Tenant, String> {
+    let (new, lifecycle) = match &event.kind {
+        EventKind::TrialStarted { tenant, .. } => (tenant, Trial),
+        EventKind::SubscriptionActivated {
+            tenant: Some(tenant),
+            ..
+        } => (tenant, Active),
+        EventKind::SubscriptionActivated { tenant: None, .. } => {
+            return Err("tenant unknown: a subscription.activated without a trial needs site, products and residency".into());
+        }
+        other => {
+            return Err(format!(
+                "tenant unknown: {} needs an existing tenant",
+                other.event_type()
+            ));
+        }
+    };
+    let NewTenant {
+        site,
+        products,
+        residency,
+    } = new;
+    if sites.is_taken(site) {
+        return Err(format!("site `{site}` is taken by another tenant"));
+    }
+    let mut t = Tenant {
+        id: event.tenant_id,
+        lifecycle,
+        suspended: false,
+        site: Some(site.clone()),
+        old_sites: Vec::new(),
+        products: Some(products.clone()),
+        residency: *residency,
+        billing_day: None,
+        plan: None,
+        cycle: None,
+        trial_ends_at: None,
+        current_period_end: None,
+        cancellation_effective_at: None,
+        deletion_due_at: None,
+        created_at: event.occurred_at,
+        deleted_at: None,
+    };
+    match &event.kind {
+        EventKind::TrialStarted { billing_day, .. } => {
+            t.billing_day = Some(*billing_day);
+            t.trial_ends_at = Some(trial_end(event.occurred_at, *billing_day));
+        }
+        EventKind::SubscriptionActivated {
+            plan,
+            cycle,
+            current_period_end,
+            ..
+        } => {
+            t.plan = Some(plan.clone());
+            t.cycle = Some(*cycle);
+            t.current_period_end = Some(*current_period_end);
+        }
+        _ => {}
+    }
+    Ok(t)
+}

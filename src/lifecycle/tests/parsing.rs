@@ -1,0 +1,159 @@
+//! Validation of raw messages: every refusal names the field and the rule.
+
+use crate::lifecycle::events::{Event, EventKind, RejectedEvent};
+use serde_json::{Value, json};
+
+fn base() -> Value {
+    json!({
+        "id": "0b9c8f4e-5d21-4a3f-8e6b-1c2d3e4f5a01",
+        "type": "trial.started",
+        "tenant_id": "7d4f5b1c-3a2e-4f7b-9c1d-2e8a6b0c9f11",
+        "occurred_at": "2026-09-01T10:15:00Z",
+        "sequence": 1,
+        "data": {"site": "acme", "products": ["jira"], "residency": "eu", "billing_day": 5}
+    })
+}
+
+fn refusal(body: Value) -> String {
+    Event::parse(body.to_string().as_bytes())
+        .expect_err("must be refused")
+        .to_string()
+}
+
+#[test]
+fn a_valid_trial_parses_with_its_data() {
+    let e = Event::parse(base().to_string().as_bytes()).expect("valid");
+    assert_eq!(e.sequence, Some(1));
+    assert!(
+        matches!(e.kind, EventKind::TrialStarted { billing_day, .. } if billing_day.get() == 5)
+    );
+}
+
+#[test]
+fn sequence_is_optional_and_unknown_fields_are_ignored() {
+    let mut body = base();
+    body.as_object_mut().expect("object").remove("sequence");
+    body["extra"] = json!("ignored");
+    assert_eq!(
+        Event::parse(body.to_string().as_bytes())
+            .expect("valid")
+            .sequence,
+        None
+    );
+}
+
+#[test]
+fn broken_messages_are_refused_with_a_reason_naming_the_field() {
+    let cases: Vec<(Value, &str)> = vec![
+        (json!("just a string"), "not a JSON object"),
+        (json!({"type": "trial.started"}), "missing field `id`"),
+        (
+            {
+                let mut b = base();
+                b["id"] = json!("nope");
+                b
+            },
+            "field `id`",
+        ),
+        (
+            {
+                let mut b = base();
+                b["type"] = json!("tenant.exploded");
+                b
+            },
+            "unknown event type `tenant.exploded`",
+        ),
+        (
+            {
+                let mut b = base();
+                b["occurred_at"] = json!("yesterday");
+                b
+            },
+            "field `occurred_at`",
+        ),
+        (
+            {
+                let mut b = base();
+                b["sequence"] = json!(-1);
+                b
+            },
+            "field `sequence`",
+        ),
+        (
+            {
+                let mut b = base();
+                b["data"] = json!([]);
+                b
+            },
+            "field `data`",
+        ),
+        (
+            {
+                let mut b = base();
+                b["data"]["site"] = json!("-bad-");
+                b
+            },
+            "field `data.site`",
+        ),
+        (
+            {
+                let mut b = base();
+                b["data"]["products"] = json!([]);
+                b
+            },
+            "field `data.products`",
+        ),
+        (
+            {
+                let mut b = base();
+                b["data"]["residency"] = json!("mars");
+                b
+            },
+            "field `data.residency`",
+        ),
+        (
+            {
+                let mut b = base();
+                b["data"]["billing_day"] = json!(29);
+                b
+            },
+            "field `data.billing_day`",
+        ),
+        (
+            {
+                let mut b = base();
+                b["data"]
+                    .as_object_mut()
+                    .expect("obj")
+                    .remove("billing_day");
+                b
+            },
+            "missing field `data.billing_day`",
+        ),
+        (
+            json!({"id": "0b9c8f4e-5d21-4a3f-8e6b-1c2d3e4f5a07", "type": "subscription.cancelled",
+                "tenant_id": "7d4f5b1c-3a2e-4f7b-9c1d-2e8a6b0c9f11", "occurred_at": "2026-11-10T16:45:00Z",
+                "data": {"effective_at": "2026-11-01T00:00:00Z"}}),
+            "must not be before occurred_at",
+        ),
+        (
+            json!({"id": "0b9c8f4e-5d21-4a3f-8e6b-1c2d3e4f5a02", "type": "subscription.activated",
+                "tenant_id": "7d4f5b1c-3a2e-4f7b-9c1d-2e8a6b0c9f11", "occurred_at": "2026-11-10T16:45:00Z",
+                "data": {"plan": "p", "cycle": "weekly", "current_period_end": "2026-12-01T00:00:00Z"}}),
+            "field `data.cycle`",
+        ),
+    ];
+    for (body, expected) in cases {
+        let reason = refusal(body.clone());
+        assert!(
+            reason.contains(expected),
+            "{body} gave `{reason}`, expected `{expected}`"
+        );
+    }
+}
+
+#[test]
+fn a_non_json_body_is_refused() {
+    let err = Event::parse(b"\xff\x00garbage").expect_err("refused");
+    assert!(matches!(err, RejectedEvent::NotJson(_)));
+}
