@@ -1,6 +1,20 @@
 //! tenant-catalog: the source of truth for every customer tenant.
 //!
-//! `lifecycle` and `domain` are pure; everything else does I/O around them.
+//! `domain`, `lifecycle` and `placement` are pure; `catalog` stores their results in
+//! PostgreSQL; `ingest`, `scheduler` and `relay` move events and changes through RabbitMQ;
+//! `http` serves health, readiness and metrics; `startup` wires them under one shutdown signal.
 
+pub mod catalog;
+pub mod cli;
+pub mod config;
 pub mod domain;
+pub mod health;
+pub mod http;
+pub mod ingest;
 pub mod lifecycle;
+pub mod metrics;
+pub mod placement;
+pub mod relay;
+pub mod scheduler;
+pub mod startup;
+pub mod telemetry;

@@ -207,7 +207,7 @@ impl Envelope {
     }
 
     /// Interprets `type` and `data`, giving a valid event.
-    pub fn into_event(self) -> Result<Event, RejectedEvent> {
+    pub fn event(&self) -> Result<Event, RejectedEvent> {
         let kind = parse_kind(&self.event_type, &self.data, self.occurred_at)?;
         Ok(Event {
             id: self.id,
@@ -222,7 +222,7 @@ impl Envelope {
 impl Event {
     /// Parses and validates a raw message body.
     pub fn parse(body: &[u8]) -> Result<Self, RejectedEvent> {
-        Envelope::parse(body)?.into_event()
+        Envelope::parse(body)?.event()
     }
 }
 

@@ -1,0 +1,117 @@
+//! Shards and their fill. A slot is claimed by a conditional increment that the database checks
+//! against the capacity, so concurrent placements can never overfill a shard.
+
+use super::db::{Doing, StoreError};
+use super::tenants::Placement;
+use super::{Db, Tx};
+use crate::config::SeedShards;
+use crate::domain::{Region, Residency};
+use crate::placement::{Candidate, choose};
+
+/// Creates the configured shards if the catalog has none yet.
+pub async fn seed(db: &Db, seeds: &SeedShards) -> Result<(), StoreError> {
+    let mut tx = db
+        .begin()
+        .await
+        .doing(|| "starting to seed shards".into())?;
+    // Two `migrate` runs at once must not both seed.
+    sqlx::query!("lock table shards in exclusive mode")
+        .execute(&mut *tx)
+        .await
+        .doing(|| "locking shards for seeding".into())?;
+    let count = sqlx::query_scalar!(r#"select count(*) as "n!" from shards"#)
+        .fetch_one(&mut *tx)
+        .await
+        .doing(|| "counting shards".into())?;
+    if count == 0 {
+        for (id, region, endpoint, capacity) in seeds.shards() {
+            sqlx::query!(
+                "insert into shards (id, region, endpoint, capacity, status) values ($1, $2, $3, $4, 'open')",
+                id,
+                region.as_str(),
+                endpoint,
+                capacity
+            )
+            .execute(&mut *tx)
+            .await
+            .doing(|| format!("seeding shard {id}"))?;
+            tracing::info!(shard = %id, %region, capacity, "Seeded a shard.");
+        }
+    }
+    tx.commit()
+        .await
+        .doing(|| "committing the seeded shards".into())
+}
+
+/// Claims a slot for a tenant of this residency; `None` when no allowed shard has room.
+pub async fn claim_slot(
+    tx: &mut Tx,
+    residency: Residency,
+) -> Result<Option<Placement>, StoreError> {
+    let regions: Vec<String> = residency
+        .allowed_regions()
+        .iter()
+        .map(|r| r.as_str().to_owned())
+        .collect();
+    // A slot taken between the read and the increment makes the increment match no row; then
+    // read again. Each retry sees at least one more slot taken, so this ends.
+    loop {
+        let rows = sqlx::query!(
+            r#"select id, region, capacity, tenant_count from shards
+               where status = 'open' and region = any($1) and tenant_count < capacity"#,
+            &regions
+        )
+        .fetch_all(&mut **tx)
+        .await
+        .doing(|| "reading shards with room".into())?;
+        let candidates: Vec<Candidate> = rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(Candidate {
+                    region: r.region.parse::<Region>().ok()?,
+                    id: r.id,
+                    capacity: r.capacity,
+                    tenant_count: r.tenant_count,
+                    open: true,
+                })
+            })
+            .collect();
+        let Some(chosen) = choose(residency, &candidates) else {
+            return Ok(None);
+        };
+        let claimed = sqlx::query!(
+            r#"update shards set tenant_count = tenant_count + 1
+               where id = $1 and status = 'open' and tenant_count < capacity"#,
+            chosen.id
+        )
+        .execute(&mut **tx)
+        .await
+        .doing(|| format!("claiming a slot on shard {}", chosen.id))?;
+        if claimed.rows_affected() == 1 {
+            return Ok(Some(Placement {
+                region: chosen.region.as_str().to_owned(),
+                shard_id: chosen.id.clone(),
+            }));
+        }
+    }
+}
+
+/// Frees the slot of a deleted tenant.
+pub async fn release_slot(tx: &mut Tx, shard_id: &str) -> Result<(), StoreError> {
+    sqlx::query!(
+        "update shards set tenant_count = tenant_count - 1 where id = $1",
+        shard_id
+    )
+    .execute(&mut **tx)
+    .await
+    .doing(|| format!("freeing a slot on shard {shard_id}"))?;
+    Ok(())
+}
+
+/// The endpoint of a shard, for change messages.
+pub async fn endpoint(tx: &mut Tx, shard_id: &str) -> Result<Option<String>, StoreError> {
+    sqlx::query_scalar!("select endpoint from shards where id = $1", shard_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .doing(|| format!("reading shard {shard_id}"))
+}

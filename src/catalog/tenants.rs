@@ -1,0 +1,261 @@
+//! Tenant rows: the stored projection of a tenant's fold plus its placement.
+
+use super::Tx;
+use super::db::{Doing, StoreError};
+use crate::domain::{Site, TenantId};
+use crate::lifecycle::{Lifecycle, Tenant, timers};
+use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+use uuid::Uuid;
+
+/// Where a tenant is placed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub region: String,
+    pub shard_id: String,
+}
+
+/// A row of `tenants`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TenantRow {
+    pub id: Uuid,
+    pub lifecycle: String,
+    pub state: String,
+    pub suspended: bool,
+    pub site: Option<String>,
+    pub old_sites: Vec<String>,
+    pub residency: String,
+    pub region: Option<String>,
+    pub shard_id: Option<String>,
+    pub products: Option<Vec<String>>,
+    pub billing_day: Option<i16>,
+    pub plan: Option<String>,
+    pub cycle: Option<String>,
+    pub trial_ends_at: Option<DateTime<Utc>>,
+    pub current_period_end: Option<DateTime<Utc>>,
+    pub cancellation_effective_at: Option<DateTime<Utc>>,
+    pub deletion_due_at: Option<DateTime<Utc>>,
+    pub next_timer_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub version: i64,
+    pub caused_by: Option<Uuid>,
+}
+
+impl TenantRow {
+    /// The row for a folded tenant at a placement. `version` and `caused_by` are set by the
+    /// caller once it knows the row changed.
+    pub fn project(t: &Tenant, placement: Option<&Placement>) -> Self {
+        TenantRow {
+            id: t.id.as_uuid(),
+            lifecycle: t.lifecycle.as_str().to_owned(),
+            state: t.shown_state(placement.is_some()).as_str().to_owned(),
+            suspended: t.suspended,
+            site: t.site.as_ref().map(|s| s.as_str().to_owned()),
+            old_sites: t.old_sites.iter().map(|s| s.as_str().to_owned()).collect(),
+            residency: t.residency.as_str().to_owned(),
+            region: placement.map(|p| p.region.clone()),
+            shard_id: placement.map(|p| p.shard_id.clone()),
+            products: t.products.as_ref().map(|p| p.as_slice().to_vec()),
+            billing_day: t.billing_day.map(|d| i16::from(d.get())),
+            plan: t.plan.clone(),
+            cycle: t.cycle.map(|c| c.as_str().to_owned()),
+            trial_ends_at: t.trial_ends_at,
+            current_period_end: t.current_period_end,
+            cancellation_effective_at: t.cancellation_effective_at,
+            deletion_due_at: t.deletion_due_at,
+            next_timer_at: timers::next_timer(t).map(|(_, at)| at),
+            created_at: t.created_at,
+            deleted_at: t.deleted_at,
+            version: 0,
+            caused_by: None,
+        }
+    }
+
+    pub fn placement(&self) -> Option<Placement> {
+        match (&self.region, &self.shard_id) {
+            (Some(region), Some(shard_id)) => Some(Placement {
+                region: region.clone(),
+                shard_id: shard_id.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.lifecycle == Lifecycle::Deleted.as_str()
+    }
+
+    /// Whether two rows say the same about the tenant, whatever their versions.
+    pub fn same_content(&self, other: &TenantRow) -> bool {
+        let strip = |r: &TenantRow| TenantRow {
+            version: 0,
+            caused_by: None,
+            ..r.clone()
+        };
+        strip(self) == strip(other)
+    }
+}
+
+/// Serialises all work on one tenant until the transaction ends, whether or not its row
+/// exists yet. Callers that lock several tenants lock them in ascending id order.
+pub async fn lock(tx: &mut Tx, id: TenantId) -> Result<(), StoreError> {
+    sqlx::query!("select pg_advisory_xact_lock($1)", lock_key(id))
+        .fetch_one(&mut **tx)
+        .await
+        .doing(|| format!("locking tenant {id}"))?;
+    Ok(())
+}
+
+/// The advisory-lock key of a tenant: the first 8 bytes of its UUID. Two tenants sharing a
+/// key only wait for each other; correctness does not depend on the key being unique.
+pub fn lock_key(id: TenantId) -> i64 {
+    let bytes = id.as_uuid().into_bytes();
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&bytes[..8]);
+    i64::from_be_bytes(head)
+}
+
+pub async fn load(tx: &mut Tx, id: TenantId) -> Result<Option<TenantRow>, StoreError> {
+    sqlx::query_as!(
+        TenantRow,
+        r#"select id, lifecycle, state, suspended, site, old_sites, residency, region, shard_id,
+                  products, billing_day, plan, cycle, trial_ends_at, current_period_end,
+                  cancellation_effective_at, deletion_due_at, next_timer_at, created_at,
+                  deleted_at, version, caused_by
+           from tenants where id = $1"#,
+        id.as_uuid()
+    )
+    .fetch_optional(&mut **tx)
+    .await
+    .doing(|| format!("loading tenant {id}"))
+}
+
+/// Inserts or replaces the tenant row, and makes its old sites resolve to it.
+pub async fn save(tx: &mut Tx, row: &TenantRow) -> Result<(), StoreError> {
+    sqlx::query!(
+        r#"insert into tenants (id, lifecycle, state, suspended, site, old_sites, residency, region,
+                shard_id, products, billing_day, plan, cycle, trial_ends_at, current_period_end,
+                cancellation_effective_at, deletion_due_at, next_timer_at, created_at, deleted_at,
+                version, caused_by)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                   $19, $20, $21, $22)
+           on conflict (id) do update set
+                lifecycle = excluded.lifecycle, state = excluded.state,
+                suspended = excluded.suspended, site = excluded.site,
+                old_sites = excluded.old_sites, residency = excluded.residency,
+                region = excluded.region, shard_id = excluded.shard_id,
+                products = excluded.products, billing_day = excluded.billing_day,
+                plan = excluded.plan, cycle = excluded.cycle,
+                trial_ends_at = excluded.trial_ends_at,
+                current_period_end = excluded.current_period_end,
+                cancellation_effective_at = excluded.cancellation_effective_at,
+                deletion_due_at = excluded.deletion_due_at,
+                next_timer_at = excluded.next_timer_at, created_at = excluded.created_at,
+                deleted_at = excluded.deleted_at, version = excluded.version,
+                caused_by = excluded.caused_by"#,
+        row.id,
+        row.lifecycle,
+        row.state,
+        row.suspended,
+        row.site,
+        &row.old_sites,
+        row.residency,
+        row.region,
+        row.shard_id,
+        row.products.as_deref(),
+        row.billing_day,
+        row.plan,
+        row.cycle,
+        row.trial_ends_at,
+        row.current_period_end,
+        row.cancellation_effective_at,
+        row.deletion_due_at,
+        row.next_timer_at,
+        row.created_at,
+        row.deleted_at,
+        row.version,
+        row.caused_by,
+    )
+    .execute(&mut **tx)
+    .await
+    .doing(|| format!("saving tenant {}", row.id))?;
+
+    sqlx::query!(
+        "delete from site_aliases where tenant_id = $1 and not (site = any($2))",
+        row.id,
+        &row.old_sites
+    )
+    .execute(&mut **tx)
+    .await
+    .doing(|| format!("pruning old hosts of tenant {}", row.id))?;
+    sqlx::query!(
+        "insert into site_aliases (site, tenant_id) select unnest($2::text[]), $1 on conflict do nothing",
+        row.id,
+        &row.old_sites
+    )
+    .execute(&mut **tx)
+    .await
+    .doing(|| format!("recording old hosts of tenant {}", row.id))?;
+    Ok(())
+}
+
+/// Which of `sites` are the current site of another tenant (deleted tenants hold none).
+pub async fn sites_taken(
+    tx: &mut Tx,
+    id: TenantId,
+    sites: &[&Site],
+) -> Result<HashSet<String>, StoreError> {
+    if sites.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let names: Vec<String> = sites.iter().map(|s| s.as_str().to_owned()).collect();
+    let taken = sqlx::query_scalar!(
+        r#"select site as "site!" from tenants where site = any($1) and id <> $2"#,
+        &names,
+        id.as_uuid()
+    )
+    .fetch_all(&mut **tx)
+    .await
+    .doing(|| format!("checking which sites of tenant {id} are taken"))?;
+    Ok(taken.into_iter().collect())
+}
+
+/// Tenants whose next timer is due, locked for this transaction; others skip them.
+pub async fn claim_due(
+    tx: &mut Tx,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<TenantId>, StoreError> {
+    let ids = sqlx::query_scalar!(
+        r#"select id from tenants where next_timer_at <= $1
+           order by next_timer_at limit $2 for update skip locked"#,
+        now,
+        limit
+    )
+    .fetch_all(&mut **tx)
+    .await
+    .doing(|| "claiming tenants with due timers".into())?;
+    Ok(ids.into_iter().map(TenantId::from_uuid).collect())
+}
+
+/// Live tenants waiting for a shard, oldest first, locked for this transaction.
+pub async fn claim_waiting(tx: &mut Tx, limit: i64) -> Result<Vec<TenantId>, StoreError> {
+    let ids = sqlx::query_scalar!(
+        r#"select id from tenants where shard_id is null and lifecycle <> 'DELETED'
+           order by inserted_at limit $1 for update skip locked"#,
+        limit
+    )
+    .fetch_all(&mut **tx)
+    .await
+    .doing(|| "claiming tenants waiting for a shard".into())?;
+    Ok(ids.into_iter().map(TenantId::from_uuid).collect())
+}
+
+/// The tenant row, outside any transaction.
+pub async fn get(db: &super::Db, id: TenantId) -> Result<Option<TenantRow>, StoreError> {
+    let mut tx = db.begin().await.doing(|| "starting a read".into())?;
+    let row = load(&mut tx, id).await?;
+    tx.commit().await.doing(|| "ending a read".into())?;
+    Ok(row)
+}

@@ -1,0 +1,104 @@
+//! The command line (CONTRACT.md section 1).
+
+use crate::catalog::{self, events, tenants};
+use crate::config::Settings;
+use crate::domain::TenantId;
+use crate::ingest::publisher::EventPublisher;
+use crate::startup::{Application, cancel_on_signal};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// tenant-catalog: the source of truth for every customer tenant.
+///
+/// Configuration comes from the environment: DATABASE_URL, AMQP_URL, HTTP_ADDR, BASE_DOMAIN,
+/// and the others listed in the README.
+#[derive(Debug, Parser)]
+#[command(name = "tenant-catalog", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API, the AMQP consumer, the scheduler and the outbox relay.
+    Serve,
+    /// Create the database if missing, apply the migrations, seed the shards of a new catalog.
+    Migrate,
+    /// Publish commerce events (JSON files, one event each; `-` reads one from stdin) to
+    /// commerce.lifecycle, as commerce does.
+    Publish {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print a tenant and its history as JSON.
+    Show { tenant_id: String },
+}
+
+/// Why a command failed; printed as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Start(#[from] crate::startup::StartError),
+    #[error(transparent)]
+    Store(#[from] crate::catalog::StoreError),
+    #[error(transparent)]
+    Broker(#[from] crate::ingest::BrokerError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<(), CliError> {
+    let settings = Settings::from_env()?;
+    crate::telemetry::init(settings.log_format);
+    match cli.command {
+        Command::Serve => {
+            let app = Application::build(settings.clone()).await?;
+            tracing::info!(addr = %settings.http_addr, port = app.port(), "tenant-catalog is serving.");
+            tokio::spawn(cancel_on_signal(app.shutdown_token()));
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => {
+            let db = catalog::migrate_and_seed(&settings).await?;
+            db.close().await;
+            println!(
+                "database {} is migrated",
+                catalog::redact(&settings.database_url)
+            );
+        }
+        Command::Publish { files } => {
+            let publisher = EventPublisher::connect(&settings.amqp_url).await?;
+            for file in files {
+                let body = if file.as_os_str() == "-" {
+                    let mut buf = Vec::new();
+                    std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                        .map_err(|e| CliError::Usage(format!("reading stdin: {e}")))?;
+                    buf
+                } else {
+                    std::fs::read(&file)
+                        .map_err(|e| CliError::Usage(format!("reading {}: {e}", file.display())))?
+                };
+                publisher.publish(&body).await?;
+                println!("published {}", file.display());
+            }
+        }
+        Command::Show { tenant_id } => {
+            let id: TenantId = tenant_id
+                .parse()
+                .map_err(|e: crate::domain::InvalidValue| CliError::Usage(e.0))?;
+            let db = catalog::connect(&settings).await?;
+            let tenant = tenants::get(&db, id).await?;
+            let history = events::history(&db, id).await?;
+            let host = tenant
+                .as_ref()
+                .and_then(|t| t.site.as_ref())
+                .map(|s| format!("{s}.{}", settings.base_domain));
+            let out = serde_json::json!({"tenant": tenant, "host": host, "history": history});
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        }
+    }
+    Ok(())
+}

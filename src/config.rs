@@ -1,0 +1,269 @@
+//! Settings from the environment (CONTRACT.md section 1). Every bad value is reported as one
+//! line naming the variable, what is wrong and what would be right.
+
+use crate::domain::Region;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {var}={value:?} is not valid: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+/// Everything `serve` and the other commands need to know.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub amqp_url: String,
+    pub http_addr: SocketAddr,
+    /// Hosts are `<site>.<base_domain>`.
+    pub base_domain: String,
+    /// Shards created by `migrate` in a new database.
+    pub seed_shards: SeedShards,
+    /// Largest pool of database connections per process.
+    pub database_max_connections: u32,
+    /// Unacknowledged deliveries the consumer may hold.
+    pub amqp_prefetch: u16,
+    /// How often the scheduler looks for due timers; the contract allows 5 s at most.
+    pub scheduler_interval: Duration,
+    /// Log format: `json` for machines, `pretty` for people.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// The shards a new database starts with: one per region, `<region>-1`.
+#[derive(Debug, Clone)]
+pub struct SeedShards {
+    pub capacity: i32,
+    /// `{shard}` is replaced by the shard id.
+    pub endpoint_template: String,
+    pub regions: Vec<Region>,
+}
+
+impl SeedShards {
+    pub fn shards(&self) -> impl Iterator<Item = (String, Region, String, i32)> + '_ {
+        self.regions.iter().map(|r| {
+            let id = format!("{r}-1");
+            let endpoint = self.endpoint_template.replace("{shard}", &id);
+            (id, *r, endpoint, self.capacity)
+        })
+    }
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/tenant_catalog";
+pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads settings through `get`, so tests can pass their own environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var =
+            |name: &'static str, default: &str| get(name).unwrap_or_else(|| default.to_owned());
+        let bad = |var: &'static str, value: &str, reason: String| ConfigError {
+            var,
+            value: value.to_owned(),
+            reason,
+        };
+
+        let database_url = var("DATABASE_URL", DEFAULT_DATABASE_URL);
+        if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(bad(
+                "DATABASE_URL",
+                &database_url,
+                "expected a URL like postgres://user@host:5432/dbname".into(),
+            ));
+        }
+        let amqp_url = var("AMQP_URL", DEFAULT_AMQP_URL);
+        if !amqp_url.starts_with("amqp://") {
+            return Err(bad(
+                "AMQP_URL",
+                &amqp_url,
+                "expected a URL like amqp://user:pass@host:5672/%2f (TLS is not built in)".into(),
+            ));
+        }
+        let raw = var("HTTP_ADDR", DEFAULT_HTTP_ADDR);
+        let http_addr = raw.parse().map_err(|e| {
+            bad(
+                "HTTP_ADDR",
+                &raw,
+                format!("{e}; expected host:port like 127.0.0.1:8080"),
+            )
+        })?;
+
+        let base_domain = var("BASE_DOMAIN", "example.net");
+        let domain_ok = !base_domain.is_empty()
+            && base_domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            });
+        if !domain_ok {
+            return Err(bad(
+                "BASE_DOMAIN",
+                &base_domain,
+                "expected a lowercase DNS name like example.net".into(),
+            ));
+        }
+
+        let raw = var("SEED_SHARD_CAPACITY", "10000");
+        let capacity = raw.parse::<i32>().ok().filter(|c| *c >= 0).ok_or_else(|| {
+            bad(
+                "SEED_SHARD_CAPACITY",
+                &raw,
+                "expected a whole number >= 0".into(),
+            )
+        })?;
+        let endpoint_template = var("SEED_SHARD_ENDPOINT", "https://{shard}.shards.example.net");
+        let raw = var(
+            "SEED_SHARD_REGIONS",
+            &Region::ALL.map(Region::as_str).join(","),
+        );
+        let regions = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse::<Region>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad("SEED_SHARD_REGIONS", &raw, e.0))?;
+
+        let raw = var("DATABASE_MAX_CONNECTIONS", "16");
+        let database_max_connections = raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (2..=1000).contains(n))
+            .ok_or_else(|| {
+            bad(
+                "DATABASE_MAX_CONNECTIONS",
+                &raw,
+                "expected a whole number from 2 to 1000".into(),
+            )
+        })?;
+        let raw = var("AMQP_PREFETCH", "200");
+        let amqp_prefetch = raw.parse::<u16>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            bad(
+                "AMQP_PREFETCH",
+                &raw,
+                "expected a whole number from 1 to 65535".into(),
+            )
+        })?;
+        let raw = var("SCHEDULER_INTERVAL_MS", "1000");
+        let scheduler_interval = raw
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (10..=5000).contains(n))
+            .map(Duration::from_millis)
+            .ok_or_else(|| {
+                bad(
+                    "SCHEDULER_INTERVAL_MS",
+                    &raw,
+                    "expected milliseconds from 10 to 5000 (timers must fire within 5 s)".into(),
+                )
+            })?;
+        let raw = var("LOG_FORMAT", "pretty");
+        let log_format = match raw.as_str() {
+            "json" => LogFormat::Json,
+            "pretty" => LogFormat::Pretty,
+            _ => {
+                return Err(bad(
+                    "LOG_FORMAT",
+                    &raw,
+                    "expected `json` or `pretty`".into(),
+                ));
+            }
+        };
+
+        Ok(Settings {
+            database_url,
+            amqp_url,
+            http_addr,
+            base_domain,
+            seed_shards: SeedShards {
+                capacity,
+                endpoint_template,
+                regions,
+            },
+            database_max_connections,
+            amqp_prefetch,
+            scheduler_interval,
+            log_format,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let env: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = settings(&[]).expect("defaults are valid");
+        assert_eq!(
+            s.database_url,
+            "postgres://postgres@127.0.0.1:5432/tenant_catalog"
+        );
+        assert_eq!(s.amqp_url, "amqp://guest:guest@127.0.0.1:5672/%2f");
+        assert_eq!(s.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.base_domain, "example.net");
+        let seeds: Vec<_> = s.seed_shards.shards().collect();
+        assert_eq!(seeds.len(), 5);
+        assert_eq!(
+            seeds[0],
+            (
+                "us-east-1-1".into(),
+                Region::UsEast1,
+                "https://us-east-1-1.shards.example.net".into(),
+                10000
+            )
+        );
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable_and_the_fix() {
+        let err = settings(&[("HTTP_ADDR", "localhost")]).expect_err("not a socket address");
+        let line = err.to_string();
+        assert!(
+            line.starts_with("configuration: HTTP_ADDR=\"localhost\" is not valid"),
+            "{line}"
+        );
+        assert!(
+            line.contains("127.0.0.1:8080") && !line.contains('\n'),
+            "{line}"
+        );
+
+        for (var, value) in [
+            ("DATABASE_URL", "mysql://x"),
+            ("AMQP_URL", "http://x"),
+            ("SEED_SHARD_REGIONS", "us-east-1,mars-1"),
+            ("SCHEDULER_INTERVAL_MS", "60000"),
+            ("BASE_DOMAIN", "Example.NET"),
+        ] {
+            let err = settings(&[(var, value)]).expect_err(var);
+            assert_eq!(err.var, var);
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The operational HTTP surface: `/healthz`, `/readyz`, `/metrics` (CONTRACT.md section 2).
+//! Errors are JSON: `{"error": {"code": "...", "message": "..."}}`.
+
+use crate::catalog::Db;
+use crate::health::Health;
+use crate::metrics::Metrics;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct HttpState {
+    pub db: Db,
+    pub health: Health,
+    pub metrics: Metrics,
+}
+
+/// Registers the operational routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// The JSON error body of the contract.
+pub fn error_body(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({"error": {"code": code, "message": message}}))
+}
+
+/// Answers unknown paths with the JSON error body rather than an empty 404.
+pub async fn not_found() -> HttpResponse {
+    error_body(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "alive"}))
+}
+
+async fn readyz(state: web::Data<HttpState>) -> HttpResponse {
+    let database = match sqlx::query_scalar::<_, i32>("select 1")
+        .fetch_one(&state.db)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("database unreachable: {e}")),
+    };
+    let broker = if state.health.consuming() {
+        Ok(())
+    } else {
+        Err("broker unreachable: the lifecycle consumer is not consuming".to_owned())
+    };
+    let status = |r: &Result<(), String>| if r.is_ok() { "up" } else { "down" };
+    let checks = json!({"database": status(&database), "broker": status(&broker)});
+    let problems: Vec<String> = [database, broker]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    if problems.is_empty() {
+        HttpResponse::Ok().json(json!({"status": "ready", "checks": checks}))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({
+            "error": {"code": "not_ready", "message": problems.join("; ")},
+            "checks": checks,
+        }))
+    }
+}
+
+async fn metrics(state: web::Data<HttpState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}

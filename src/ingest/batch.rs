@@ -1,0 +1,193 @@
+//! One batch of deliveries: validate, store in one transaction, dead-letter what is refused,
+//! and acknowledge only once everything is safely stored or dead-lettered.
+
+use super::broker::{BrokerError, Doing};
+use super::consumer::Consumer;
+use super::topology::DEAD_LETTER_QUEUE;
+use crate::catalog::Doing as _;
+use crate::catalog::events::NewEvent;
+use crate::catalog::{IngestReport, Ingested, StoreError};
+use crate::lifecycle::events::Envelope;
+use lapin::Channel;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicPublishOptions};
+use lapin::types::{AMQPValue, ShortString};
+use serde_json::Value;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// A delivery that parsed into a valid event.
+struct Valid {
+    index: usize,
+    envelope: Envelope,
+    data: Value,
+}
+
+pub(super) async fn handle_batch(
+    c: &Consumer,
+    dlq: &Channel,
+    batch: Vec<Delivery>,
+    shutdown: &CancellationToken,
+) -> Result<(), BrokerError> {
+    c.metrics.events_received.inc_by(batch.len() as u64);
+    let mut refused: Vec<(usize, String)> = Vec::new();
+    let mut valid: Vec<Valid> = Vec::new();
+    for (index, delivery) in batch.iter().enumerate() {
+        match Envelope::parse(&delivery.data).and_then(|env| env.event().map(|_| env)) {
+            Ok(envelope) => {
+                let data = Value::Object(envelope.data.clone());
+                valid.push(Valid {
+                    index,
+                    envelope,
+                    data,
+                });
+            }
+            Err(reason) => refused.push((index, reason.to_string())),
+        }
+    }
+
+    let news: Vec<NewEvent<'_>> = valid.iter().map(new_event).collect();
+    match store(c, &news, shutdown).await {
+        Stored::Done(report) => account(c, &valid, report, &mut refused),
+        Stored::ShuttingDown => return Ok(()),
+        Stored::Failed(error) => {
+            // Something in the batch breaks the transaction for good. Store the events one by
+            // one so that only the culprit is refused.
+            tracing::warn!(%error, size = news.len(), "A batch failed to store; storing its events one by one.");
+            for (v, event) in valid.iter().zip(&news) {
+                match store(c, std::slice::from_ref(event), shutdown).await {
+                    Stored::Done(report) => {
+                        account(c, std::slice::from_ref(v), report, &mut refused)
+                    }
+                    Stored::ShuttingDown => return Ok(()),
+                    Stored::Failed(error) => {
+                        refused.push((v.index, format!("could not be stored: {error}")))
+                    }
+                }
+            }
+        }
+    }
+
+    for (index, reason) in &refused {
+        dead_letter(dlq, &batch[*index], reason).await?;
+        c.metrics.count_event("dead_lettered");
+        tracing::warn!(reason = %reason, message_id = ?batch[*index].properties.message_id(), "Sent a message to the dead-letter queue.");
+    }
+    if let Some(last) = batch.last() {
+        // Deliveries arrive in tag order and earlier batches are all acknowledged, so one
+        // `multiple` ack covers exactly this batch.
+        last.acker
+            .ack(BasicAckOptions { multiple: true })
+            .await
+            .doing("acknowledging a batch")?;
+    }
+    Ok(())
+}
+
+fn new_event(v: &Valid) -> NewEvent<'_> {
+    NewEvent {
+        id: v.envelope.id,
+        tenant_id: v.envelope.tenant_id,
+        event_type: &v.envelope.event_type,
+        occurred_at: v.envelope.occurred_at,
+        sequence: v.envelope.sequence,
+        data: &v.data,
+    }
+}
+
+fn account(
+    c: &Consumer,
+    valid: &[Valid],
+    report: IngestReport,
+    refused: &mut Vec<(usize, String)>,
+) {
+    for (v, result) in valid.iter().zip(report.results) {
+        match result {
+            Ingested::Judged(outcome) => c.metrics.count_event(outcome),
+            Ingested::Redelivered => c.metrics.count_event("redelivered"),
+            Ingested::Conflict { reason } => refused.push((v.index, reason)),
+        }
+    }
+    if !report.changes.is_empty() {
+        c.changes.notify_one();
+    }
+}
+
+enum Stored {
+    Done(IngestReport),
+    ShuttingDown,
+    Failed(StoreError),
+}
+
+/// Stores events in one transaction, retrying while the failure is transient (database
+/// restarting, deadlock, lost race). The deliveries stay unacknowledged meanwhile.
+async fn store(c: &Consumer, events: &[NewEvent<'_>], shutdown: &CancellationToken) -> Stored {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match store_once(c, events).await {
+            Ok(report) => return Stored::Done(report),
+            Err(error) if error.is_transient() => {
+                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "Storing events failed; retrying.");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return Stored::ShuttingDown,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => return Stored::Failed(error),
+        }
+    }
+}
+
+async fn store_once(c: &Consumer, events: &[NewEvent<'_>]) -> Result<IngestReport, StoreError> {
+    // Never cancelled half-way (sqlx #4385): the transaction runs to commit or error.
+    let mut tx =
+        c.db.begin()
+            .await
+            .doing(|| "starting a transaction".into())?;
+    let report =
+        crate::catalog::ingest(&mut tx, events, chrono::Utc::now(), &c.base_domain).await?;
+    tx.commit().await.doing(|| "committing events".into())?;
+    Ok(report)
+}
+
+/// Copies a refused message to the DLQ with the reason, and waits for the broker's confirm.
+async fn dead_letter(dlq: &Channel, delivery: &Delivery, reason: &str) -> Result<(), BrokerError> {
+    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    headers.insert(
+        ShortString::from("x-dlq-reason"),
+        AMQPValue::LongString(reason.into()),
+    );
+    headers.insert(
+        ShortString::from("x-original-exchange"),
+        AMQPValue::LongString(delivery.exchange.as_str().into()),
+    );
+    headers.insert(
+        ShortString::from("x-original-routing-key"),
+        AMQPValue::LongString(delivery.routing_key.as_str().into()),
+    );
+    let properties = delivery
+        .properties
+        .clone()
+        .with_headers(headers)
+        .with_delivery_mode(2);
+    let confirm = dlq
+        .basic_publish(
+            "".into(),
+            DEAD_LETTER_QUEUE.into(),
+            BasicPublishOptions::default(),
+            &delivery.data,
+            properties,
+        )
+        .await
+        .doing("publishing to the dead-letter queue")?
+        .await
+        .doing("waiting for the dead-letter confirm")?;
+    if confirm.is_nack() {
+        return Err(lapin::Error::from(
+            lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Error),
+        ))
+        .doing("the broker refused a dead-letter message (nack)");
+    }
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! The lifecycle consumer: a supervisor that (re)builds connection, channels, topology and
+//! consumer after any failure, because lapin's own recovery is not dependable (lapin #450,
+//! #389, #222). Deliveries are taken in batches, stored in one transaction, and acknowledged
+//! only after it commits.
+
+use super::batch::handle_batch;
+use super::broker::{BrokerError, Doing, connect};
+use super::topology::{self, LIFECYCLE_QUEUE};
+use crate::catalog::Db;
+use crate::health::Health;
+use crate::metrics::Metrics;
+use futures_util::{FutureExt, StreamExt};
+use lapin::options::{
+    BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Most deliveries stored in one transaction.
+pub const MAX_BATCH: usize = 100;
+
+/// What the consumer needs.
+#[derive(Clone)]
+pub struct Consumer {
+    pub db: Db,
+    pub amqp_url: String,
+    pub prefetch: u16,
+    pub base_domain: String,
+    pub metrics: Metrics,
+    pub health: Health,
+    /// Woken after a commit that queued change messages, so the relay publishes at once.
+    pub changes: Arc<Notify>,
+}
+
+/// Consumes until `shutdown`, reconnecting with backoff after any failure.
+pub async fn run_consumer(consumer: Consumer, shutdown: CancellationToken) {
+    let mut backoff = Duration::from_millis(200);
+    while !shutdown.is_cancelled() {
+        match session(&consumer, &shutdown).await {
+            Ok(()) => break,
+            Err(SessionEnd {
+                error,
+                was_consuming,
+            }) => {
+                consumer.health.set_consuming(false);
+                if was_consuming {
+                    backoff = Duration::from_millis(200);
+                }
+                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "The lifecycle consumer lost the broker; reconnecting.");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+    consumer.health.set_consuming(false);
+    tracing::info!("The lifecycle consumer stopped.");
+}
+
+struct SessionEnd {
+    error: BrokerError,
+    was_consuming: bool,
+}
+
+impl From<BrokerError> for SessionEnd {
+    fn from(error: BrokerError) -> Self {
+        SessionEnd {
+            error,
+            was_consuming: false,
+        }
+    }
+}
+
+/// One connection's life: set up, then consume until it fails or shutdown.
+async fn session(c: &Consumer, shutdown: &CancellationToken) -> Result<(), SessionEnd> {
+    let conn = connect(&c.amqp_url, "consumer").await?;
+    let channel = conn
+        .create_channel()
+        .await
+        .doing("opening the consume channel")?;
+    topology::declare(&channel)
+        .await
+        .doing("declaring the AMQP topology")?;
+    channel
+        .basic_qos(c.prefetch, BasicQosOptions::default())
+        .await
+        .doing("setting the prefetch")?;
+    // Dead-lettering publishes on its own confirm-mode channel: a refused message is acked
+    // only once the broker has confirmed its copy in the DLQ.
+    let dlq = conn
+        .create_channel()
+        .await
+        .doing("opening the dead-letter channel")?;
+    dlq.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .doing("enabling publisher confirms")?;
+    let lag_channel = conn
+        .create_channel()
+        .await
+        .doing("opening the lag channel")?;
+    let mut deliveries = channel
+        .basic_consume(
+            LIFECYCLE_QUEUE.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .doing("starting to consume tenant-catalog.lifecycle")?;
+    c.health.set_consuming(true);
+    tracing::info!("The lifecycle consumer is consuming.");
+
+    let lag = tokio::spawn(watch_lag(lag_channel, c.metrics.clone()));
+    let result = async {
+        loop {
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                next = deliveries.next() => next,
+            };
+            let first = match first {
+                Some(Ok(d)) => d,
+                Some(Err(e)) => return Err(e).doing("receiving a delivery"),
+                None => {
+                    return Err(lapin::Error::from(
+                        lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
+                    ))
+                    .doing("the broker ended the consumer");
+                }
+            };
+            let mut batch = vec![first];
+            // Take what is already here, without waiting for more.
+            while batch.len() < MAX_BATCH {
+                match deliveries.next().now_or_never() {
+                    Some(Some(Ok(d))) => batch.push(d),
+                    _ => break,
+                }
+            }
+            handle_batch(c, &dlq, batch, shutdown).await?;
+        }
+    }
+    .await;
+    lag.abort();
+    // Unacknowledged deliveries go back to the queue when the channel closes.
+    let _ = conn
+        .close(200, "tenant-catalog consumer stopping".into())
+        .await;
+    result.map_err(|error| SessionEnd {
+        error,
+        was_consuming: true,
+    })
+}
+
+/// Keeps the consumer-lag gauge current: messages ready in the queue, every few seconds.
+async fn watch_lag(channel: lapin::Channel, metrics: Metrics) {
+    let passive = QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    loop {
+        match channel
+            .queue_declare(LIFECYCLE_QUEUE.into(), passive, FieldTable::default())
+            .await
+        {
+            Ok(q) => metrics.consumer_lag.set(i64::from(q.message_count())),
+            Err(_) => return,
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}

@@ -1,0 +1,75 @@
+//! Publishing commerce events the way commerce does (CONTRACT.md section 3): to
+//! `commerce.lifecycle`, routing key = event type, persistent, JSON, `message_id` = event id.
+//! Used by `tenant-catalog publish`, the tests and the load tools.
+
+use super::broker::{BrokerError, Doing};
+use super::topology::COMMERCE_EXCHANGE;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{BasicProperties, Channel, Connection};
+
+/// A confirm-mode channel for publishing events.
+pub struct EventPublisher {
+    _conn: Connection,
+    channel: Channel,
+}
+
+impl EventPublisher {
+    pub async fn connect(amqp_url: &str) -> Result<Self, BrokerError> {
+        let conn = super::connect(amqp_url, "publisher").await?;
+        let channel = conn
+            .create_channel()
+            .await
+            .doing("opening a publish channel")?;
+        super::topology::declare(&channel)
+            .await
+            .doing("declaring the AMQP topology")?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .doing("enabling publisher confirms")?;
+        Ok(Self {
+            _conn: conn,
+            channel,
+        })
+    }
+
+    /// Publishes a raw body and waits for the broker's confirm. The routing key and message id
+    /// come from the body's `type` and `id` when it has them, as commerce sets them.
+    pub async fn publish(&self, body: &[u8]) -> Result<(), BrokerError> {
+        let parsed: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+        let field = |k: &str| {
+            parsed
+                .as_ref()
+                .and_then(|v| v.get(k))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        let routing_key = field("type").unwrap_or_else(|| "unknown".to_owned());
+        let mut properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2);
+        if let Some(id) = field("id") {
+            properties = properties.with_message_id(id.into());
+        }
+        let confirm = self
+            .channel
+            .basic_publish(
+                COMMERCE_EXCHANGE.into(),
+                routing_key.as_str().into(),
+                BasicPublishOptions::default(),
+                body,
+                properties,
+            )
+            .await
+            .doing("publishing an event")?
+            .await
+            .doing("waiting for the broker's confirm")?;
+        if confirm.is_nack() {
+            return Err(lapin::Error::from(
+                lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Error),
+            ))
+            .doing("the broker refused the event (nack)");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,100 @@
+//! The scheduler: fires due timers and places tenants that wait for a shard.
+//!
+//! Each tick refolds the tenants whose next timer is due. A refold re-reads the tenant's
+//! events and state inside its transaction, so firing twice (two instances, a retry) changes
+//! nothing the second time, and publishes nothing twice.
+
+use crate::catalog::{self, Db, Doing, StoreError, tenants};
+use crate::metrics::Metrics;
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Tenants refolded per transaction.
+const BATCH: i64 = 200;
+
+#[derive(Clone)]
+pub struct Scheduler {
+    pub db: Db,
+    pub base_domain: String,
+    pub interval: Duration,
+    pub metrics: Metrics,
+    pub changes: Arc<Notify>,
+}
+
+/// Ticks every `interval` until `shutdown`. A tick in progress always finishes.
+pub async fn run_scheduler(s: Scheduler, shutdown: CancellationToken) {
+    loop {
+        if let Err(error) = tick(&s).await {
+            tracing::warn!(%error, "A scheduler tick failed; trying again next tick.");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(s.interval) => {}
+        }
+    }
+    tracing::info!("The scheduler stopped.");
+}
+
+/// Fires every due timer and places every waiting tenant that now fits.
+pub async fn tick(s: &Scheduler) -> Result<(), StoreError> {
+    loop {
+        let (claimed, changed) = refold_batch(s, Work::DueTimers).await?;
+        s.metrics.timers_fired.inc_by(changed);
+        if claimed < BATCH as usize {
+            break;
+        }
+    }
+    // Waiting tenants are retried every tick; stop once a batch places nobody (no room left).
+    loop {
+        let (claimed, changed) = refold_batch(s, Work::Waiting).await?;
+        s.metrics.tenants_placed.inc_by(changed);
+        if claimed < BATCH as usize || changed == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Work {
+    DueTimers,
+    Waiting,
+}
+
+/// Refolds one batch in one transaction. Returns how many tenants it claimed and changed.
+async fn refold_batch(s: &Scheduler, work: Work) -> Result<(usize, u64), StoreError> {
+    let now = Utc::now();
+    let mut tx =
+        s.db.begin()
+            .await
+            .doing(|| "starting a scheduler transaction".into())?;
+    let mut ids = match work {
+        Work::DueTimers => tenants::claim_due(&mut tx, now, BATCH).await?,
+        Work::Waiting => tenants::claim_waiting(&mut tx, BATCH).await?,
+    };
+    // Same lock order as the consumer, so the two never deadlock.
+    ids.sort_by_key(|id| (tenants::lock_key(*id), *id));
+    let mut changed = 0;
+    for id in &ids {
+        let change = catalog::refold(&mut tx, *id, now, &s.base_domain).await?;
+        let counts = match (work, &change) {
+            (Work::DueTimers, Some(_)) => true,
+            (Work::Waiting, Some(c)) => {
+                c.previous_state.as_deref() == Some("PROVISIONING") && c.state != "PROVISIONING"
+            }
+            (_, None) => false,
+        };
+        changed += u64::from(counts);
+    }
+    tx.commit()
+        .await
+        .doing(|| "committing fired timers".into())?;
+    if changed > 0 {
+        s.changes.notify_one();
+        tracing::info!(changed, kind = ?std::mem::discriminant(&work), "The scheduler changed tenants.");
+    }
+    Ok((ids.len(), changed))
+}

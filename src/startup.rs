@@ -1,0 +1,171 @@
+//! `Application`: the HTTP server, the consumer, the scheduler and the outbox relay of one
+//! `serve` process, under one shutdown signal.
+
+use crate::catalog::{self, Db, StoreError};
+use crate::config::Settings;
+use crate::health::Health;
+use crate::http::{self, HttpState};
+use crate::ingest::{self, BrokerError, Consumer, run_consumer, topology};
+use crate::metrics::Metrics;
+use crate::relay::{Relay, run_relay};
+use crate::scheduler::{Scheduler, run_scheduler};
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use std::net::TcpListener;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Why `serve` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
+    #[error("cannot listen on HTTP_ADDR={addr}: {source} (is another process using it?)")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed: {0}")]
+    Server(std::io::Error),
+}
+
+/// A built, not yet running, `serve` process.
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: Db,
+    shutdown: CancellationToken,
+    consumer: Consumer,
+    scheduler: Scheduler,
+    relay: Relay,
+}
+
+impl Application {
+    /// Connects to the database and the broker (failing at once if either is unreachable),
+    /// declares the topology and binds the HTTP listener.
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let db = catalog::connect(&settings).await?;
+        let probe = ingest::connect(&settings.amqp_url, "startup").await?;
+        let channel = ingest::broker_doing(probe.create_channel().await, "opening a channel")?;
+        ingest::broker_doing(
+            topology::declare(&channel).await,
+            "declaring the AMQP topology",
+        )?;
+        let _ = probe.close(200, "startup check done".into()).await;
+
+        let addr = settings.http_addr;
+        let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        let port = listener.local_addr().map_err(StartError::Server)?.port();
+
+        let metrics = Metrics::new();
+        let health = Health::default();
+        let changes = Arc::new(Notify::new());
+        let state = HttpState {
+            db: db.clone(),
+            health: health.clone(),
+            metrics: metrics.clone(),
+        };
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("http"))
+                .app_data(web::Data::new(state.clone()))
+                .configure(http::configure)
+                .default_service(web::to(http::not_found))
+        })
+        .workers(2)
+        .disable_signals()
+        .shutdown_timeout(10)
+        .listen(listener)
+        .map_err(StartError::Server)?
+        .run();
+
+        Ok(Self {
+            port,
+            server,
+            db: db.clone(),
+            shutdown: CancellationToken::new(),
+            consumer: Consumer {
+                db: db.clone(),
+                amqp_url: settings.amqp_url.clone(),
+                prefetch: settings.amqp_prefetch,
+                base_domain: settings.base_domain.clone(),
+                metrics: metrics.clone(),
+                health,
+                changes: changes.clone(),
+            },
+            scheduler: Scheduler {
+                db: db.clone(),
+                base_domain: settings.base_domain.clone(),
+                interval: settings.scheduler_interval,
+                metrics: metrics.clone(),
+                changes: changes.clone(),
+            },
+            relay: Relay {
+                db,
+                amqp_url: settings.amqp_url,
+                metrics,
+                changes,
+            },
+        })
+    }
+
+    /// The HTTP port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Cancelling this token stops the process gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Runs until the shutdown token is cancelled or the HTTP server fails, then lets every
+    /// task finish its current transaction and returns.
+    pub async fn run_until_stopped(self) -> Result<(), StartError> {
+        let shutdown = self.shutdown.clone();
+        let consumer = tokio::spawn(run_consumer(self.consumer, shutdown.clone()));
+        let scheduler = tokio::spawn(run_scheduler(self.scheduler, shutdown.clone()));
+        let relay = tokio::spawn(run_relay(self.relay, shutdown.clone()));
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        let served = tokio::select! {
+            _ = shutdown.cancelled() => Ok(()),
+            result = &mut server => result.unwrap_or(Ok(())).map_err(StartError::Server),
+        };
+        shutdown.cancel();
+        handle.stop(true).await;
+        for task in [consumer, scheduler, relay] {
+            let _ = task.await;
+        }
+        self.db.close().await;
+        served
+    }
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+pub async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("Shutting down: finishing work in flight.");
+    token.cancel();
+}
