@@ -6,7 +6,7 @@
 use crate::domain::{
     BillingDay, Cycle, EventId, InvalidValue, Products, Residency, Site, TenantId,
 };
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -317,9 +317,11 @@ fn required_str<'a>(
     }
 }
 
+/// Parses an RFC 3339 timestamp, kept to the microsecond: the catalog (PostgreSQL) stores no
+/// finer, and the fold must see exactly what is stored, or every refold would differ.
 fn timestamp(s: &str, field: &'static str) -> Result<DateTime<Utc>, RejectedEvent> {
     DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
+        .map(|t| t.with_timezone(&Utc).trunc_subsecs(6))
         .map_err(|e| RejectedEvent::Invalid {
             field,
             reason: format!("must be an RFC 3339 timestamp ({e}), got `{s}`"),

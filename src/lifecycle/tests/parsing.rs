@@ -157,3 +157,14 @@ fn a_non_json_body_is_refused() {
     let err = Event::parse(b"\xff\x00garbage").expect_err("refused");
     assert!(matches!(err, RejectedEvent::NotJson(_)));
 }
+
+#[test]
+fn timestamps_are_kept_to_the_microsecond_as_the_catalog_stores_them() {
+    let mut body = base();
+    body["occurred_at"] = json!("2026-09-01T10:15:00.123456789+02:00");
+    let e = Event::parse(body.to_string().as_bytes()).expect("valid");
+    assert_eq!(
+        e.occurred_at.to_rfc3339(),
+        "2026-09-01T08:15:00.123456+00:00"
+    );
+}

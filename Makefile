@@ -1,0 +1,43 @@
+# The front door. `make run` and `make test` work on a fresh machine: they install and start
+# PostgreSQL and RabbitMQ when needed (scripts/services.sh).
+
+SHELL := /bin/bash
+CARGO ?= cargo
+DEV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tenant_catalog_sqlx
+export SQLX_OFFLINE := true
+
+.PHONY: run test lint fmt services build migrate sqlx-prepare clean-test-leftovers
+
+## run: start PostgreSQL and RabbitMQ if needed, migrate the database, serve on HTTP_ADDR
+run: services
+	$(CARGO) build --release --locked
+	./target/release/tenant-catalog migrate
+	./target/release/tenant-catalog serve
+
+## test: unit, property and integration tests against the real PostgreSQL and RabbitMQ
+test: services clean-test-leftovers
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --locked --no-fail-fast; \
+	else \
+		$(CARGO) test --locked --no-fail-fast; \
+	fi
+
+## lint: formatting, clippy with warnings as errors, and the sqlx offline data being current
+lint: services
+	$(CARGO) fmt --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	DATABASE_URL=$(DEV_DATABASE_URL) ./target/debug/tenant-catalog migrate >/dev/null 2>&1 || \
+		(DATABASE_URL=$(DEV_DATABASE_URL) $(CARGO) run -q -- migrate)
+	DATABASE_URL=$(DEV_DATABASE_URL) SQLX_OFFLINE=false $(CARGO) sqlx prepare --check -- --all-targets
+
+## sqlx-prepare: refresh .sqlx/ after changing a query (needs `cargo install sqlx-cli`)
+sqlx-prepare: services
+	DATABASE_URL=$(DEV_DATABASE_URL) $(CARGO) run -q -- migrate
+	DATABASE_URL=$(DEV_DATABASE_URL) SQLX_OFFLINE=false $(CARGO) sqlx prepare -- --all-targets
+
+services:
+	@./scripts/services.sh
+
+# Databases and vhosts of test runs that were killed before they could clean up.
+clean-test-leftovers:
+	@./scripts/clean-test-leftovers.sh

@@ -1,0 +1,487 @@
+//! `spawn_app()`: a fresh database and vhost, migrated and seeded, with a `serve` running on
+//! them; and a `TestApp` with one method per thing a test does.
+
+use chrono::{DateTime, Duration, Utc};
+use futures_util::StreamExt;
+use lapin::options::{BasicConsumeOptions, BasicGetOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::time::Instant;
+use tenant_catalog::catalog::events::{HistoryEntry, history};
+use tenant_catalog::catalog::tenants::{TenantRow, get};
+use tenant_catalog::config::Settings;
+use tenant_catalog::domain::TenantId;
+use tenant_catalog::ingest::publisher::EventPublisher;
+use tenant_catalog::ingest::topology::{CHANGES_EXCHANGE, DEAD_LETTER_QUEUE};
+use tenant_catalog::startup::Application;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const ADMIN_DB: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const MANAGEMENT: &str = "http://127.0.0.1:15672/api";
+
+/// Where a test's catalog lives: its database and vhost. Dropping it removes both.
+pub struct TestEnv {
+    pub name: String,
+    pub settings: Settings,
+}
+
+impl TestEnv {
+    pub async fn new(extra: &[(&str, &str)]) -> TestEnv {
+        let name = format!("tc_test_{}", Uuid::new_v4().simple());
+        let http = reqwest::Client::new();
+        let vhost = http
+            .put(format!("{MANAGEMENT}/vhosts/{name}"))
+            .basic_auth("guest", Some("guest"))
+            .send()
+            .await
+            .expect("RabbitMQ management API reachable (run scripts/services.sh)");
+        assert!(
+            vhost.status().is_success(),
+            "creating vhost: {}",
+            vhost.status()
+        );
+        let perms = http
+            .put(format!("{MANAGEMENT}/permissions/{name}/guest"))
+            .basic_auth("guest", Some("guest"))
+            .json(&json!({"configure": ".*", "write": ".*", "read": ".*"}))
+            .send()
+            .await
+            .expect("permissions set");
+        assert!(
+            perms.status().is_success(),
+            "setting permissions: {}",
+            perms.status()
+        );
+
+        let mut env: HashMap<String, String> = HashMap::from([
+            (
+                "DATABASE_URL".into(),
+                format!("postgres://postgres@127.0.0.1:5432/{name}"),
+            ),
+            (
+                "AMQP_URL".into(),
+                format!("amqp://guest:guest@127.0.0.1:5672/{name}"),
+            ),
+            ("HTTP_ADDR".into(), "127.0.0.1:0".into()),
+            ("SCHEDULER_INTERVAL_MS".into(), "200".into()),
+            ("DATABASE_MAX_CONNECTIONS".into(), "5".into()),
+        ]);
+        for (k, v) in extra {
+            env.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let settings =
+            Settings::from_lookup(|k| env.get(k).cloned()).expect("test settings are valid");
+        if std::env::var("TEST_LOG").is_ok() {
+            tenant_catalog::telemetry::init(tenant_catalog::config::LogFormat::Pretty);
+        }
+        let db = tenant_catalog::catalog::migrate_and_seed(&settings)
+            .await
+            .expect("migrated");
+        db.close().await;
+        TestEnv { name, settings }
+    }
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside async code; clean up on a thread with its own runtime.
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Ok(admin) = PgPool::connect(ADMIN_DB).await {
+                    // The name is ours (a UUID), so it is safe to splice into DDL, which takes no binds.
+                    let ddl = format!("drop database if exists \"{name}\" with (force)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(ddl)).execute(&admin).await;
+                }
+                let _ = reqwest::Client::new()
+                    .delete(format!("{MANAGEMENT}/vhosts/{name}"))
+                    .basic_auth("guest", Some("guest"))
+                    .send()
+                    .await;
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// A running `serve` process (in this test process) on a test environment.
+pub struct TestApp {
+    pub address: String,
+    pub db: PgPool,
+    pub settings: Settings,
+    pub publisher: EventPublisher,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<()>>,
+    // Declared last: dropped after the app above has let go of the database.
+    env: Option<TestEnv>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    let env = TestEnv::new(extra).await;
+    let mut app = start(&env.settings).await;
+    app.env = Some(env);
+    app
+}
+
+/// Another `serve` on the same database and vhost as `other`.
+pub async fn spawn_second(other: &TestApp) -> TestApp {
+    start(&other.settings).await
+}
+
+async fn start(settings: &Settings) -> TestApp {
+    let app = Application::build(settings.clone())
+        .await
+        .expect("application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let shutdown = app.shutdown_token();
+    let task = tokio::spawn(async move {
+        app.run_until_stopped().await.expect("serve ran");
+    });
+    let db = PgPool::connect(&settings.database_url)
+        .await
+        .expect("test pool");
+    let publisher = EventPublisher::connect(&settings.amqp_url)
+        .await
+        .expect("publisher");
+    let test_app = TestApp {
+        address,
+        db,
+        settings: settings.clone(),
+        publisher,
+        shutdown,
+        task: Some(task),
+        env: None,
+    };
+    test_app.wait_ready().await;
+    test_app
+}
+
+impl TestApp {
+    async fn wait_ready(&self) {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if let Ok(r) = client.get(format!("{}/readyz", self.address)).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "serve did not become ready");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the process gracefully and waits for it.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.expect("serve task ended cleanly");
+        }
+    }
+
+    pub async fn publish(&self, event: &Value) {
+        self.publisher
+            .publish(event.to_string().as_bytes())
+            .await
+            .expect("published");
+    }
+
+    pub async fn publish_raw(&self, body: &[u8]) {
+        self.publisher.publish(body).await.expect("published");
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("HTTP request")
+    }
+
+    pub async fn tenant(&self, id: &str) -> Option<TenantRow> {
+        get(&self.db, id.parse::<TenantId>().expect("uuid"))
+            .await
+            .expect("tenant read")
+    }
+
+    pub async fn history(&self, id: &str) -> Vec<HistoryEntry> {
+        history(&self.db, id.parse::<TenantId>().expect("uuid"))
+            .await
+            .expect("history read")
+    }
+
+    /// Polls until `check` gives `Some`, or fails the test after `secs` seconds.
+    pub async fn wait_for<T, F, Fut>(&self, secs: u64, what: &str, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if let Some(v) = check().await {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {secs} s waiting for {what}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until the tenant exists and satisfies `pred`.
+    pub async fn wait_tenant(
+        &self,
+        id: &str,
+        what: &str,
+        pred: impl Fn(&TenantRow) -> bool,
+    ) -> TenantRow {
+        self.wait_for(10, what, || async {
+            self.tenant(id).await.filter(|t| pred(t))
+        })
+        .await
+    }
+
+    /// Waits until every event given is stored (whatever its outcome).
+    pub async fn wait_events_stored(&self, count: i64) {
+        self.wait_for(20, &format!("{count} stored events"), || async {
+            let n: i64 = sqlx::query_scalar("select count(*) from tenant_events")
+                .fetch_one(&self.db)
+                .await
+                .ok()?;
+            (n >= count).then_some(())
+        })
+        .await
+    }
+
+    /// Waits until the consumer has acknowledged everything in the lifecycle queue.
+    pub async fn wait_queue_drained(&self) {
+        let vhost = self
+            .settings
+            .amqp_url
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        self.wait_for(30, "the lifecycle queue to drain", || async {
+            let q: Value = reqwest::Client::new()
+                .get(format!(
+                    "{MANAGEMENT}/queues/{vhost}/tenant-catalog.lifecycle"
+                ))
+                .basic_auth("guest", Some("guest"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let total = q.get("messages")?.as_i64()?;
+            (total == 0).then_some(())
+        })
+        .await
+    }
+
+    /// Takes every message now in the DLQ: (reason header, body).
+    pub async fn dead_letters(&self) -> Vec<(String, Vec<u8>)> {
+        let conn = tenant_catalog::ingest::connect(&self.settings.amqp_url, "test")
+            .await
+            .expect("connect");
+        let channel = conn.create_channel().await.expect("channel");
+        let mut out = Vec::new();
+        while let Some(m) = channel
+            .basic_get(DEAD_LETTER_QUEUE.into(), BasicGetOptions { no_ack: true })
+            .await
+            .expect("get")
+        {
+            let reason = m
+                .delivery
+                .properties
+                .headers()
+                .as_ref()
+                .and_then(|h| h.inner().get("x-dlq-reason").cloned())
+                .map(|v| match v {
+                    lapin::types::AMQPValue::LongString(s) => s.to_string(),
+                    other => format!("{other:?}"),
+                })
+                .unwrap_or_default();
+            out.push((reason, m.delivery.data.clone()));
+        }
+        out
+    }
+
+    /// Starts listening to the change feed; call before causing changes.
+    pub async fn listen_changes(&self) -> ChangeFeed {
+        let conn = tenant_catalog::ingest::connect(&self.settings.amqp_url, "test")
+            .await
+            .expect("connect");
+        let channel = conn.create_channel().await.expect("channel");
+        let q = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("queue");
+        channel
+            .queue_bind(
+                q.name().clone(),
+                CHANGES_EXCHANGE.into(),
+                "#".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind");
+        let consumer = channel
+            .basic_consume(
+                q.name().clone(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("consume");
+        ChangeFeed {
+            _conn: conn,
+            consumer,
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Messages from `tenant-catalog.changes`.
+pub struct ChangeFeed {
+    _conn: lapin::Connection,
+    consumer: lapin::Consumer,
+}
+
+impl ChangeFeed {
+    /// The next change message: (routing key, body), within `secs` seconds.
+    pub async fn next(&mut self, secs: u64) -> (String, Value) {
+        let d = tokio::time::timeout(std::time::Duration::from_secs(secs), self.consumer.next())
+            .await
+            .expect("a change message in time")
+            .expect("feed open")
+            .expect("delivery");
+        (
+            d.routing_key.to_string(),
+            serde_json::from_slice(&d.data).expect("JSON change"),
+        )
+    }
+}
+
+/// Builds commerce events for one tenant, with times relative to now.
+pub struct Commerce {
+    pub tenant_id: String,
+    next_seq: u64,
+}
+
+impl Commerce {
+    pub fn new() -> Self {
+        Commerce {
+            tenant_id: Uuid::new_v4().to_string(),
+            next_seq: 1,
+        }
+    }
+
+    pub fn event(&mut self, event_type: &str, occurred_at: DateTime<Utc>, data: Value) -> Value {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        json!({
+            "id": Uuid::new_v4().to_string(),
+            "type": event_type,
+            "tenant_id": self.tenant_id,
+            "occurred_at": occurred_at.to_rfc3339(),
+            "sequence": seq,
+            "data": data,
+        })
+    }
+
+    pub fn trial(&mut self, occurred_at: DateTime<Utc>, site: &str, residency: &str) -> Value {
+        self.event(
+            "trial.started",
+            occurred_at,
+            json!({"site": site, "products": ["jira", "confluence"], "residency": residency, "billing_day": 5}),
+        )
+    }
+
+    pub fn direct_purchase(
+        &mut self,
+        occurred_at: DateTime<Utc>,
+        site: &str,
+        residency: &str,
+    ) -> Value {
+        self.event(
+            "subscription.activated",
+            occurred_at,
+            json!({"site": site, "products": ["jira"], "residency": residency, "plan": "premium",
+                   "cycle": "annual", "current_period_end": (occurred_at + Duration::days(365)).to_rfc3339()}),
+        )
+    }
+}
+
+/// A site name no other test uses.
+pub fn unique_site(prefix: &str) -> String {
+    format!("{prefix}-{}", &Uuid::new_v4().simple().to_string()[..10])
+}
+
+pub fn days_ago(days: i64) -> DateTime<Utc> {
+    Utc::now() - Duration::days(days)
+}
+
+/// What the pure lifecycle engine says the tenant must be after these events, at `now`.
+pub fn expected(events: &[Value], now: DateTime<Utc>) -> Option<TenantRow> {
+    let parsed: Vec<tenant_catalog::lifecycle::Event> = events
+        .iter()
+        .map(|e| tenant_catalog::lifecycle::Event::parse(e.to_string().as_bytes()).expect("valid"))
+        .collect();
+    let folded =
+        tenant_catalog::lifecycle::fold(&parsed, now, &|_: &tenant_catalog::domain::Site| false);
+    folded.tenant.map(|t| TenantRow::project(&t, None))
+}
+
+/// Asserts that the stored tenant says what `expected` says about its lifecycle and data
+/// (placement, version and cause are the catalog's own).
+pub fn assert_same_tenant(stored: &TenantRow, expected: &TenantRow) {
+    let strip = |r: &TenantRow| TenantRow {
+        state: String::new(),
+        region: None,
+        shard_id: None,
+        version: 0,
+        caused_by: None,
+        ..r.clone()
+    };
+    assert_eq!(strip(stored), strip(expected));
+}
+
+/// A time as the catalog stores it: to the microsecond.
+pub fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(6)
+}

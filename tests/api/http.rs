@@ -1,0 +1,84 @@
+//! The operational HTTP surface.
+
+use crate::helpers::*;
+use serde_json::Value;
+
+#[tokio::test]
+async fn health_readiness_and_metrics_answer() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/healthz").await.status(), 200);
+
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), 200);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"]["database"], "up");
+    assert_eq!(body["checks"]["broker"], "up");
+
+    let metrics = app.get("/metrics").await;
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    for name in [
+        "tenant_catalog_events_received_total",
+        "tenant_catalog_events_total{outcome=\"applied\"}",
+        "tenant_catalog_events_total{outcome=\"dead_lettered\"}",
+        "tenant_catalog_timers_fired_total",
+        "tenant_catalog_consumer_lag",
+    ] {
+        assert!(text.contains(name), "metrics lack {name}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_path_gets_the_json_error_body() {
+    let app = spawn_app().await;
+    let r = app.get("/nope").await;
+    assert_eq!(r.status(), 404);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn readiness_reports_a_database_that_went_away() {
+    let app = spawn_app().await;
+    // Cut this catalog's database connections off the way a server restart would.
+    let name = app
+        .settings
+        .database_url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let admin = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
+        .await
+        .unwrap();
+    let allow = |yes: bool| {
+        sqlx::AssertSqlSafe(format!(
+            "alter database \"{name}\" with allow_connections {yes}"
+        ))
+    };
+    sqlx::query(allow(false)).execute(&admin).await.unwrap();
+    sqlx::query("select pg_terminate_backend(pid) from pg_stat_activity where datname = $1")
+        .bind(&name)
+        .execute(&admin)
+        .await
+        .unwrap();
+    let status = app
+        .wait_for(15, "readyz to say 503", || async {
+            let r = app.get("/readyz").await;
+            (r.status() == 503).then_some(r)
+        })
+        .await;
+    let body: Value = status.json().await.unwrap();
+    assert_eq!(body["checks"]["database"], "down");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("database")
+    );
+    sqlx::query(allow(true)).execute(&admin).await.unwrap();
+    app.wait_for(15, "readyz to recover", || async {
+        (app.get("/readyz").await.status() == 200).then_some(())
+    })
+    .await;
+}

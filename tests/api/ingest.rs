@@ -1,0 +1,481 @@
+//! Commerce events in, tenants out: every event type, duplicates, shuffles, poison messages
+//! and the change feed.
+
+use crate::helpers::*;
+use chrono::{Duration, Utc};
+use serde_json::json;
+
+#[tokio::test]
+async fn every_event_type_moves_the_tenant_through_its_lifecycle() {
+    let app = spawn_app().await;
+    let mut feed = app.listen_changes().await;
+    let mut c = Commerce::new();
+    let id = c.tenant_id.clone();
+    let t0 = days_ago(20);
+    let day = |n| t0 + Duration::days(n);
+
+    let trial = c.trial(t0, "acme", "eu");
+    app.publish(&trial).await;
+    let t = app.wait_tenant(&id, "TRIAL", |t| t.state == "TRIAL").await;
+    assert!(
+        matches!(t.region.as_deref(), Some("eu-central-1" | "eu-west-1")),
+        "{:?}",
+        t.region
+    );
+    assert_eq!(
+        t.trial_ends_at,
+        Some(tenant_catalog::lifecycle::billing::trial_end(
+            t0,
+            5.try_into().unwrap()
+        ))
+    );
+    assert_eq!(
+        t.products.as_deref(),
+        Some(&["jira".to_owned(), "confluence".to_owned()][..])
+    );
+
+    let cpe = Utc::now() + Duration::days(10);
+    app.publish(&c.event(
+        "subscription.activated",
+        day(1),
+        json!({"plan": "standard", "cycle": "monthly", "current_period_end": cpe.to_rfc3339()}),
+    ))
+    .await;
+    let t = app
+        .wait_tenant(&id, "ACTIVE", |t| t.state == "ACTIVE")
+        .await;
+    assert_eq!(
+        (t.plan.as_deref(), t.cycle.as_deref()),
+        (Some("standard"), Some("monthly"))
+    );
+
+    let renewed_end = Utc::now() + Duration::days(40);
+    app.publish(&c.event(
+        "subscription.renewed",
+        day(2),
+        json!({"current_period_end": renewed_end.to_rfc3339()}),
+    ))
+    .await;
+    app.wait_tenant(&id, "renewed", |t| {
+        t.current_period_end.map(|d| d.timestamp()) == Some(renewed_end.timestamp())
+    })
+    .await;
+
+    app.publish(&c.event("site.renamed", day(3), json!({"site": "acme-corp"})))
+        .await;
+    let t = app
+        .wait_tenant(&id, "renamed", |t| t.site.as_deref() == Some("acme-corp"))
+        .await;
+    assert_eq!(t.old_sites, ["acme"]);
+
+    app.publish(&c.event(
+        "subscription.suspended",
+        day(4),
+        json!({"reason": "payment_overdue"}),
+    ))
+    .await;
+    app.wait_tenant(&id, "SUSPENDED", |t| t.state == "SUSPENDED" && t.suspended)
+        .await;
+    app.publish(&c.event("subscription.unsuspended", day(5), json!({})))
+        .await;
+    app.wait_tenant(&id, "back to ACTIVE", |t| {
+        t.state == "ACTIVE" && !t.suspended
+    })
+    .await;
+
+    let effective = Utc::now() + Duration::days(30);
+    app.publish(&c.event(
+        "subscription.cancelled",
+        day(6),
+        json!({"effective_at": effective.to_rfc3339()}),
+    ))
+    .await;
+    let t = app
+        .wait_tenant(&id, "CANCELLING", |t| t.state == "CANCELLING")
+        .await;
+    assert_eq!(
+        t.next_timer_at.map(|d| d.timestamp()),
+        Some(effective.timestamp())
+    );
+
+    app.publish(&c.event(
+        "subscription.reactivated",
+        day(7),
+        json!({"current_period_end": (Utc::now() + Duration::days(60)).to_rfc3339()}),
+    ))
+    .await;
+    let t = app
+        .wait_tenant(&id, "reactivated", |t| t.state == "ACTIVE" && t.version > 7)
+        .await;
+    assert_eq!(
+        (t.cancellation_effective_at, t.deletion_due_at),
+        (None, None)
+    );
+
+    app.publish(&c.event(
+        "data.deletion_requested",
+        day(8),
+        json!({"reason": "customer request"}),
+    ))
+    .await;
+    let t = app
+        .wait_tenant(&id, "DELETED", |t| t.state == "DELETED")
+        .await;
+    assert_eq!((t.site, t.products, t.old_sites.len()), (None, None, 0));
+    let fill: i32 = sqlx::query_scalar("select sum(tenant_count)::int from shards")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(fill, 0, "the deleted tenant's slot is freed");
+
+    let history = app.history(&id).await;
+    assert_eq!(history.len(), 9);
+    assert!(
+        history.iter().all(|h| h.outcome == "applied"),
+        "{history:#?}"
+    );
+
+    let mut keys = Vec::new();
+    let mut last = json!(null);
+    for _ in 0..9 {
+        let (key, body) = feed.next(10).await;
+        keys.push(key);
+        last = body;
+    }
+    assert_eq!(keys.first().map(String::as_str), Some("tenant.trial"));
+    assert_eq!(keys.last().map(String::as_str), Some("tenant.deleted"));
+    assert!(
+        keys.contains(&"tenant.suspended".to_owned())
+            && keys.contains(&"tenant.cancelling".to_owned())
+    );
+    for field in [
+        "tenant_id",
+        "state",
+        "previous_state",
+        "region",
+        "shard",
+        "host",
+        "version",
+        "caused_by",
+    ] {
+        assert!(
+            last.get(field).is_some(),
+            "change message lacks {field}: {last}"
+        );
+    }
+    assert_eq!(last["previous_state"], "ACTIVE");
+    assert_eq!(last["version"], 9);
+}
+
+#[tokio::test]
+async fn a_redelivered_event_is_stored_once_and_a_copy_under_a_new_id_is_a_duplicate() {
+    let app = spawn_app().await;
+    let mut c = Commerce::new();
+    let trial = c.trial(days_ago(1), "acme", "us");
+    for _ in 0..3 {
+        app.publish(&trial).await;
+    }
+    let mut copy = trial.clone();
+    copy["id"] = json!(uuid::Uuid::new_v4().to_string());
+    app.publish(&copy).await;
+    app.wait_queue_drained().await;
+
+    let t = app.tenant(&c.tenant_id).await.expect("tenant");
+    assert_eq!((t.state.as_str(), t.version), ("TRIAL", 1));
+    let history = app.history(&c.tenant_id).await;
+    assert_eq!(history.len(), 2);
+    let original = history
+        .iter()
+        .find(|h| h.event_id.to_string() == trial["id"])
+        .expect("original");
+    let copied = history
+        .iter()
+        .find(|h| h.event_id.to_string() == copy["id"])
+        .expect("copy");
+    assert_eq!((original.deliveries, copied.deliveries), (3, 1));
+    // Two ids for one fact: the lower id (contract order's tie-break) is the one applied.
+    let (first, second) = if original.event_id < copied.event_id {
+        (original, copied)
+    } else {
+        (copied, original)
+    };
+    assert_eq!(
+        (first.outcome.as_str(), second.outcome.as_str()),
+        ("applied", "duplicate")
+    );
+    assert!(
+        second
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains(&first.event_id.to_string())
+    );
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("tenant_catalog_events_total{outcome=\"redelivered\"} 2"),
+        "{metrics}"
+    );
+    // The metric counts each delivery's judgement on arrival: the copy is "applied" there if
+    // its id sorts first (and the original is then re-judged "duplicate" in the history).
+    let copy_first = copied.event_id < original.event_id;
+    let (applied, duplicate) = if copy_first { (2, 0) } else { (1, 1) };
+    assert!(
+        metrics.contains(&format!(
+            "tenant_catalog_events_total{{outcome=\"applied\"}} {applied}"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "tenant_catalog_events_total{{outcome=\"duplicate\"}} {duplicate}"
+        )),
+        "{metrics}"
+    );
+}
+
+/// A whole life whose every prefix is still alive today, so any arrival order must end in
+/// exactly the in-order state.
+fn a_life(c: &mut Commerce) -> Vec<serde_json::Value> {
+    let t0 = days_ago(10);
+    let d = |n: i64| t0 + Duration::hours(n);
+    let soon = |n: i64| (Utc::now() + Duration::days(n)).to_rfc3339();
+    vec![
+        c.trial(t0, &unique_site("life"), "global"),
+        c.event(
+            "subscription.activated",
+            d(1),
+            json!({"plan": "standard", "cycle": "monthly", "current_period_end": soon(20)}),
+        ),
+        c.event(
+            "subscription.renewed",
+            d(2),
+            json!({"current_period_end": soon(50)}),
+        ),
+        c.event(
+            "site.renamed",
+            d(3),
+            json!({"site": unique_site("renamed")}),
+        ),
+        c.event(
+            "subscription.suspended",
+            d(4),
+            json!({"reason": "payment_overdue"}),
+        ),
+        c.event("subscription.unsuspended", d(5), json!({})),
+        c.event(
+            "subscription.cancelled",
+            d(6),
+            json!({"effective_at": soon(30)}),
+        ),
+        c.event(
+            "subscription.renewed",
+            d(7),
+            json!({"current_period_end": soon(80)}),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn shuffled_and_repeated_deliveries_end_in_the_in_order_state() {
+    use rand_like::shuffle;
+    let app = spawn_app().await;
+    let mut c = Commerce::new();
+    let life = a_life(&mut c);
+    let mut delivered: Vec<_> = life.iter().chain(life.iter().step_by(2)).cloned().collect();
+    shuffle(&mut delivered, 7);
+    for e in &delivered {
+        app.publish(e).await;
+    }
+    app.wait_queue_drained().await;
+
+    let stored = app.tenant(&c.tenant_id).await.expect("tenant");
+    let expected = expected(&life, Utc::now()).expect("tenant exists");
+    assert_same_tenant(&stored, &expected);
+    assert_eq!(stored.state, "CANCELLING");
+    // The renewal after the cancellation is rejected at its place in contract order.
+    let history = app.history(&c.tenant_id).await;
+    let outcomes: Vec<&str> = history.iter().map(|h| h.outcome.as_str()).collect();
+    assert_eq!(
+        outcomes,
+        [
+            "applied", "applied", "applied", "applied", "applied", "applied", "applied", "rejected"
+        ]
+    );
+    assert!(
+        history[7]
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("CANCELLING")
+    );
+}
+
+#[tokio::test]
+async fn an_event_before_its_tenant_exists_is_judged_again_when_the_tenant_arrives() {
+    let app = spawn_app().await;
+    let mut c = Commerce::new();
+    let trial = c.trial(days_ago(2), "early", "sg");
+    let activated = c.event(
+        "subscription.activated",
+        days_ago(1),
+        json!({"plan": "standard", "cycle": "monthly", "current_period_end": (Utc::now() + Duration::days(30)).to_rfc3339()}),
+    );
+    app.publish(&activated).await;
+    app.wait_events_stored(1).await;
+    assert!(
+        app.tenant(&c.tenant_id).await.is_none(),
+        "no tenant from a non-creating event"
+    );
+    let h = app.history(&c.tenant_id).await;
+    assert_eq!(h[0].outcome, "rejected");
+    assert!(
+        h[0].reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("tenant unknown"),
+        "{h:?}"
+    );
+
+    app.publish(&trial).await;
+    let t = app
+        .wait_tenant(&c.tenant_id, "ACTIVE", |t| t.state == "ACTIVE")
+        .await;
+    assert_eq!(t.region.as_deref(), Some("ap-southeast-1"));
+    let h = app.history(&c.tenant_id).await;
+    assert!(h.iter().all(|e| e.outcome == "applied"), "{h:?}");
+}
+
+#[tokio::test]
+async fn poison_messages_go_to_the_dead_letter_queue_with_a_reason_and_do_not_block() {
+    let app = spawn_app().await;
+    let mut c = Commerce::new();
+    let good = c.trial(days_ago(1), "good", "au");
+    let mut reused_id = c.event(
+        "subscription.suspended",
+        days_ago(0),
+        json!({"reason": "x"}),
+    );
+    reused_id["id"] = good["id"].clone();
+    let mut bad_site = c.trial(days_ago(1), "ok", "au");
+    bad_site["data"]["site"] = json!("-Bad_Site-");
+
+    app.publish_raw(b"this is not json").await;
+    app.publish(&json!({"type": "trial.started"})).await;
+    app.publish(&json!({"id": uuid::Uuid::new_v4().to_string(), "type": "tenant.exploded", "tenant_id": c.tenant_id,
+                        "occurred_at": Utc::now().to_rfc3339(), "data": {}})).await;
+    app.publish(&bad_site).await;
+    app.publish(&good).await;
+    app.wait_tenant(
+        &c.tenant_id,
+        "the good event applied after the poison",
+        |t| t.state == "TRIAL",
+    )
+    .await;
+    app.publish(&reused_id).await;
+    app.wait_queue_drained().await;
+
+    let mut reasons: Vec<String> = app
+        .dead_letters()
+        .await
+        .into_iter()
+        .map(|(reason, _)| reason)
+        .collect();
+    reasons.sort();
+    assert_eq!(reasons.len(), 5, "{reasons:?}");
+    let expect = [
+        "not a JSON object",
+        "missing field `id`",
+        "unknown event type `tenant.exploded`",
+        "field `data.site`",
+        "already received with other content",
+    ];
+    for e in expect {
+        assert!(
+            reasons.iter().any(|r| r.contains(e)),
+            "no DLQ reason contains `{e}`: {reasons:?}"
+        );
+    }
+    let t = app.tenant(&c.tenant_id).await.expect("tenant");
+    assert!(!t.suspended, "the conflicting event changed nothing");
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        metrics.contains("tenant_catalog_events_total{outcome=\"dead_lettered\"} 5"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_site_taken_by_another_tenant_is_rejected() {
+    let app = spawn_app().await;
+    let mut first = Commerce::new();
+    let mut second = Commerce::new();
+    app.publish(&first.trial(days_ago(2), "shared", "us")).await;
+    app.wait_tenant(&first.tenant_id, "first", |t| t.state == "TRIAL")
+        .await;
+    app.publish(&second.trial(days_ago(1), "shared", "us"))
+        .await;
+    app.wait_events_stored(2).await;
+    assert!(app.tenant(&second.tenant_id).await.is_none());
+    let h = app.history(&second.tenant_id).await;
+    assert!(
+        h[0].reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("site `shared` is taken"),
+        "{h:?}"
+    );
+
+    // A renamed tenant's old host keeps resolving to it: it is recorded as an alias.
+    app.publish(&first.event("site.renamed", days_ago(0), json!({"site": "moved"})))
+        .await;
+    app.wait_tenant(&first.tenant_id, "renamed", |t| {
+        t.site.as_deref() == Some("moved")
+    })
+    .await;
+    let alias: uuid::Uuid =
+        sqlx::query_scalar("select tenant_id from site_aliases where site = 'shared'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(alias.to_string(), first.tenant_id);
+}
+
+/// A small deterministic shuffle, so that a failing order can be replayed.
+mod rand_like {
+    pub fn shuffle<T>(items: &mut [T], seed: u64) {
+        let mut state = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        for i in (1..items.len()).rev() {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let j = (state >> 33) as usize % (i + 1);
+            items.swap(i, j);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_direct_purchase_creates_an_active_tenant_in_its_region() {
+    let app = spawn_app().await;
+    let mut c = Commerce::new();
+    let when = days_ago(1);
+    app.publish(&c.direct_purchase(when, "globex", "au")).await;
+    let t = app
+        .wait_tenant(&c.tenant_id, "ACTIVE", |t| t.state == "ACTIVE")
+        .await;
+    assert_eq!(
+        (t.region.as_deref(), t.shard_id.as_deref()),
+        (Some("ap-southeast-2"), Some("ap-southeast-2-1"))
+    );
+    assert_eq!(
+        (t.plan.as_deref(), t.cycle.as_deref()),
+        (Some("premium"), Some("annual"))
+    );
+    assert_eq!(
+        t.current_period_end,
+        Some(micros(when) + Duration::days(365))
+    );
+    assert_eq!((t.trial_ends_at, t.next_timer_at), (None, None));
+}

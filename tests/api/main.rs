@@ -1,0 +1,12 @@
+//! Integration tests against the real PostgreSQL and RabbitMQ. Each test gets its own database
+//! and its own RabbitMQ vhost (the contract fixes the exchange and queue names), so tests run
+//! in parallel and leave nothing behind.
+
+mod helpers;
+
+mod cli;
+mod concurrency;
+mod http;
+mod ingest;
+mod placement;
+mod timers;
