@@ -30,25 +30,16 @@ impl StoreError {
         }
     }
 
-    /// Whether trying the same work again may succeed: the connection was lost, the server is
-    /// restarting, or the transaction lost a serialization race or a deadlock.
-    pub fn is_transient(&self) -> bool {
+    /// Whether the failure lies in the data of what was being stored (SQLSTATE classes 22 and
+    /// 23, or a row that does not decode), so that retrying the same data cannot help for
+    /// long. Anything else (connection lost, server restarting, deadlock, a misconfigured
+    /// database) is worth retrying until it works: the messages wait, none is lost.
+    pub fn is_data_error(&self) -> bool {
         match &self.source {
-            sqlx::Error::Io(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed
-            | sqlx::Error::Tls(_) => true,
-            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-                // 40001 serialization failure, 40P01 deadlock, 08* connection exceptions,
-                // 57P0* server shutting down or restarting, 53* insufficient resources,
-                // 25P02 an aborted transaction left on a pooled connection (sqlx #4385),
-                // 23505 a unique race that a retry resolves (e.g. two tenants claiming a site).
-                matches!(code.as_ref(), "40001" | "40P01" | "25P02" | "23505")
-                    || code.starts_with("08")
-                    || code.starts_with("57P")
-                    || code.starts_with("53")
-            }),
+            sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => true,
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
             _ => false,
         }
     }

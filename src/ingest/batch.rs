@@ -119,14 +119,26 @@ enum Stored {
     Failed(StoreError),
 }
 
-/// Stores events in one transaction, retrying while the failure is transient (database
-/// restarting, deadlock, lost race). The deliveries stay unacknowledged meanwhile.
+/// Data errors get this many attempts before the events are refused: a unique-site race
+/// between two tenants fails once and succeeds on the next attempt.
+const DATA_ERROR_ATTEMPTS: u32 = 3;
+
+/// Stores events in one transaction. Retries until it works unless the failure lies in the
+/// data itself; the deliveries stay unacknowledged meanwhile, so nothing is lost while the
+/// database is away.
 async fn store(c: &Consumer, events: &[NewEvent<'_>], shutdown: &CancellationToken) -> Stored {
     let mut backoff = Duration::from_millis(50);
+    let mut data_errors = 0;
     loop {
         match store_once(c, events).await {
             Ok(report) => return Stored::Done(report),
-            Err(error) if error.is_transient() => {
+            Err(error) => {
+                if error.is_data_error() {
+                    data_errors += 1;
+                    if data_errors >= DATA_ERROR_ATTEMPTS {
+                        return Stored::Failed(error);
+                    }
+                }
                 tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "Storing events failed; retrying.");
                 tokio::select! {
                     _ = shutdown.cancelled() => return Stored::ShuttingDown,
@@ -134,7 +146,6 @@ async fn store(c: &Consumer, events: &[NewEvent<'_>], shutdown: &CancellationTok
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
-            Err(error) => return Stored::Failed(error),
         }
     }
 }

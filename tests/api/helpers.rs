@@ -292,6 +292,65 @@ impl TestApp {
         .await
     }
 
+    /// Closes, through the management API, this test's broker connections whose name starts
+    /// with `prefix`, as a broker restart or a network cut would. Returns how many it closed.
+    pub async fn close_broker_connections(&self, prefix: &str) -> usize {
+        let vhost = self
+            .settings
+            .amqp_url
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let http = reqwest::Client::new();
+        // The management API lists connections a few seconds late; wait until ours shows.
+        let names: Vec<String> = self
+            .wait_for(
+                20,
+                "the connection to show in the management API",
+                || async {
+                    let list: Value = http
+                        .get(format!("{MANAGEMENT}/vhosts/{vhost}/connections"))
+                        .basic_auth("guest", Some("guest"))
+                        .send()
+                        .await
+                        .ok()?
+                        .json()
+                        .await
+                        .ok()?;
+                    let names: Vec<String> = list
+                        .as_array()?
+                        .iter()
+                        .filter(|c| {
+                            c.pointer("/client_properties/connection_name")
+                                .and_then(Value::as_str)
+                                .is_some_and(|n| n.starts_with(prefix))
+                        })
+                        .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_owned))
+                        .collect();
+                    (!names.is_empty()).then_some(names)
+                },
+            )
+            .await;
+        for name in &names {
+            let encoded: String = name
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            http.delete(format!("{MANAGEMENT}/connections/{encoded}"))
+                .basic_auth("guest", Some("guest"))
+                .send()
+                .await
+                .expect("connection closed");
+        }
+        names.len()
+    }
+
     /// Takes every message now in the DLQ: (reason header, body).
     pub async fn dead_letters(&self) -> Vec<(String, Vec<u8>)> {
         let conn = tenant_catalog::ingest::connect(&self.settings.amqp_url, "test")

@@ -38,8 +38,9 @@ async fn an_unknown_path_gets_the_json_error_body() {
 }
 
 #[tokio::test]
-async fn readiness_reports_a_database_that_went_away() {
+async fn readiness_reports_a_database_that_went_away_and_no_event_is_lost_meanwhile() {
     let app = spawn_app().await;
+    let mut c = Commerce::new();
     // Cut this catalog's database connections off the way a server restart would.
     let name = app
         .settings
@@ -76,9 +77,42 @@ async fn readiness_reports_a_database_that_went_away() {
             .unwrap()
             .contains("database")
     );
+
+    // An event that arrives while the database is away waits in the queue, unacknowledged.
+    app.publish(&c.trial(days_ago(1), "patient", "us")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        app.dead_letters().await.is_empty(),
+        "nothing is dead-lettered while the database is away"
+    );
+
     sqlx::query(allow(true)).execute(&admin).await.unwrap();
     app.wait_for(15, "readyz to recover", || async {
         (app.get("/readyz").await.status() == 200).then_some(())
     })
     .await;
+    app.wait_tenant(&c.tenant_id, "the waiting event applied", |t| {
+        t.state == "TRIAL"
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_consumer_reconnects_by_itself_when_the_broker_drops_it() {
+    let app = spawn_app().await;
+    let mut c = Commerce::new();
+    let closed = app
+        .close_broker_connections("tenant-catalog consumer")
+        .await;
+    assert!(
+        closed >= 1,
+        "the consumer's connection was found and closed"
+    );
+    app.publish(&c.trial(days_ago(1), "reconnected", "us"))
+        .await;
+    app.wait_tenant(&c.tenant_id, "applied after the reconnect", |t| {
+        t.state == "TRIAL"
+    })
+    .await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
 }
