@@ -1,5 +1,6 @@
 //! The command line (CONTRACT.md section 1).
 
+use crate::auth::Scope;
 use crate::catalog::{self, events, tenants};
 use crate::config::Settings;
 use crate::domain::TenantId;
@@ -33,6 +34,20 @@ pub enum Command {
     },
     /// Print a tenant and its history as JSON.
     Show { tenant_id: String },
+    /// Print a signed bearer token that `serve`, with the same configuration, accepts.
+    Token {
+        /// `read` for GraphQL lookups, `admin` for the admin API too.
+        #[arg(long)]
+        scope: Scope,
+        /// Who the token speaks for (the `sub` claim), e.g. a service or person name.
+        #[arg(long, default_value = "tenant-catalog-cli")]
+        sub: String,
+        /// Lifetime in seconds, at most AUTH_MAX_TTL_SECS.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+    /// Print the GraphQL schema (SDL), as kept in graphql/schema.graphql.
+    ExportSchema,
 }
 
 /// Why a command failed; printed as one line.
@@ -46,12 +61,19 @@ pub enum CliError {
     Store(#[from] crate::catalog::StoreError),
     #[error(transparent)]
     Broker(#[from] crate::ingest::BrokerError),
+    #[error(transparent)]
+    Key(#[from] crate::auth::KeyError),
     #[error("{0}")]
     Usage(String),
 }
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
+    if let Command::ExportSchema = cli.command {
+        // The schema does not depend on the configuration.
+        print!("{}", crate::graphql::sdl());
+        return Ok(());
+    }
     let settings = Settings::from_env()?;
     crate::telemetry::init(settings.log_format);
     match cli.command {
@@ -99,6 +121,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let out = serde_json::json!({"tenant": tenant, "host": host, "history": history});
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
+        Command::Token { scope, sub, ttl } => {
+            let signer = crate::auth::keys::signer(&settings.auth)?;
+            let token = crate::auth::mint(&signer, &settings.auth, &sub, scope, ttl)
+                .map_err(CliError::Usage)?;
+            println!("{token}");
+        }
+        Command::ExportSchema => {}
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use crate::domain::Region;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Why the configuration cannot be used.
@@ -32,6 +33,40 @@ pub struct Settings {
     pub scheduler_interval: Duration,
     /// Log format: `json` for machines, `pretty` for people.
     pub log_format: LogFormat,
+    /// Token signing and verification.
+    pub auth: AuthSettings,
+    /// GraphQL limits and switches.
+    pub graphql: GraphqlSettings,
+}
+
+/// How tokens are minted and checked (CONTRACT.md section 2).
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// Ed25519 private key (PKCS#8 PEM) that `token` signs with. Without
+    /// `public_keys_dir` (development), `serve` trusts its public half and either command
+    /// creates the pair here on first use.
+    pub signing_key: PathBuf,
+    /// Production: public keys (SPKI PEM) trusted by key id, at `<dir>/<kid>.pem`; the
+    /// signing key is then not trusted unless its public key is there too.
+    pub public_keys_dir: Option<PathBuf>,
+    /// `iss` of minted tokens; their key id is `<issuer>/<key_name>` (ASAP style).
+    pub issuer: String,
+    pub key_name: String,
+    /// `aud` that tokens must carry.
+    pub audience: String,
+    /// Longest lifetime (`exp - iat`) a token may have.
+    pub max_ttl_secs: u64,
+}
+
+/// GraphQL switches and limits.
+#[derive(Debug, Clone)]
+pub struct GraphqlSettings {
+    /// Schema introspection and the GraphiQL page; on by default.
+    pub introspection: bool,
+    /// Most tenant ids one `routes` query may ask for.
+    pub max_route_ids: usize,
+    /// Most entries in one in-process routing cache before it starts over.
+    pub route_cache_capacity: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,14 +156,11 @@ impl Settings {
             ));
         }
 
-        let raw = var("SEED_SHARD_CAPACITY", "10000");
-        let capacity = raw.parse::<i32>().ok().filter(|c| *c >= 0).ok_or_else(|| {
-            bad(
-                "SEED_SHARD_CAPACITY",
-                &raw,
-                "expected a whole number >= 0".into(),
-            )
-        })?;
+        let capacity = number(
+            &var("SEED_SHARD_CAPACITY", "10000"),
+            "SEED_SHARD_CAPACITY",
+            0..=i32::MAX,
+        )?;
         let endpoint_template = var("SEED_SHARD_ENDPOINT", "https://{shard}.shards.example.net");
         let raw = var(
             "SEED_SHARD_REGIONS",
@@ -142,26 +174,12 @@ impl Settings {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| bad("SEED_SHARD_REGIONS", &raw, e.0))?;
 
-        let raw = var("DATABASE_MAX_CONNECTIONS", "16");
-        let database_max_connections = raw
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (2..=1000).contains(n))
-            .ok_or_else(|| {
-            bad(
-                "DATABASE_MAX_CONNECTIONS",
-                &raw,
-                "expected a whole number from 2 to 1000".into(),
-            )
-        })?;
-        let raw = var("AMQP_PREFETCH", "200");
-        let amqp_prefetch = raw.parse::<u16>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-            bad(
-                "AMQP_PREFETCH",
-                &raw,
-                "expected a whole number from 1 to 65535".into(),
-            )
-        })?;
+        let database_max_connections = number(
+            &var("DATABASE_MAX_CONNECTIONS", "16"),
+            "DATABASE_MAX_CONNECTIONS",
+            2..=1000,
+        )?;
+        let amqp_prefetch = number(&var("AMQP_PREFETCH", "200"), "AMQP_PREFETCH", 1..=u16::MAX)?;
         let raw = var("SCHEDULER_INTERVAL_MS", "1000");
         let scheduler_interval = raw
             .parse::<u64>()
@@ -188,7 +206,40 @@ impl Settings {
             }
         };
 
+        let auth = AuthSettings {
+            signing_key: PathBuf::from(var("AUTH_SIGNING_KEY", ".dev/signing-key.pem")),
+            public_keys_dir: get("AUTH_PUBLIC_KEYS_DIR")
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from),
+            issuer: key_id_part(var("AUTH_ISSUER", "tenant-catalog"), "AUTH_ISSUER")?,
+            key_name: key_id_part(var("AUTH_KEY_NAME", "dev"), "AUTH_KEY_NAME")?,
+            audience: var("AUTH_AUDIENCE", "tenant-catalog"),
+            max_ttl_secs: number(
+                &var("AUTH_MAX_TTL_SECS", "3600"),
+                "AUTH_MAX_TTL_SECS",
+                1..=86400,
+            )?,
+        };
+        let graphql = GraphqlSettings {
+            introspection: boolean(
+                &var("GRAPHQL_INTROSPECTION", "true"),
+                "GRAPHQL_INTROSPECTION",
+            )?,
+            max_route_ids: number(
+                &var("GRAPHQL_MAX_ROUTE_IDS", "100"),
+                "GRAPHQL_MAX_ROUTE_IDS",
+                1..=1000,
+            )?,
+            route_cache_capacity: number(
+                &var("ROUTE_CACHE_CAPACITY", "2000000"),
+                "ROUTE_CACHE_CAPACITY",
+                0..=100_000_000,
+            )?,
+        };
+
         Ok(Settings {
+            auth,
+            graphql,
             database_url,
             amqp_url,
             http_addr,
@@ -203,6 +254,58 @@ impl Settings {
             scheduler_interval,
             log_format,
         })
+    }
+}
+
+/// A part of an ASAP key id: lowercase letters, digits, `-`, `_` and `.`, never `..`.
+fn key_id_part(value: String, var: &'static str) -> Result<String, ConfigError> {
+    let ok = !value.is_empty()
+        && !value.contains("..")
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b));
+    if ok {
+        Ok(value)
+    } else {
+        Err(ConfigError {
+            var,
+            value,
+            reason: "expected lowercase letters, digits, `-`, `_` or `.` (no `..`)".into(),
+        })
+    }
+}
+
+fn number<T>(
+    raw: &str,
+    var: &'static str,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    raw.parse::<T>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| ConfigError {
+            var,
+            value: raw.to_owned(),
+            reason: format!(
+                "expected a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        })
+}
+
+fn boolean(raw: &str, var: &'static str) -> Result<bool, ConfigError> {
+    match raw {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError {
+            var,
+            value: raw.to_owned(),
+            reason: "expected `true` or `false`".into(),
+        }),
     }
 }
 

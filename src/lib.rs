@@ -4,10 +4,12 @@
 //! PostgreSQL; `ingest`, `scheduler` and `relay` move events and changes through RabbitMQ;
 //! `http` serves health, readiness and metrics; `startup` wires them under one shutdown signal.
 
+pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod graphql;
 pub mod health;
 pub mod http;
 pub mod ingest;
@@ -15,6 +17,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod placement;
 pub mod relay;
+pub mod routing;
 pub mod scheduler;
 pub mod startup;
 pub mod telemetry;

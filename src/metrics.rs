@@ -18,6 +18,10 @@ pub struct Metrics {
     pub consumer_lag: IntGauge,
     /// Change messages committed but not yet confirmed by the broker.
     pub outbox_backlog: IntGauge,
+    /// Routing cache lookups by result: hit or miss.
+    pub route_cache: IntCounterVec,
+    /// Whether the routing cache receives change notifications (1) or is bypassed (0).
+    pub route_cache_live: IntGauge,
 }
 
 impl Metrics {
@@ -61,6 +65,19 @@ impl Metrics {
             "Change messages waiting to be published.",
         )
         .expect("static metric definition is valid");
+        let route_cache = IntCounterVec::new(
+            Opts::new(
+                "tenant_catalog_route_cache_lookups_total",
+                "Routing cache lookups by result: hit or miss (a miss reads the database).",
+            ),
+            &["result"],
+        )
+        .expect("static metric definition is valid");
+        let route_cache_live = IntGauge::new(
+            "tenant_catalog_route_cache_live",
+            "1 while the routing cache receives change notifications; 0 while it is bypassed.",
+        )
+        .expect("static metric definition is valid");
         for collector in [
             Box::new(events_received.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(events.clone()),
@@ -69,6 +86,8 @@ impl Metrics {
             Box::new(changes_published.clone()),
             Box::new(consumer_lag.clone()),
             Box::new(outbox_backlog.clone()),
+            Box::new(route_cache.clone()),
+            Box::new(route_cache_live.clone()),
         ] {
             registry
                 .register(collector)
@@ -84,6 +103,9 @@ impl Metrics {
         ] {
             events.with_label_values(&[outcome]);
         }
+        for result in ["hit", "miss"] {
+            route_cache.with_label_values(&[result]);
+        }
         Self {
             registry,
             events_received,
@@ -93,6 +115,8 @@ impl Metrics {
             changes_published,
             consumer_lag,
             outbox_backlog,
+            route_cache,
+            route_cache_live,
         }
     }
 

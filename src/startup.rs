@@ -1,13 +1,17 @@
 //! `Application`: the HTTP server, the consumer, the scheduler and the outbox relay of one
 //! `serve` process, under one shutdown signal.
 
+use crate::auth::Verifier;
 use crate::catalog::{self, Db, StoreError};
 use crate::config::Settings;
+use crate::graphql::{self, GraphqlState};
 use crate::health::Health;
 use crate::http::{self, HttpState};
 use crate::ingest::{self, BrokerError, Consumer, run_consumer, topology};
 use crate::metrics::Metrics;
 use crate::relay::{Relay, run_relay};
+use crate::routing::Router;
+use crate::routing::listener::run_listener;
 use crate::scheduler::{Scheduler, run_scheduler};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
@@ -30,6 +34,8 @@ pub enum StartError {
     },
     #[error("the HTTP server failed: {0}")]
     Server(std::io::Error),
+    #[error(transparent)]
+    Key(#[from] crate::auth::KeyError),
 }
 
 /// A built, not yet running, `serve` process.
@@ -41,6 +47,7 @@ pub struct Application {
     consumer: Consumer,
     scheduler: Scheduler,
     relay: Relay,
+    router: Router,
 }
 
 impl Application {
@@ -64,6 +71,23 @@ impl Application {
         let port = listener.local_addr().map_err(StartError::Server)?.port();
 
         let metrics = Metrics::new();
+        let verifier = Verifier::new(&settings.auth)?;
+        let router = Router::new(
+            db.clone(),
+            settings.base_domain.clone(),
+            settings.graphql.route_cache_capacity,
+            metrics.clone(),
+        );
+        let graphql = GraphqlState {
+            schema: graphql::schema(
+                &settings.graphql,
+                db.clone(),
+                router.clone(),
+                settings.base_domain.clone(),
+            ),
+            verifier,
+            graphiql: settings.graphql.introspection,
+        };
         let health = Health::default();
         let changes = Arc::new(Notify::new());
         let state = HttpState {
@@ -75,7 +99,9 @@ impl Application {
             App::new()
                 .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("http"))
                 .app_data(web::Data::new(state.clone()))
+                .app_data(web::Data::new(graphql.clone()))
                 .configure(http::configure)
+                .configure(graphql::configure)
                 .default_service(web::to(http::not_found))
         })
         .workers(2)
@@ -112,6 +138,7 @@ impl Application {
                 metrics,
                 changes,
             },
+            router,
         })
     }
 
@@ -132,6 +159,7 @@ impl Application {
         let consumer = tokio::spawn(run_consumer(self.consumer, shutdown.clone()));
         let scheduler = tokio::spawn(run_scheduler(self.scheduler, shutdown.clone()));
         let relay = tokio::spawn(run_relay(self.relay, shutdown.clone()));
+        let listener = tokio::spawn(run_listener(self.router, self.db.clone(), shutdown.clone()));
         let handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
         let served = tokio::select! {
@@ -140,7 +168,7 @@ impl Application {
         };
         shutdown.cancel();
         handle.stop(true).await;
-        for task in [consumer, scheduler, relay] {
+        for task in [consumer, scheduler, relay, listener] {
             let _ = task.await;
         }
         self.db.close().await;

@@ -4,6 +4,7 @@
 pub mod events;
 pub mod outbox;
 pub mod refold;
+pub mod routes;
 pub mod shards;
 pub mod tenants;
 

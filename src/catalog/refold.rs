@@ -67,7 +67,7 @@ pub async fn ingest(
     for group in order.chunk_by(|a, b| events[*a].tenant_id == events[*b].tenant_id) {
         let tenant_id = events[group[0]].tenant_id;
         tenants::lock(tx, tenant_id).await?;
-        let stored = tenants::load(tx, tenant_id).await?;
+        let stored = tenants::load(&mut **tx, tenant_id).await?;
         let deleted = stored.as_ref().filter(|row| row.is_deleted());
         let first_judgement = match deleted.and_then(|row| row.deleted_at) {
             Some(at) => format!(
@@ -127,7 +127,7 @@ pub async fn refold(
     base_domain: &str,
 ) -> Result<Option<Change>, StoreError> {
     tenants::lock(tx, tenant_id).await?;
-    let stored = tenants::load(tx, tenant_id).await?;
+    let stored = tenants::load(&mut **tx, tenant_id).await?;
     if stored.as_ref().is_some_and(TenantRow::is_deleted) {
         return Ok(None);
     }

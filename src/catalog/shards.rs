@@ -115,3 +115,28 @@ pub async fn endpoint(tx: &mut Tx, shard_id: &str) -> Result<Option<String>, Sto
         .await
         .doing(|| format!("reading shard {shard_id}"))
 }
+
+/// A shard with its fill.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ShardRow {
+    pub id: String,
+    pub region: String,
+    pub endpoint: String,
+    pub capacity: i32,
+    pub tenant_count: i32,
+    pub status: String,
+}
+
+/// All shards, or those of one region, by id.
+pub async fn list(db: &Db, region: Option<&str>) -> Result<Vec<ShardRow>, StoreError> {
+    sqlx::query_as!(
+        ShardRow,
+        r#"select id, region, endpoint, capacity, tenant_count, status from shards
+           where $1::text is null or region = $1
+           order by id"#,
+        region
+    )
+    .fetch_all(db)
+    .await
+    .doing(|| "listing shards".into())
+}

@@ -116,7 +116,11 @@ pub fn lock_key(id: TenantId) -> i64 {
     i64::from_be_bytes(head)
 }
 
-pub async fn load(tx: &mut Tx, id: TenantId) -> Result<Option<TenantRow>, StoreError> {
+/// The tenant row, in a transaction (`&mut **tx`) or straight from the pool.
+pub async fn load<'e>(
+    ex: impl sqlx::PgExecutor<'e>,
+    id: TenantId,
+) -> Result<Option<TenantRow>, StoreError> {
     sqlx::query_as!(
         TenantRow,
         r#"select id, lifecycle, state, suspended, site, old_sites, residency, region, shard_id,
@@ -126,7 +130,7 @@ pub async fn load(tx: &mut Tx, id: TenantId) -> Result<Option<TenantRow>, StoreE
            from tenants where id = $1"#,
         id.as_uuid()
     )
-    .fetch_optional(&mut **tx)
+    .fetch_optional(ex)
     .await
     .doing(|| format!("loading tenant {id}"))
 }
@@ -254,8 +258,44 @@ pub async fn claim_waiting(tx: &mut Tx, limit: i64) -> Result<Vec<TenantId>, Sto
 
 /// The tenant row, outside any transaction.
 pub async fn get(db: &super::Db, id: TenantId) -> Result<Option<TenantRow>, StoreError> {
-    let mut tx = db.begin().await.doing(|| "starting a read".into())?;
-    let row = load(&mut tx, id).await?;
-    tx.commit().await.doing(|| "ending a read".into())?;
-    Ok(row)
+    load(db, id).await
+}
+
+/// Which tenants a listing shows; `None` fields do not filter.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub state: Option<String>,
+    pub region: Option<String>,
+    pub shard_id: Option<String>,
+}
+
+/// Up to `limit` tenants matching `filter` with ids after `after`, in id order.
+pub async fn page(
+    db: &super::Db,
+    filter: &Filter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<TenantRow>, StoreError> {
+    sqlx::query_as!(
+        TenantRow,
+        r#"select id, lifecycle, state, suspended, site, old_sites, residency, region, shard_id,
+                  products, billing_day, plan, cycle, trial_ends_at, current_period_end,
+                  cancellation_effective_at, deletion_due_at, next_timer_at, created_at,
+                  deleted_at, version, caused_by
+           from tenants
+           where ($1::text is null or state = $1)
+             and ($2::text is null or region = $2)
+             and ($3::text is null or shard_id = $3)
+             and ($4::uuid is null or id > $4)
+           order by id
+           limit $5"#,
+        filter.state,
+        filter.region,
+        filter.shard_id,
+        after,
+        limit
+    )
+    .fetch_all(db)
+    .await
+    .doing(|| "listing tenants".into())
 }

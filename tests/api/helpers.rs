@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::time::Instant;
+use tenant_catalog::auth::Scope;
 use tenant_catalog::catalog::events::{HistoryEntry, history};
 use tenant_catalog::catalog::tenants::{TenantRow, get};
 use tenant_catalog::config::Settings;
@@ -267,13 +268,7 @@ impl TestApp {
 
     /// Waits until the consumer has acknowledged everything in the lifecycle queue.
     pub async fn wait_queue_drained(&self) {
-        let vhost = self
-            .settings
-            .amqp_url
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+        let vhost = self.vhost();
         self.wait_for(30, "the lifecycle queue to drain", || async {
             let q: Value = reqwest::Client::new()
                 .get(format!(
@@ -295,13 +290,7 @@ impl TestApp {
     /// Closes, through the management API, this test's broker connections whose name starts
     /// with `prefix`, as a broker restart or a network cut would. Returns how many it closed.
     pub async fn close_broker_connections(&self, prefix: &str) -> usize {
-        let vhost = self
-            .settings
-            .amqp_url
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+        let vhost = self.vhost();
         let http = reqwest::Client::new();
         // The management API lists connections a few seconds late; wait until ours shows.
         let names: Vec<String> = self
@@ -349,6 +338,55 @@ impl TestApp {
                 .expect("connection closed");
         }
         names.len()
+    }
+
+    /// This test's RabbitMQ vhost.
+    pub fn vhost(&self) -> String {
+        self.settings
+            .amqp_url
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// A token that this app accepts, for `scope`.
+    pub fn token(&self, scope: Scope) -> String {
+        let signer = tenant_catalog::auth::keys::signer(&self.settings.auth).expect("signing key");
+        tenant_catalog::auth::mint(&signer, &self.settings.auth, "tests", scope, 600)
+            .expect("minted")
+    }
+
+    /// POSTs a raw body to `/graphql` with an optional `Authorization` header value.
+    pub async fn post_graphql(
+        &self,
+        authorization: Option<&str>,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}/graphql", self.address))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        request.send().await.expect("HTTP request")
+    }
+
+    /// Runs a GraphQL query with a `read` token; the whole response body (`data`, `errors`).
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        let bearer = format!("Bearer {}", self.token(Scope::Read));
+        let body = json!({"query": query, "variables": variables}).to_string();
+        let response = self.post_graphql(Some(&bearer), body.into_bytes()).await;
+        assert_eq!(response.status(), 200, "GraphQL answers 200");
+        response.json().await.expect("JSON response")
+    }
+
+    /// Like `graphql`, and fails the test on any GraphQL error; the `data`.
+    pub async fn query(&self, query: &str, variables: Value) -> Value {
+        let body = self.graphql(query, variables).await;
+        assert!(body.get("errors").is_none(), "no errors: {body}");
+        body["data"].clone()
     }
 
     /// Takes every message now in the DLQ: (reason header, body).

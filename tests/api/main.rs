@@ -4,9 +4,12 @@
 
 mod helpers;
 
+mod auth;
 mod cli;
 mod concurrency;
+mod graphql;
 mod http;
 mod ingest;
 mod placement;
+mod routing;
 mod timers;

@@ -1,0 +1,160 @@
+//! The GraphQL API (CONTRACT.md section 5) at `POST /graphql`, with GraphiQL at `GET /graphql`.
+//!
+//! [`build_schema`] returns the schema with its limits and no data, so that `serve` and
+//! `export-schema` share one definition.
+
+pub mod query;
+pub mod types;
+
+use crate::auth::{AuthError, Scope, Verifier};
+use crate::catalog::{Db, StoreError};
+use crate::config::GraphqlSettings;
+use crate::http::error_body;
+use crate::routing::Router;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use actix_web::{HttpRequest, HttpResponse, web};
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{EmptyMutation, EmptySubscription, ErrorExtensions, SchemaBuilder};
+use std::time::Duration;
+
+pub type Schema = async_graphql::Schema<query::Query, EmptyMutation, EmptySubscription>;
+
+/// What resolvers need.
+pub struct Context {
+    pub db: Db,
+    pub router: Router,
+    pub base_domain: String,
+    pub max_route_ids: usize,
+}
+
+/// Deepest query accepted; the deepest useful one (`tenants.edges.node.history.reason`) is 5.
+pub const MAX_DEPTH: usize = 10;
+/// Most complexity accepted: a field counts 1, a page of `tenants` counts its size times its
+/// fields, `history` counts 20 (a database read per tenant).
+pub const MAX_COMPLEXITY: usize = 2_000;
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Longest a query may run.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The schema with its limits, without data.
+pub fn build_schema(
+    introspection: bool,
+) -> SchemaBuilder<query::Query, EmptyMutation, EmptySubscription> {
+    let builder = async_graphql::Schema::build(query::Query, EmptyMutation, EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .limit_recursive_depth(32)
+        .limit_directives(10);
+    if introspection {
+        builder
+    } else {
+        builder.disable_introspection()
+    }
+}
+
+/// The SDL that `export-schema` prints and `graphql/schema.graphql` holds.
+pub fn sdl() -> String {
+    build_schema(true).finish().sdl()
+}
+
+/// The schema `serve` answers with.
+pub fn schema(settings: &GraphqlSettings, db: Db, router: Router, base_domain: String) -> Schema {
+    build_schema(settings.introspection)
+        .data(Context {
+            db,
+            router,
+            base_domain,
+            max_route_ids: settings.max_route_ids,
+        })
+        .finish()
+}
+
+/// Shared state of the GraphQL handlers.
+#[derive(Clone)]
+pub struct GraphqlState {
+    pub schema: Schema,
+    pub verifier: Verifier,
+    pub graphiql: bool,
+}
+
+/// Registers `/graphql`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/graphql")
+            .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+            .route(web::post().to(post))
+            .route(web::get().to(graphiql)),
+    );
+}
+
+/// An error the caller can fix, with code `BAD_USER_INPUT`.
+pub fn bad_input(message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, e| e.set("code", "BAD_USER_INPUT"))
+}
+
+/// A storage failure: logged in full, shown to the caller without internals.
+pub fn internal(error: StoreError) -> async_graphql::Error {
+    tracing::error!(%error, "A GraphQL query failed on the catalog.");
+    async_graphql::Error::new("the catalog could not answer; try again")
+        .extend_with(|_, e| e.set("code", "INTERNAL"))
+}
+
+/// The HTTP answer to a refused token, with the contract's error body.
+pub fn refusal(error: &AuthError) -> HttpResponse {
+    let (status, code) = match error {
+        AuthError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+        AuthError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+    };
+    let mut response = error_body(status, code, &error.to_string());
+    if status == StatusCode::UNAUTHORIZED
+        && let Ok(value) = "Bearer".parse()
+    {
+        response.headers_mut().insert(WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+async fn post(state: web::Data<GraphqlState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if let Err(error) = state.verifier.authorize(header, Scope::Read) {
+        return refusal(&error);
+    }
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error_body(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                &format!(
+                    "the body must be a GraphQL request in JSON ({{\"query\": \"...\"}}): {e}"
+                ),
+            );
+        }
+    };
+    let response = match tokio::time::timeout(TIMEOUT, state.schema.execute(request)).await {
+        Ok(response) => response,
+        Err(_) => async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(
+            format!("the query took longer than {} s", TIMEOUT.as_secs()),
+            None,
+        )]),
+    };
+    HttpResponse::Ok().json(response)
+}
+
+async fn graphiql(state: web::Data<GraphqlState>) -> HttpResponse {
+    if !state.graphiql {
+        return error_body(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "GraphiQL is switched off (GRAPHQL_INTROSPECTION=false)",
+        );
+    }
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(GraphiQLSource::build().endpoint("/graphql").finish())
+}

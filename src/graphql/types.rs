@@ -1,0 +1,217 @@
+//! The GraphQL object types of CONTRACT.md section 5, over the catalog's rows.
+
+use super::{Context, internal};
+use crate::catalog::events::{self, HistoryEntry};
+use crate::catalog::shards::ShardRow;
+use crate::catalog::tenants::TenantRow;
+use crate::domain::TenantId;
+use crate::lifecycle::ShownState;
+use crate::routing;
+use async_graphql::{Enum, ID, Object, Result};
+use chrono::{DateTime, Utc};
+
+/// The state shown to callers: `DELETED`, `DEACTIVATED`, `SUSPENDED`, `PROVISIONING` (no
+/// shard with room yet), else the lifecycle state, first match wins.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "ShownState")]
+pub enum TenantState {
+    Provisioning,
+    Trial,
+    Active,
+    Cancelling,
+    Suspended,
+    Deactivated,
+    Deleted,
+}
+
+fn shown(row: &TenantRow) -> ShownState {
+    // The column is constrained to the shown states, so this never falls back in practice.
+    ShownState::parse(&row.state).unwrap_or(ShownState::Provisioning)
+}
+
+/// A customer tenant.
+pub struct Tenant(pub TenantRow);
+
+#[Object]
+impl Tenant {
+    /// The tenant id (a UUID); it never changes.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The site name; null once the tenant is DELETED.
+    async fn site(&self) -> Option<&str> {
+        self.0.site.as_deref()
+    }
+    /// `<site>.<base domain>`; null once the tenant is DELETED.
+    async fn host(&self, ctx: &async_graphql::Context<'_>) -> Option<String> {
+        let base = &ctx.data_unchecked::<Context>().base_domain;
+        self.0.site.as_ref().map(|s| format!("{s}.{base}"))
+    }
+    /// Hosts the tenant had before it was renamed; they still resolve to it.
+    async fn old_hosts(&self, ctx: &async_graphql::Context<'_>) -> Vec<String> {
+        let base = &ctx.data_unchecked::<Context>().base_domain;
+        self.0
+            .old_sites
+            .iter()
+            .map(|s| format!("{s}.{base}"))
+            .collect()
+    }
+    async fn state(&self) -> TenantState {
+        shown(&self.0).into()
+    }
+    /// Whether product services may serve it: the state is TRIAL, ACTIVE or CANCELLING.
+    async fn serving(&self) -> bool {
+        shown(&self.0).serving()
+    }
+    /// The lifecycle state without suspension or placement: TRIAL, ACTIVE, CANCELLING,
+    /// DEACTIVATED or DELETED.
+    async fn lifecycle(&self) -> &str {
+        &self.0.lifecycle
+    }
+    async fn suspended(&self) -> bool {
+        self.0.suspended
+    }
+    /// The data-residency rule: us, eu, de, ie, sg, au or global.
+    async fn residency(&self) -> &str {
+        &self.0.residency
+    }
+    /// Null while PROVISIONING.
+    async fn region(&self) -> Option<&str> {
+        self.0.region.as_deref()
+    }
+    /// Null while PROVISIONING.
+    async fn shard(&self) -> Option<&str> {
+        self.0.shard_id.as_deref()
+    }
+    async fn products(&self) -> Vec<String> {
+        self.0.products.clone().unwrap_or_default()
+    }
+    async fn plan(&self) -> Option<&str> {
+        self.0.plan.as_deref()
+    }
+    async fn trial_ends_at(&self) -> Option<DateTime<Utc>> {
+        self.0.trial_ends_at
+    }
+    async fn current_period_end(&self) -> Option<DateTime<Utc>> {
+        self.0.current_period_end
+    }
+    async fn cancellation_effective_at(&self) -> Option<DateTime<Utc>> {
+        self.0.cancellation_effective_at
+    }
+    async fn deletion_due_at(&self) -> Option<DateTime<Utc>> {
+        self.0.deletion_due_at
+    }
+    /// When commerce created the tenant (the creating event's `occurred_at`).
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// Goes up by one with every change of the tenant.
+    async fn version(&self) -> i32 {
+        i32::try_from(self.0.version).unwrap_or(i32::MAX)
+    }
+    /// Every distinct event received for the tenant, in contract order, with its outcome.
+    #[graphql(complexity = "20 + child_complexity")]
+    async fn history(&self, ctx: &async_graphql::Context<'_>) -> Result<Vec<TenantEvent>> {
+        let db = &ctx.data_unchecked::<Context>().db;
+        let entries = events::history(db, TenantId::from_uuid(self.0.id))
+            .await
+            .map_err(internal)?;
+        Ok(entries.into_iter().map(TenantEvent).collect())
+    }
+    /// Where to send the tenant's requests; null while PROVISIONING and once DELETED.
+    async fn route(&self, ctx: &async_graphql::Context<'_>) -> Result<Option<Route>> {
+        let router = &ctx.data_unchecked::<Context>().router;
+        Ok(router.route(self.0.id).await.map_err(internal)?.map(Route))
+    }
+}
+
+/// One received event and what it did.
+pub struct TenantEvent(pub HistoryEntry);
+
+#[Object]
+impl TenantEvent {
+    async fn event_id(&self) -> ID {
+        ID(self.0.event_id.to_string())
+    }
+    /// The event type, e.g. `subscription.activated`.
+    #[graphql(name = "type")]
+    async fn event_type(&self) -> &str {
+        &self.0.event_type
+    }
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.0.occurred_at
+    }
+    /// Commerce's per-tenant sequence number, when it sent one.
+    async fn sequence(&self) -> Option<i64> {
+        self.0.sequence
+    }
+    /// `applied`, `duplicate` (the same fact under another id) or `rejected`.
+    async fn outcome(&self) -> &str {
+        &self.0.outcome
+    }
+    /// Why it was rejected, or which event it duplicates.
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
+    /// How many times the broker delivered it.
+    async fn deliveries(&self) -> i32 {
+        self.0.deliveries
+    }
+}
+
+/// Where a tenant's requests go.
+pub struct Route(pub routing::Route);
+
+#[Object]
+impl Route {
+    async fn tenant_id(&self) -> ID {
+        ID(self.0.tenant_id.to_string())
+    }
+    async fn host(&self) -> &str {
+        &self.0.host
+    }
+    async fn region(&self) -> &str {
+        &self.0.region
+    }
+    async fn shard(&self) -> &str {
+        &self.0.shard
+    }
+    /// The shard's endpoint.
+    async fn endpoint(&self) -> &str {
+        &self.0.endpoint
+    }
+    async fn state(&self) -> TenantState {
+        self.0.state.into()
+    }
+    /// Whether the caller may serve the tenant: TRIAL, ACTIVE or CANCELLING.
+    async fn serving(&self) -> bool {
+        self.0.serving
+    }
+}
+
+/// A shard: where tenants of one region are placed.
+pub struct Shard(pub ShardRow);
+
+#[Object]
+impl Shard {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+    async fn region(&self) -> &str {
+        &self.0.region
+    }
+    async fn endpoint(&self) -> &str {
+        &self.0.endpoint
+    }
+    async fn capacity(&self) -> i32 {
+        self.0.capacity
+    }
+    /// Tenants placed here and not deleted.
+    async fn tenant_count(&self) -> i32 {
+        self.0.tenant_count
+    }
+    /// `open` (takes new tenants) or `draining` (takes none).
+    async fn status(&self) -> &str {
+        &self.0.status
+    }
+}

@@ -1,0 +1,250 @@
+//! Routing lookups ("where does tenant X / host Y live, and may I serve it?") from an
+//! in-process cache that PostgreSQL notifications keep fresh.
+//!
+//! Every change to a tenant row or a shard is announced at commit on `catalog_changes`
+//! (migration `..._route_notifications.sql`); [`listener`] drops what the cache holds about
+//! it, so the next lookup reads the committed row. While the listener is not connected the
+//! cache is bypassed and emptied, so a missed notification can never leave a stale answer.
+
+pub mod lease;
+pub mod listener;
+
+use crate::catalog::routes::{self, RouteRow, ShardRoute};
+use crate::catalog::{Db, StoreError};
+use crate::lifecycle::ShownState;
+use crate::metrics::Metrics;
+use lease::{Found, LeaseMap};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use uuid::Uuid;
+
+/// Where a served tenant lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub tenant_id: Uuid,
+    pub host: String,
+    pub region: String,
+    pub shard: String,
+    pub endpoint: String,
+    pub state: ShownState,
+    pub serving: bool,
+}
+
+type Shards = Arc<HashMap<String, ShardRoute>>;
+
+/// The routing cache of one process; cheap to clone.
+#[derive(Clone)]
+pub struct Router {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    base_domain: String,
+    metrics: Metrics,
+    /// `None`: no such tenant.
+    by_id: LeaseMap<Uuid, Option<Arc<RouteRow>>>,
+    /// Site (the host without the base domain) to tenant; `None`: no tenant has it.
+    by_site: LeaseMap<String, Option<Uuid>>,
+    shards: RwLock<Option<Shards>>,
+    shards_generation: AtomicU64,
+    /// Whether notifications are flowing; without them nothing is served from the cache.
+    live: AtomicBool,
+}
+
+impl Router {
+    pub fn new(db: Db, base_domain: String, capacity: usize, metrics: Metrics) -> Self {
+        Router {
+            inner: Arc::new(Inner {
+                db,
+                base_domain,
+                metrics,
+                by_id: LeaseMap::new(capacity),
+                by_site: LeaseMap::new(capacity),
+                shards: RwLock::new(None),
+                shards_generation: AtomicU64::new(0),
+                live: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// The route of one tenant; `None` for unknown, `PROVISIONING` and `DELETED` tenants.
+    pub async fn route(&self, id: Uuid) -> Result<Option<Route>, StoreError> {
+        Ok(self.routes(&[id]).await?.pop().flatten())
+    }
+
+    /// The routes of `ids`, in the order asked, with one database round trip for all misses.
+    pub async fn routes(&self, ids: &[Uuid]) -> Result<Vec<Option<Route>>, StoreError> {
+        let rows = self.rows(ids).await?;
+        let shards = self.shards().await?;
+        Ok(rows
+            .iter()
+            .map(|row| row.as_deref().and_then(|r| self.to_route(r, &shards)))
+            .collect())
+    }
+
+    /// The tenant that `host` names: its current host, or a renamed tenant's old host.
+    pub async fn tenant_of_host(&self, host: &str) -> Result<Option<Uuid>, StoreError> {
+        let Some(site) = self.site_of(host) else {
+            return Ok(None);
+        };
+        let i = &self.inner;
+        let token = match self.live().then(|| i.by_site.get(&site)) {
+            Some(Found::Hit(id)) => {
+                i.metrics.route_cache.with_label_values(&["hit"]).inc();
+                return Ok(id);
+            }
+            Some(Found::Miss(token)) => Some(token),
+            None => None,
+        };
+        i.metrics.route_cache.with_label_values(&["miss"]).inc();
+        let id = routes::tenant_of_site(&i.db, &site).await?;
+        if let Some(token) = token {
+            i.by_site.fill(site, token, id);
+        }
+        Ok(id)
+    }
+
+    /// The route of the tenant `host` names.
+    pub async fn route_by_host(&self, host: &str) -> Result<Option<Route>, StoreError> {
+        match self.tenant_of_host(host).await? {
+            Some(id) => self.route(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The site part of a host under our base domain, lowercased; `None` for other hosts.
+    fn site_of(&self, host: &str) -> Option<String> {
+        let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
+        let site = host
+            .strip_suffix(&self.inner.base_domain)?
+            .strip_suffix('.')?;
+        (!site.is_empty() && !site.contains('.')).then(|| site.to_owned())
+    }
+
+    async fn rows(&self, ids: &[Uuid]) -> Result<Vec<Option<Arc<RouteRow>>>, StoreError> {
+        let i = &self.inner;
+        let live = self.live();
+        let mut found: Vec<Option<Arc<RouteRow>>> = vec![None; ids.len()];
+        let mut missing: Vec<(usize, Option<u64>)> = Vec::new();
+        for (n, id) in ids.iter().enumerate() {
+            match live.then(|| i.by_id.get(id)) {
+                Some(Found::Hit(row)) => found[n] = row,
+                Some(Found::Miss(token)) => missing.push((n, Some(token))),
+                None => missing.push((n, None)),
+            }
+        }
+        let hits = (ids.len() - missing.len()) as u64;
+        i.metrics
+            .route_cache
+            .with_label_values(&["hit"])
+            .inc_by(hits);
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        i.metrics
+            .route_cache
+            .with_label_values(&["miss"])
+            .inc_by(missing.len() as u64);
+        let wanted: Vec<Uuid> = missing.iter().map(|(n, _)| ids[*n]).collect();
+        let read: HashMap<Uuid, Arc<RouteRow>> = routes::by_ids(&i.db, &wanted)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, Arc::new(r)))
+            .collect();
+        for (n, token) in missing {
+            let row = read.get(&ids[n]).cloned();
+            if let Some(token) = token {
+                i.by_id.fill(ids[n], token, row.clone());
+            }
+            found[n] = row;
+        }
+        Ok(found)
+    }
+
+    fn to_route(&self, row: &RouteRow, shards: &Shards) -> Option<Route> {
+        let state = ShownState::parse(&row.state)?;
+        if matches!(state, ShownState::Provisioning | ShownState::Deleted) {
+            return None;
+        }
+        let shard = shards.get(row.shard_id.as_deref()?)?;
+        Some(Route {
+            tenant_id: row.id,
+            host: format!("{}.{}", row.site.as_deref()?, self.inner.base_domain),
+            region: row.region.clone().unwrap_or_else(|| shard.region.clone()),
+            shard: shard.id.clone(),
+            endpoint: shard.endpoint.clone(),
+            state,
+            serving: state.serving(),
+        })
+    }
+
+    async fn shards(&self) -> Result<Shards, StoreError> {
+        let i = &self.inner;
+        if self.live()
+            && let Ok(cached) = i.shards.read()
+            && let Some(shards) = cached.as_ref()
+        {
+            return Ok(shards.clone());
+        }
+        let generation = i.shards_generation.load(Ordering::SeqCst);
+        let shards: Shards = Arc::new(
+            routes::shard_routes(&i.db)
+                .await?
+                .into_iter()
+                .map(|s| (s.id.clone(), s))
+                .collect(),
+        );
+        if let Ok(mut cached) = i.shards.write()
+            && self.live()
+            && i.shards_generation.load(Ordering::SeqCst) == generation
+        {
+            *cached = Some(shards.clone());
+        }
+        Ok(shards)
+    }
+
+    fn live(&self) -> bool {
+        self.inner.live.load(Ordering::SeqCst)
+    }
+
+    /// Called by the listener: notifications flow (`true`) or may have been missed (`false`).
+    /// Either way the cache starts empty.
+    pub(crate) fn set_live(&self, live: bool) {
+        self.inner.live.store(live, Ordering::SeqCst);
+        self.clear();
+    }
+
+    /// Forgets everything cached.
+    pub fn clear(&self) {
+        let i = &self.inner;
+        i.by_id.clear();
+        i.by_site.clear();
+        self.forget_shards();
+    }
+
+    pub(crate) fn forget_tenant(&self, id: Uuid, sites: &[&str]) {
+        self.inner.by_id.invalidate(&id);
+        if sites.contains(&"*") {
+            self.inner.by_site.clear();
+        } else {
+            for site in sites {
+                self.inner.by_site.invalidate(&(*site).to_owned());
+            }
+        }
+    }
+
+    pub(crate) fn forget_shards(&self) {
+        let i = &self.inner;
+        i.shards_generation.fetch_add(1, Ordering::SeqCst);
+        if let Ok(mut cached) = i.shards.write() {
+            *cached = None;
+        }
+    }
+
+    /// Entries cached, for the metrics.
+    pub fn cached_entries(&self) -> usize {
+        self.inner.by_id.len() + self.inner.by_site.len()
+    }
+}
