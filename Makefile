@@ -6,7 +6,7 @@ CARGO ?= cargo
 DEV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tenant_catalog_sqlx
 export SQLX_OFFLINE := true
 
-.PHONY: run test lint fmt services build migrate sqlx-prepare clean-test-leftovers
+.PHONY: run test lint schema services sqlx-prepare clean-test-leftovers
 
 ## run: start PostgreSQL and RabbitMQ if needed, migrate the database, serve on HTTP_ADDR
 run: services
@@ -29,6 +29,12 @@ lint: services
 	DATABASE_URL=$(DEV_DATABASE_URL) ./target/debug/tenant-catalog migrate >/dev/null 2>&1 || \
 		(DATABASE_URL=$(DEV_DATABASE_URL) $(CARGO) run -q -- migrate)
 	DATABASE_URL=$(DEV_DATABASE_URL) SQLX_OFFLINE=false $(CARGO) sqlx prepare --check -- --all-targets
+	$(CARGO) run -q -- export-schema | diff -u graphql/schema.graphql - \
+		|| (echo "graphql/schema.graphql is stale: run 'make schema'" && exit 1)
+
+## schema: regenerate graphql/schema.graphql from the code
+schema:
+	$(CARGO) run -q -- export-schema > graphql/schema.graphql
 
 ## sqlx-prepare: refresh .sqlx/ after changing a query (needs `cargo install sqlx-cli`)
 sqlx-prepare: services

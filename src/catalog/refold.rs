@@ -8,9 +8,11 @@ use super::events::{self, NewEvent, Recorded};
 use super::tenants::{self, Placement, TenantRow};
 use super::{Tx, outbox, shards};
 use crate::domain::{EventId, Site, TenantId};
+use crate::lifecycle::rules::SiteRegistry;
 use crate::lifecycle::{EventKind, Lifecycle, Outcome, ShownState, fold};
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use std::collections::HashSet;
 use uuid::Uuid;
 
 /// Why a tenant is refolded.
@@ -150,8 +152,15 @@ async fn refold_locked(
         .filter_map(|s| s.event.as_ref().ok().cloned())
         .collect();
     let claimed: Vec<&Site> = valid.iter().filter_map(|e| claimed_site(&e.kind)).collect();
-    let taken = tenants::sites_taken(tx, tenant_id, &claimed).await?;
-    let folded = fold(&valid, now, &|s: &Site| taken.contains(s.as_str()));
+    let sites = CatalogSites {
+        taken: tenants::sites_taken(tx, tenant_id, &claimed).await?,
+        granted: history
+            .iter()
+            .filter(|s| s.outcome == Outcome::Applied.as_str())
+            .map(|s| s.id)
+            .collect(),
+    };
+    let folded = fold(&valid, now, &sites);
 
     let mut outcomes = folded.outcomes.clone();
     outcomes.extend(history.iter().filter_map(|s| {
@@ -225,6 +234,21 @@ async fn refold_locked(
         version: next.version,
     };
     Ok((Some(change), outcomes))
+}
+
+/// Which sites other tenants hold now. The catalog knows only who holds a site today, not who
+/// held it when an event occurred; so a claim that was granted before (its event is stored as
+/// applied) stays granted: when this tenant renamed away from a site and another tenant took
+/// it since, the refold must not reject this tenant's own creation under that site.
+struct CatalogSites {
+    taken: HashSet<String>,
+    granted: HashSet<EventId>,
+}
+
+impl SiteRegistry for CatalogSites {
+    fn is_taken(&self, site: &Site, claimed_by: EventId) -> bool {
+        self.taken.contains(site.as_str()) && !self.granted.contains(&claimed_by)
+    }
 }
 
 /// The site an event would give its tenant, if any.

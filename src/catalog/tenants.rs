@@ -2,7 +2,7 @@
 
 use super::Tx;
 use super::db::{Doing, StoreError};
-use crate::domain::{Site, TenantId};
+use crate::domain::{Residency, Site, TenantId};
 use crate::lifecycle::{Lifecycle, Tenant, timers};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
@@ -243,12 +243,34 @@ pub async fn claim_due(
     Ok(ids.into_iter().map(TenantId::from_uuid).collect())
 }
 
-/// Live tenants waiting for a shard, oldest first, locked for this transaction.
+/// Live tenants waiting for a shard that some open shard has room for now, oldest first,
+/// locked for this transaction. Tenants whose residency has no room are not looked at, so
+/// they cannot keep others that would fit from being placed.
 pub async fn claim_waiting(tx: &mut Tx, limit: i64) -> Result<Vec<TenantId>, StoreError> {
+    let regions: Vec<String> = sqlx::query_scalar!(
+        r#"select distinct region as "region!" from shards where status = 'open' and tenant_count < capacity"#
+    )
+    .fetch_all(&mut **tx)
+    .await
+    .doing(|| "reading regions with room".into())?;
+    let residencies: Vec<String> = Residency::ALL
+        .iter()
+        .filter(|r| {
+            r.allowed_regions()
+                .iter()
+                .any(|g| regions.iter().any(|x| x == g.as_str()))
+        })
+        .map(|r| r.as_str().to_owned())
+        .collect();
+    if residencies.is_empty() {
+        return Ok(Vec::new());
+    }
     let ids = sqlx::query_scalar!(
-        r#"select id from tenants where shard_id is null and lifecycle <> 'DELETED'
+        r#"select id from tenants
+           where shard_id is null and lifecycle <> 'DELETED' and residency = any($2)
            order by inserted_at limit $1 for update skip locked"#,
-        limit
+        limit,
+        &residencies
     )
     .fetch_all(&mut **tx)
     .await

@@ -6,16 +6,17 @@
 use super::billing::trial_end;
 use super::events::{Event, EventKind, NewTenant};
 use super::state::{Lifecycle, Tenant};
-use crate::domain::Site;
+use crate::domain::{EventId, Site};
 use Lifecycle::*;
 
-/// Answers whether a site is held by another tenant that is not deleted.
+/// Answers whether a site is held by another tenant that is not deleted, for the event that
+/// claims it (a registry may know that this event's claim was granted already).
 pub trait SiteRegistry {
-    fn is_taken(&self, site: &Site) -> bool;
+    fn is_taken(&self, site: &Site, claimed_by: EventId) -> bool;
 }
 
 impl<F: Fn(&Site) -> bool> SiteRegistry for F {
-    fn is_taken(&self, site: &Site) -> bool {
+    fn is_taken(&self, site: &Site, _claimed_by: EventId) -> bool {
         self(site)
     }
 }
@@ -100,7 +101,7 @@ pub fn apply(
 
         EventKind::SiteRenamed { site } => {
             if t.site.as_ref() != Some(site) {
-                if sites.is_taken(site) {
+                if sites.is_taken(site, event.id) {
                     return Err(format!("site `{site}` is taken by another tenant"));
                 }
                 t.old_sites.retain(|old| old != site);
@@ -142,7 +143,7 @@ fn create(event: &Event, sites: &dyn SiteRegistry) -> Result<Tenant, String> {
         products,
         residency,
     } = new;
-    if sites.is_taken(site) {
+    if sites.is_taken(site, event.id) {
         return Err(format!("site `{site}` is taken by another tenant"));
     }
     let mut t = Tenant {

@@ -440,6 +440,63 @@ async fn a_site_taken_by_another_tenant_is_rejected() {
     assert_eq!(alias.to_string(), first.tenant_id);
 }
 
+#[tokio::test]
+async fn a_site_given_up_and_taken_by_another_tenant_does_not_undo_the_first_tenant() {
+    let app = spawn_app().await;
+    let (old, new) = (unique_site("given-up"), unique_site("new-name"));
+    let mut first = Commerce::new();
+    let mut second = Commerce::new();
+    app.publish(&first.trial(days_ago(3), &old, "us")).await;
+    app.publish(&first.event("site.renamed", days_ago(2), json!({"site": new})))
+        .await;
+    app.wait_tenant(&first.tenant_id, "renamed", |t| {
+        t.site.as_deref() == Some(&new)
+    })
+    .await;
+    app.publish(&second.trial(days_ago(1), &old, "us")).await;
+    app.wait_tenant(&second.tenant_id, "second takes the old site", |t| {
+        t.site.as_deref() == Some(&old)
+    })
+    .await;
+
+    // The first tenant's next event refolds its whole history, creation under `old` included.
+    let activated = first.event(
+        "subscription.activated",
+        days_ago(0),
+        json!({"plan": "standard", "cycle": "monthly",
+               "current_period_end": (days_ago(0) + chrono::Duration::days(30)).to_rfc3339()}),
+    );
+    app.publish(&activated).await;
+    let t = app
+        .wait_tenant(&first.tenant_id, "ACTIVE", |t| t.state == "ACTIVE")
+        .await;
+    assert_eq!(t.site.as_deref(), Some(new.as_str()));
+    assert_eq!(t.old_sites, std::slice::from_ref(&old));
+    let outcomes: Vec<String> = app
+        .history(&first.tenant_id)
+        .await
+        .into_iter()
+        .map(|e| e.outcome)
+        .collect();
+    assert_eq!(outcomes, ["applied", "applied", "applied"]);
+
+    // Taking the old site back is a new claim, and another tenant holds it now.
+    let back = first.event("site.renamed", Utc::now(), json!({"site": old}));
+    app.publish(&back).await;
+    app.wait_events_stored(5).await;
+    let h = app.history(&first.tenant_id).await;
+    assert_eq!(h[3].outcome, "rejected");
+    assert!(
+        h[3].reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("is taken"),
+        "{h:?}"
+    );
+    let t = app.tenant(&first.tenant_id).await.unwrap();
+    assert_eq!(t.site.as_deref(), Some(new.as_str()));
+}
+
 /// A small deterministic shuffle, so that a failing order can be replayed.
 mod rand_like {
     pub fn shuffle<T>(items: &mut [T], seed: u64) {
