@@ -6,7 +6,7 @@ CARGO ?= cargo
 DEV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tenant_catalog_sqlx
 export SQLX_OFFLINE := true
 
-.PHONY: run test lint schema services sqlx-prepare clean-test-leftovers
+.PHONY: run test lint bench schema services sqlx-prepare clean-test-leftovers
 
 ## run: start PostgreSQL and RabbitMQ if needed, migrate the database, serve on HTTP_ADDR
 run: services
@@ -31,6 +31,11 @@ lint: services
 	DATABASE_URL=$(DEV_DATABASE_URL) SQLX_OFFLINE=false $(CARGO) sqlx prepare --check -- --all-targets
 	$(CARGO) run -q -- export-schema | diff -u graphql/schema.graphql - \
 		|| (echo "graphql/schema.graphql is stale: run 'make schema'" && exit 1)
+
+## bench: ingestion rate of one serve, end to end (scripts/ingest-rate.sh; EVENTS=20000)
+bench: services
+	$(CARGO) build --release --locked
+	./scripts/ingest-rate.sh $(or $(EVENTS),20000)
 
 ## schema: regenerate graphql/schema.graphql from the code
 schema:

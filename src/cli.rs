@@ -26,8 +26,8 @@ pub enum Command {
     Serve,
     /// Create the database if missing, apply the migrations, seed the shards of a new catalog.
     Migrate,
-    /// Publish commerce events (JSON files, one event each; `-` reads one from stdin) to
-    /// commerce.lifecycle, as commerce does.
+    /// Publish commerce events to commerce.lifecycle, as commerce does: JSON files of one
+    /// event each, `.jsonl` files of one event a line, or `-` for one event from stdin.
     Publish {
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -42,9 +42,9 @@ pub enum Command {
         /// Who the token speaks for (the `sub` claim), e.g. a service or person name.
         #[arg(long, default_value = "tenant-catalog-cli")]
         sub: String,
-        /// Lifetime in seconds, at most AUTH_MAX_TTL_SECS.
-        #[arg(long, default_value_t = 3600)]
-        ttl: u64,
+        /// Lifetime in seconds; at most, and by default, AUTH_MAX_TTL_SECS (3600).
+        #[arg(long)]
+        ttl: Option<u64>,
     },
     /// Print the GraphQL schema (SDL), as kept in graphql/schema.graphql.
     ExportSchema,
@@ -103,8 +103,18 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                     std::fs::read(&file)
                         .map_err(|e| CliError::Usage(format!("reading {}: {e}", file.display())))?
                 };
-                publisher.publish(&body).await?;
-                println!("published {}", file.display());
+                if file.extension().is_some_and(|e| e == "jsonl") {
+                    // JSON Lines: one event a line, for streams of many events.
+                    let mut count = 0;
+                    for line in body.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                        publisher.publish(line).await?;
+                        count += 1;
+                    }
+                    println!("published {count} events from {}", file.display());
+                } else {
+                    publisher.publish(&body).await?;
+                    println!("published {}", file.display());
+                }
             }
         }
         Command::Show { tenant_id } => {
@@ -123,6 +133,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Token { scope, sub, ttl } => {
             let signer = crate::auth::keys::signer(&settings.auth)?;
+            let ttl = ttl.unwrap_or(settings.auth.max_ttl_secs);
             let token = crate::auth::mint(&signer, &settings.auth, &sub, scope, ttl)
                 .map_err(CliError::Usage)?;
             println!("{token}");

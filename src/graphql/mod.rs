@@ -83,7 +83,6 @@ pub struct GraphqlState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/graphql")
-            .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
             .route(web::post().to(post))
             .route(web::get().to(graphiql)),
     );
@@ -116,7 +115,11 @@ pub fn refusal(error: &AuthError) -> HttpResponse {
     response
 }
 
-async fn post(state: web::Data<GraphqlState>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+async fn post(
+    state: web::Data<GraphqlState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
     let header = req
         .headers()
         .get(AUTHORIZATION)
@@ -124,6 +127,25 @@ async fn post(state: web::Data<GraphqlState>, req: HttpRequest, body: web::Bytes
     if let Err(error) = state.verifier.authorize(header, Scope::Read) {
         return refusal(&error);
     }
+    // Read here rather than by an extractor, so that the token is checked first and an
+    // oversized body gets the contract's JSON error body.
+    let body = match payload.to_bytes_limited(MAX_BODY_BYTES).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            return error_body(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the request body could not be read",
+            );
+        }
+        Err(_) => {
+            return error_body(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                &format!("the request body is over {} KiB", MAX_BODY_BYTES / 1024),
+            );
+        }
+    };
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {

@@ -70,7 +70,6 @@ impl Query {
 
     /// The routes of many tenants in one round trip, in the order asked (null where `route`
     /// would be null). At most `GRAPHQL_MAX_ROUTE_IDS` ids (default 100).
-    #[graphql(complexity = "tenant_ids.len() * child_complexity")]
     async fn routes(
         &self,
         c: &async_graphql::Context<'_>,

@@ -13,9 +13,10 @@ use uuid::Uuid;
 
 pub const CHANNEL: &str = "catalog_changes";
 /// How often the listener checks, through a notification of its own, that it still hears.
-const PING_EVERY: Duration = Duration::from_secs(2);
-/// How long a ping may take to come back before the connection is taken for dead.
-const PING_TIMEOUT: Duration = Duration::from_secs(3);
+const PING_EVERY: Duration = Duration::from_secs(1);
+/// How long a ping may take to come back before the connection is taken for dead; checked at
+/// every tick, so a silently dead connection is noticed within 3 s.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Listens until `shutdown`, reconnecting with backoff.
 pub async fn run_listener(router: Router, db: Db, shutdown: CancellationToken) {

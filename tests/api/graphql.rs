@@ -353,6 +353,8 @@ async fn queries_beyond_the_limits_get_graphql_errors_not_server_errors() {
     );
     let response = app.post_graphql(Some(&bearer), huge.into_bytes()).await;
     assert_eq!(response.status(), 413, "a body over 64 KiB is refused");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "payload_too_large");
 
     let response = app.post_graphql(Some(&bearer), b"{not json".to_vec()).await;
     assert_eq!(response.status(), 400);

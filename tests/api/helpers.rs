@@ -68,7 +68,7 @@ impl TestEnv {
             ),
             ("HTTP_ADDR".into(), "127.0.0.1:0".into()),
             ("SCHEDULER_INTERVAL_MS".into(), "200".into()),
-            ("DATABASE_MAX_CONNECTIONS".into(), "5".into()),
+            ("DATABASE_MAX_CONNECTIONS".into(), "8".into()),
         ]);
         for (k, v) in extra {
             env.insert((*k).to_owned(), (*v).to_owned());
