@@ -75,7 +75,9 @@ async fn refold_batch(s: &Scheduler, work: Work) -> Result<(usize, u64), StoreEr
         Work::DueTimers => tenants::claim_due(&mut tx, now, BATCH).await?,
         Work::Waiting => tenants::claim_waiting(&mut tx, BATCH).await?,
     };
-    // Same lock order as the consumer, so the two never deadlock.
+    // Tenant locks in the consumer's order. The rows claimed above are locked before these,
+    // the opposite of the consumer, so a deadlock is possible: PostgreSQL aborts one side and
+    // it retries (the consumer at once, the scheduler next tick).
     ids.sort_by_key(|id| (tenants::lock_key(*id), *id));
     let mut changed = 0;
     for id in &ids {

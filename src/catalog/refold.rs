@@ -54,8 +54,9 @@ pub struct IngestReport {
     pub changes: Vec<Change>,
 }
 
-/// Records delivered events and refolds each of their tenants once. Tenants are locked in
-/// ascending key order, so concurrent batches cannot deadlock on each other.
+/// Records delivered events and refolds each of their tenants once. Every tenant of the batch
+/// is locked first, in ascending key order, before any shard row is claimed: a batch that
+/// holds a shard row then waits for no tenant, so two batches cannot deadlock.
 pub async fn ingest(
     tx: &mut Tx,
     events: &[NewEvent<'_>],
@@ -66,9 +67,14 @@ pub async fn ingest(
     order.sort_by_key(|&i| (tenants::lock_key(events[i].tenant_id), events[i].tenant_id));
     let mut results = vec![Ingested::Redelivered; events.len()];
     let mut changes = Vec::new();
-    for group in order.chunk_by(|a, b| events[*a].tenant_id == events[*b].tenant_id) {
+    let groups: Vec<&[usize]> = order
+        .chunk_by(|a, b| events[*a].tenant_id == events[*b].tenant_id)
+        .collect();
+    for group in &groups {
+        tenants::lock(tx, events[group[0]].tenant_id).await?;
+    }
+    for group in groups {
         let tenant_id = events[group[0]].tenant_id;
-        tenants::lock(tx, tenant_id).await?;
         let stored = tenants::load(&mut **tx, tenant_id).await?;
         let deleted = stored.as_ref().filter(|row| row.is_deleted());
         let first_judgement = match deleted.and_then(|row| row.deleted_at) {

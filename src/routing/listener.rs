@@ -25,7 +25,6 @@ pub async fn run_listener(router: Router, db: Db, shutdown: CancellationToken) {
         let connected = Instant::now();
         let error = listen(&router, &db, &shutdown).await;
         router.set_live(false);
-        router.inner.metrics.route_cache_live.set(0);
         let Err(error) = error else { break };
         if connected.elapsed() > Duration::from_secs(10) {
             backoff = Duration::from_millis(100);
@@ -51,7 +50,6 @@ async fn listen(router: &Router, db: &Db, shutdown: &CancellationToken) -> Resul
     // From here on every change is announced to us, so the cache may fill again; anything it
     // held from before may be stale, so it starts empty.
     router.set_live(true);
-    router.inner.metrics.route_cache_live.set(1);
     tracing::info!("The routing cache is live.");
 
     let mut ping: Option<(String, Instant)> = None;

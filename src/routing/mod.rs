@@ -213,6 +213,7 @@ impl Router {
     /// Either way the cache starts empty.
     pub(crate) fn set_live(&self, live: bool) {
         self.inner.live.store(live, Ordering::SeqCst);
+        self.inner.metrics.route_cache_live.set(i64::from(live));
         self.clear();
     }
 
@@ -241,10 +242,5 @@ impl Router {
         if let Ok(mut cached) = i.shards.write() {
             *cached = None;
         }
-    }
-
-    /// Entries cached, for the metrics.
-    pub fn cached_entries(&self) -> usize {
-        self.inner.by_id.len() + self.inner.by_site.len()
     }
 }

@@ -270,17 +270,7 @@ impl TestApp {
     pub async fn wait_queue_drained(&self) {
         let vhost = self.vhost();
         self.wait_for(30, "the lifecycle queue to drain", || async {
-            let q: Value = reqwest::Client::new()
-                .get(format!(
-                    "{MANAGEMENT}/queues/{vhost}/tenant-catalog.lifecycle"
-                ))
-                .basic_auth("guest", Some("guest"))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let q = management_get(&format!("queues/{vhost}/tenant-catalog.lifecycle")).await?;
             let total = q.get("messages")?.as_i64()?;
             (total == 0).then_some(())
         })
@@ -291,22 +281,13 @@ impl TestApp {
     /// with `prefix`, as a broker restart or a network cut would. Returns how many it closed.
     pub async fn close_broker_connections(&self, prefix: &str) -> usize {
         let vhost = self.vhost();
-        let http = reqwest::Client::new();
         // The management API lists connections a few seconds late; wait until ours shows.
         let names: Vec<String> = self
             .wait_for(
                 20,
                 "the connection to show in the management API",
                 || async {
-                    let list: Value = http
-                        .get(format!("{MANAGEMENT}/vhosts/{vhost}/connections"))
-                        .basic_auth("guest", Some("guest"))
-                        .send()
-                        .await
-                        .ok()?
-                        .json()
-                        .await
-                        .ok()?;
+                    let list = management_get(&format!("vhosts/{vhost}/connections")).await?;
                     let names: Vec<String> = list
                         .as_array()?
                         .iter()
@@ -331,13 +312,24 @@ impl TestApp {
                     _ => format!("%{b:02X}"),
                 })
                 .collect();
-            http.delete(format!("{MANAGEMENT}/connections/{encoded}"))
+            reqwest::Client::new()
+                .delete(format!("{MANAGEMENT}/connections/{encoded}"))
                 .basic_auth("guest", Some("guest"))
                 .send()
                 .await
                 .expect("connection closed");
         }
         names.len()
+    }
+
+    /// This test's database name.
+    pub fn database_name(&self) -> String {
+        self.settings
+            .database_url
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// This test's RabbitMQ vhost.
@@ -470,6 +462,19 @@ impl Drop for TestApp {
             task.abort();
         }
     }
+}
+
+/// A GET on RabbitMQ's management API (`path` after `/api/`); `None` when it does not answer.
+async fn management_get(path: &str) -> Option<Value> {
+    reqwest::Client::new()
+        .get(format!("{MANAGEMENT}/{path}"))
+        .basic_auth("guest", Some("guest"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
 }
 
 /// Messages from `tenant-catalog.changes`.

@@ -42,13 +42,7 @@ async fn readiness_reports_a_database_that_went_away_and_no_event_is_lost_meanwh
     let app = spawn_app().await;
     let mut c = Commerce::new();
     // Cut this catalog's database connections off the way a server restart would.
-    let name = app
-        .settings
-        .database_url
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let name = app.database_name();
     let admin = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres")
         .await
         .unwrap();

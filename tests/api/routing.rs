@@ -90,13 +90,7 @@ async fn a_cache_whose_notifications_were_cut_never_answers_stale() {
     .await;
 
     // Cut the listener's connection, as a PostgreSQL restart or a network fault would.
-    let db = app
-        .settings
-        .database_url
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let db = app.database_name();
     let cut: Vec<bool> = sqlx::query_scalar(
         "select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and query like 'LISTEN%'",
     )
