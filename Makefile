@@ -6,7 +6,7 @@ CARGO ?= cargo
 DEV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tenant_catalog_sqlx
 export SQLX_OFFLINE := true
 
-.PHONY: run test lint bench schema services sqlx-prepare clean-test-leftovers
+.PHONY: run test lint bench schema openapi services sqlx-prepare clean-test-leftovers
 
 ## run: start PostgreSQL and RabbitMQ if needed, migrate the database, serve on HTTP_ADDR
 run: services
@@ -31,6 +31,8 @@ lint: services
 	DATABASE_URL=$(DEV_DATABASE_URL) SQLX_OFFLINE=false $(CARGO) sqlx prepare --check -- --all-targets
 	$(CARGO) run -q -- export-schema | diff -u graphql/schema.graphql - \
 		|| (echo "graphql/schema.graphql is stale: run 'make schema'" && exit 1)
+	$(CARGO) run -q -- export-openapi | diff -u docs/admin-openapi.json - \
+		|| (echo "docs/admin-openapi.json is stale: run 'make openapi'" && exit 1)
 
 ## bench: ingestion rate of one serve, end to end (scripts/ingest-rate.sh; EVENTS=20000)
 bench: services
@@ -40,6 +42,10 @@ bench: services
 ## schema: regenerate graphql/schema.graphql from the code
 schema:
 	$(CARGO) run -q -- export-schema > graphql/schema.graphql
+
+## openapi: regenerate docs/admin-openapi.json from the code
+openapi:
+	$(CARGO) run -q -- export-openapi > docs/admin-openapi.json
 
 ## sqlx-prepare: refresh .sqlx/ after changing a query (needs `cargo install sqlx-cli`)
 sqlx-prepare: services

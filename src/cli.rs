@@ -48,6 +48,8 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL), as kept in graphql/schema.graphql.
     ExportSchema,
+    /// Print the admin API's OpenAPI document, as kept in docs/admin-openapi.json.
+    ExportOpenapi,
 }
 
 /// Why a command failed; printed as one line.
@@ -69,10 +71,17 @@ pub enum CliError {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
-    if let Command::ExportSchema = cli.command {
-        // The schema does not depend on the configuration.
-        print!("{}", crate::graphql::sdl());
-        return Ok(());
+    // The schema and the document do not depend on the configuration.
+    match cli.command {
+        Command::ExportSchema => {
+            print!("{}", crate::graphql::sdl());
+            return Ok(());
+        }
+        Command::ExportOpenapi => {
+            print!("{}", crate::admin::openapi_json());
+            return Ok(());
+        }
+        _ => {}
     }
     let settings = Settings::from_env()?;
     crate::telemetry::init(settings.log_format);
@@ -138,7 +147,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 .map_err(CliError::Usage)?;
             println!("{token}");
         }
-        Command::ExportSchema => {}
+        Command::ExportSchema | Command::ExportOpenapi => {}
     }
     Ok(())
 }

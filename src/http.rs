@@ -1,10 +1,13 @@
 //! The operational HTTP surface: `/healthz`, `/readyz`, `/metrics` (CONTRACT.md section 2).
 //! Errors are JSON: `{"error": {"code": "...", "message": "..."}}`.
 
+use crate::auth::AuthError;
 use crate::catalog::Db;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use actix_web::http::StatusCode;
+use actix_web::http::header::WWW_AUTHENTICATE;
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
@@ -26,6 +29,56 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// The JSON error body of the contract.
 pub fn error_body(status: StatusCode, code: &str, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({"error": {"code": code, "message": message}}))
+}
+
+/// The HTTP answer to a refused token, with the contract's error body.
+pub fn refusal(error: &AuthError) -> HttpResponse {
+    let (status, code) = match error {
+        AuthError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+        AuthError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+    };
+    let mut response = error_body(status, code, &error.to_string());
+    if status == StatusCode::UNAUTHORIZED
+        && let Ok(value) = "Bearer".parse()
+    {
+        response.headers_mut().insert(WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// Why a request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the request body is over {} KiB", .0 / 1024)]
+    TooLarge(usize),
+    #[error("the request body could not be read")]
+    Unreadable,
+}
+
+impl BodyError {
+    /// 413 or 400, with the contract's error body.
+    pub fn response(&self) -> HttpResponse {
+        match self {
+            BodyError::TooLarge(_) => error_body(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                &self.to_string(),
+            ),
+            BodyError::Unreadable => {
+                error_body(StatusCode::BAD_REQUEST, "bad_request", &self.to_string())
+            }
+        }
+    }
+}
+
+/// Reads a request body of at most `limit` bytes. Read by hand rather than by an extractor,
+/// so that the token is checked first and a refusal gets the contract's JSON error body.
+pub async fn read_body(payload: web::Payload, limit: usize) -> Result<Bytes, BodyError> {
+    match payload.to_bytes_limited(limit).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(_)) => Err(BodyError::Unreadable),
+        Err(_) => Err(BodyError::TooLarge(limit)),
+    }
 }
 
 /// Answers unknown paths with the JSON error body rather than an empty 404.

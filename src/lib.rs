@@ -2,8 +2,10 @@
 //!
 //! `domain`, `lifecycle` and `placement` are pure; `catalog` stores their results in
 //! PostgreSQL; `ingest`, `scheduler` and `relay` move events and changes through RabbitMQ;
-//! `http` serves health, readiness and metrics; `startup` wires them under one shutdown signal.
+//! `http` serves health, readiness and metrics, `graphql` the lookups and `admin` the
+//! admin API; `startup` wires them under one shutdown signal.
 
+pub mod admin;
 pub mod auth;
 pub mod catalog;
 pub mod cli;

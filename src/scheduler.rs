@@ -47,15 +47,23 @@ pub async fn tick(s: &Scheduler) -> Result<(), StoreError> {
             break;
         }
     }
-    // Waiting tenants are retried every tick; stop once a batch places nobody (no room left).
+    place_waiting(s).await?;
+    Ok(())
+}
+
+/// Places tenants waiting for a shard, as long as some shard has room for them. Returns how
+/// many were placed. Run every tick, and at once when an admin adds room.
+pub async fn place_waiting(s: &Scheduler) -> Result<u64, StoreError> {
+    let mut placed = 0;
+    // Stop once a batch places nobody (no room left).
     loop {
         let (claimed, changed) = refold_batch(s, Work::Waiting).await?;
         s.metrics.tenants_placed.inc_by(changed);
+        placed += changed;
         if claimed < BATCH as usize || changed == 0 {
-            break;
+            return Ok(placed);
         }
     }
-    Ok(())
 }
 
 #[derive(Clone, Copy)]

@@ -1,6 +1,7 @@
 //! `Application`: the HTTP server, the consumer, the scheduler and the outbox relay of one
 //! `serve` process, under one shutdown signal.
 
+use crate::admin::{self, AdminState};
 use crate::auth::Verifier;
 use crate::catalog::{self, Db, StoreError};
 use crate::config::Settings;
@@ -85,11 +86,24 @@ impl Application {
                 router.clone(),
                 settings.base_domain.clone(),
             ),
-            verifier,
+            verifier: verifier.clone(),
             graphiql: settings.graphql.introspection,
         };
         let health = Health::default();
         let changes = Arc::new(Notify::new());
+        let scheduler = Scheduler {
+            db: db.clone(),
+            base_domain: settings.base_domain.clone(),
+            interval: settings.scheduler_interval,
+            metrics: metrics.clone(),
+            changes: changes.clone(),
+        };
+        let admin = AdminState {
+            db: db.clone(),
+            verifier: verifier.clone(),
+            base_domain: settings.base_domain.clone(),
+            scheduler: scheduler.clone(),
+        };
         let state = HttpState {
             db: db.clone(),
             health: health.clone(),
@@ -100,8 +114,10 @@ impl Application {
                 .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("http"))
                 .app_data(web::Data::new(state.clone()))
                 .app_data(web::Data::new(graphql.clone()))
+                .app_data(web::Data::new(admin.clone()))
                 .configure(http::configure)
                 .configure(graphql::configure)
+                .configure(admin::configure)
                 .default_service(web::to(http::not_found))
         })
         .workers(2)
@@ -125,13 +141,7 @@ impl Application {
                 health,
                 changes: changes.clone(),
             },
-            scheduler: Scheduler {
-                db: db.clone(),
-                base_domain: settings.base_domain.clone(),
-                interval: settings.scheduler_interval,
-                metrics: metrics.clone(),
-                changes: changes.clone(),
-            },
+            scheduler,
             relay: Relay {
                 db,
                 amqp_url: settings.amqp_url,

@@ -171,13 +171,22 @@ impl Verifier {
 
     /// Checks an `Authorization` header value and the scope it grants.
     pub fn authorize(&self, header: Option<&str>, needed: Scope) -> Result<Principal, AuthError> {
+        Self::require(self.bearer(header)?, needed)
+    }
+
+    /// Verifies the token of an `Authorization` header value, whatever its scope.
+    pub fn bearer(&self, header: Option<&str>) -> Result<Principal, AuthError> {
         let token = header
             .ok_or_else(|| AuthError::invalid("missing Authorization header: send `Authorization: Bearer <token>` (mint one with `tenant-catalog token`)"))?
             .strip_prefix("Bearer ")
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| AuthError::invalid("the Authorization header must be `Bearer <token>`"))?;
-        let principal = self.verify(token)?;
+        self.verify(token)
+    }
+
+    /// Passes a verified principal whose scope allows what `needed` allows.
+    pub fn require(principal: Principal, needed: Scope) -> Result<Principal, AuthError> {
         if principal.scope.is_some_and(|s| s.allows(needed)) {
             Ok(principal)
         } else {

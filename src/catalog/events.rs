@@ -48,9 +48,11 @@ pub async fn record(
            values ($1, $2, $3, $4, $5, $6, $7, $8)
            on conflict (event_id) do update set deliveries = tenant_events.deliveries + 1
            where (tenant_events.tenant_id, tenant_events.type, tenant_events.occurred_at,
-                  tenant_events.sequence, tenant_events.data)
+                  tenant_events.sequence)
                  is not distinct from
-                 (excluded.tenant_id, excluded.type, excluded.occurred_at, excluded.sequence, excluded.data)
+                 (excluded.tenant_id, excluded.type, excluded.occurred_at, excluded.sequence)
+             and (tenant_events.data = excluded.data
+                  or tenant_events.purged_data_md5 = md5(excluded.data::text))
            returning (xmax = 0) as "inserted!""#,
         id,
         e.tenant_id.as_uuid(),
@@ -129,6 +131,20 @@ pub async fn load(tx: &mut Tx, tenant: TenantId) -> Result<Vec<StoredEvent>, Sto
         .collect())
 }
 
+/// Removes personal data (site names) from a deleted tenant's history. A digest of what was
+/// there stays, so that a late redelivery is still told apart from another event reusing the id.
+pub async fn purge_personal_data(tx: &mut Tx, tenant: TenantId) -> Result<(), StoreError> {
+    sqlx::query!(
+        r#"update tenant_events set purged_data_md5 = md5(data::text), data = data - 'site'
+           where tenant_id = $1 and data ? 'site'"#,
+        tenant.as_uuid()
+    )
+    .execute(&mut **tx)
+    .await
+    .doing(|| format!("removing personal data from the history of tenant {tenant}"))?;
+    Ok(())
+}
+
 /// Writes the judgements that changed.
 pub async fn save_outcomes(
     tx: &mut Tx,
@@ -167,7 +183,7 @@ pub async fn save_outcomes(
 }
 
 /// One entry of a tenant's history, as callers see it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     pub event_id: Uuid,
     #[serde(rename = "type")]
@@ -178,13 +194,18 @@ pub struct HistoryEntry {
     pub reason: Option<String>,
     pub deliveries: i32,
     pub received_at: DateTime<Utc>,
+    #[schema(value_type = Object)]
+    /// The event's `data`; for admin actions, who (`by`) and why (`reason`). Site names are
+    /// removed once the tenant is deleted.
+    pub data: Value,
 }
 
 /// The tenant's history in contract order (a missing sequence sorts first, as in the fold).
 pub async fn history(db: &super::Db, tenant: TenantId) -> Result<Vec<HistoryEntry>, StoreError> {
     sqlx::query_as!(
         HistoryEntry,
-        r#"select event_id, type as event_type, occurred_at, sequence, outcome, reason, deliveries, received_at
+        r#"select event_id, type as event_type, occurred_at, sequence, outcome, reason, deliveries,
+                  received_at, data
            from tenant_events where tenant_id = $1
            order by occurred_at, sequence nulls first, event_id"#,
         tenant.as_uuid()

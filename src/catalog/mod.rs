@@ -1,6 +1,7 @@
 //! The catalog in PostgreSQL: tenants, their events, shards, old hosts, and the change-feed
 //! outbox. Functions here take an open transaction, so callers decide what commits together.
 
+pub mod admin;
 pub mod events;
 pub mod outbox;
 pub mod refold;

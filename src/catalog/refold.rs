@@ -9,6 +9,7 @@ use super::tenants::{self, Placement, TenantRow};
 use super::{Tx, outbox, shards};
 use crate::domain::{EventId, Site, TenantId};
 use crate::lifecycle::rules::SiteRegistry;
+use crate::lifecycle::timers::deletion_is_final;
 use crate::lifecycle::{EventKind, Lifecycle, Outcome, ShownState, fold};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -38,8 +39,12 @@ pub struct Change {
 /// What became of one delivered event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ingested {
-    /// A new event, judged at its place in contract order: applied, duplicate or rejected.
-    Judged(&'static str),
+    /// A new event, judged at its place in contract order: applied, duplicate or rejected
+    /// (or cancelled), with the reason when it was not applied.
+    Judged {
+        outcome: &'static str,
+        reason: Option<String>,
+    },
     /// A redelivery of a stored event: nothing to do.
     Redelivered,
     /// An id already used by an event with other content: the message is refused.
@@ -77,14 +82,8 @@ pub async fn ingest(
         let tenant_id = events[group[0]].tenant_id;
         let stored = tenants::load(&mut **tx, tenant_id).await?;
         let deleted = stored.as_ref().filter(|row| row.is_deleted());
-        let first_judgement = match deleted.and_then(|row| row.deleted_at) {
-            Some(at) => format!(
-                "tenant is DELETED since {}: a carried-out deletion is final",
-                at.to_rfc3339()
-            ),
-            None if deleted.is_some() => {
-                "tenant is DELETED: a carried-out deletion is final".to_owned()
-            }
+        let first_judgement = match deleted {
+            Some(row) => deletion_is_final(row.deleted_at),
             None => "not judged yet".to_owned(),
         };
         let mut new = Vec::new();
@@ -103,7 +102,10 @@ pub async fn ingest(
                 },
                 Recorded::New => {
                     new.push(i);
-                    Ingested::Judged("rejected")
+                    Ingested::Judged {
+                        outcome: "rejected",
+                        reason: Some(first_judgement.clone()),
+                    }
                 }
             };
         }
@@ -119,7 +121,10 @@ pub async fn ingest(
             refold_locked(tx, tenant_id, stored, now, &cause, base_domain).await?;
         for i in new {
             if let Some((_, outcome)) = outcomes.iter().find(|(id, _)| *id == events[i].id) {
-                results[i] = Ingested::Judged(outcome.as_str());
+                results[i] = Ingested::Judged {
+                    outcome: outcome.as_str(),
+                    reason: outcome.reason(),
+                };
             }
         }
         changes.extend(change);
@@ -190,6 +195,10 @@ async fn refold_locked(
         None if !deleted => placement = shards::claim_slot(tx, tenant.residency).await?,
         Some(p) if deleted => shards::release_slot(tx, &p.shard_id).await?,
         _ => {}
+    }
+    if deleted {
+        // Only now: a deleted tenant is never refolded, so its events are not read again.
+        events::purge_personal_data(tx, tenant_id).await?;
     }
 
     let mut next = TenantRow::project(&tenant, placement.as_ref());

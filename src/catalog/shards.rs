@@ -5,7 +5,7 @@ use super::db::{Doing, StoreError};
 use super::tenants::Placement;
 use super::{Db, Tx};
 use crate::config::SeedShards;
-use crate::domain::{Region, Residency};
+use crate::domain::{Capacity, Endpoint, Region, Residency, ShardId, ShardStatus};
 use crate::placement::{Candidate, choose};
 
 /// Creates the configured shards if the catalog has none yet.
@@ -139,4 +139,88 @@ pub async fn list(db: &Db, region: Option<&str>) -> Result<Vec<ShardRow>, StoreE
     .fetch_all(db)
     .await
     .doing(|| "listing shards".into())
+}
+
+/// A shard as an admin declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardSpec {
+    pub id: ShardId,
+    pub region: Region,
+    pub endpoint: Endpoint,
+    pub capacity: Capacity,
+    pub status: ShardStatus,
+}
+
+/// What declaring a shard did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Declared {
+    Created(ShardRow),
+    Updated(ShardRow),
+    /// Nothing was changed, for this reason.
+    Refused(String),
+}
+
+/// Creates or updates a shard. The region of an existing shard never changes (its tenants
+/// live there), and its capacity never goes below its fill.
+pub async fn declare(tx: &mut Tx, spec: &ShardSpec) -> Result<Declared, StoreError> {
+    let id = spec.id.as_str();
+    let current = sqlx::query_as!(
+        ShardRow,
+        "select id, region, endpoint, capacity, tenant_count, status from shards where id = $1 for update",
+        id
+    )
+    .fetch_optional(&mut **tx)
+    .await
+    .doing(|| format!("reading shard {id}"))?;
+    let Some(current) = current else {
+        let row = sqlx::query_as!(
+            ShardRow,
+            r#"insert into shards (id, region, endpoint, capacity, status) values ($1, $2, $3, $4, $5)
+               returning id, region, endpoint, capacity, tenant_count, status"#,
+            id,
+            spec.region.as_str(),
+            spec.endpoint.as_str(),
+            spec.capacity.get(),
+            spec.status.as_str()
+        )
+        .fetch_one(&mut **tx)
+        .await
+        .doing(|| format!("creating shard {id}"))?;
+        return Ok(Declared::Created(row));
+    };
+    if current.region != spec.region.as_str() {
+        return Ok(Declared::Refused(format!(
+            "shard {id} is in region {}; a shard's region cannot change (its tenants live there): declare a new shard instead",
+            current.region
+        )));
+    }
+    if spec.capacity.get() < current.tenant_count {
+        return Ok(Declared::Refused(format!(
+            "shard {id} holds {} tenants; its capacity cannot go below that (asked for {}): set status `draining` to stop new placements",
+            current.tenant_count,
+            spec.capacity.get()
+        )));
+    }
+    let row = sqlx::query_as!(
+        ShardRow,
+        r#"update shards set endpoint = $2, capacity = $3, status = $4 where id = $1
+           returning id, region, endpoint, capacity, tenant_count, status"#,
+        id,
+        spec.endpoint.as_str(),
+        spec.capacity.get(),
+        spec.status.as_str()
+    )
+    .fetch_one(&mut **tx)
+    .await
+    .doing(|| format!("updating shard {id}"))?;
+    Ok(Declared::Updated(row))
+}
+
+/// The status of a shard, if it exists.
+pub async fn status(tx: &mut Tx, id: &ShardId) -> Result<Option<ShardStatus>, StoreError> {
+    let status = sqlx::query_scalar!("select status from shards where id = $1", id.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .doing(|| format!("reading shard {id}"))?;
+    Ok(status.and_then(|s| s.parse().ok()))
 }

@@ -321,3 +321,13 @@ pub async fn page(
     .await
     .doing(|| "listing tenants".into())
 }
+
+/// How many live tenants wait for a shard with room.
+pub async fn count_waiting(db: &super::Db) -> Result<i64, StoreError> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!" from tenants where shard_id is null and lifecycle <> 'DELETED'"#
+    )
+    .fetch_one(db)
+    .await
+    .doing(|| "counting tenants waiting for a shard".into())
+}

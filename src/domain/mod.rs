@@ -3,10 +3,12 @@
 
 mod ids;
 mod region;
+mod shard;
 mod site;
 
 pub use ids::{EventId, TenantId};
 pub use region::{Region, Residency};
+pub use shard::{Capacity, Endpoint, ShardId, ShardStatus};
 pub use site::Site;
 
 use std::fmt;
@@ -15,6 +17,38 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct InvalidValue(pub String);
+
+/// Free text a person wrote (a reason, a plan name): 1 to 500 characters once trimmed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FreeText(String);
+
+impl FreeText {
+    pub const MAX_CHARS: usize = 500;
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<&str> for FreeText {
+    type Error = InvalidValue;
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
+        let s = s.trim();
+        if s.is_empty() || s.chars().count() > Self::MAX_CHARS {
+            return Err(InvalidValue(format!(
+                "must be 1 to {} characters (not only spaces)",
+                Self::MAX_CHARS
+            )));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl From<FreeText> for String {
+    fn from(t: FreeText) -> Self {
+        t.0
+    }
+}
 
 /// Day of the month on which a tenant is billed: 1 to 28, so that it exists in every month.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

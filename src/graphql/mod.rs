@@ -6,13 +6,13 @@
 pub mod query;
 pub mod types;
 
-use crate::auth::{AuthError, Scope, Verifier};
+use crate::auth::{Scope, Verifier};
 use crate::catalog::{Db, StoreError};
 use crate::config::GraphqlSettings;
-use crate::http::error_body;
+use crate::http::{error_body, read_body, refusal};
 use crate::routing::Router;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use actix_web::http::header::AUTHORIZATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{EmptyMutation, EmptySubscription, ErrorExtensions, SchemaBuilder};
@@ -100,21 +100,6 @@ pub fn internal(error: StoreError) -> async_graphql::Error {
         .extend_with(|_, e| e.set("code", "INTERNAL"))
 }
 
-/// The HTTP answer to a refused token, with the contract's error body.
-pub fn refusal(error: &AuthError) -> HttpResponse {
-    let (status, code) = match error {
-        AuthError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-        AuthError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
-    };
-    let mut response = error_body(status, code, &error.to_string());
-    if status == StatusCode::UNAUTHORIZED
-        && let Ok(value) = "Bearer".parse()
-    {
-        response.headers_mut().insert(WWW_AUTHENTICATE, value);
-    }
-    response
-}
-
 async fn post(
     state: web::Data<GraphqlState>,
     req: HttpRequest,
@@ -127,24 +112,9 @@ async fn post(
     if let Err(error) = state.verifier.authorize(header, Scope::Read) {
         return refusal(&error);
     }
-    // Read here rather than by an extractor, so that the token is checked first and an
-    // oversized body gets the contract's JSON error body.
-    let body = match payload.to_bytes_limited(MAX_BODY_BYTES).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(_)) => {
-            return error_body(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "the request body could not be read",
-            );
-        }
-        Err(_) => {
-            return error_body(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                &format!("the request body is over {} KiB", MAX_BODY_BYTES / 1024),
-            );
-        }
+    let body = match read_body(payload, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(e) => return e.response(),
     };
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,

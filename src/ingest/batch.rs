@@ -103,7 +103,7 @@ fn account(
 ) {
     for (v, result) in valid.iter().zip(report.results) {
         match result {
-            Ingested::Judged(outcome) => c.metrics.count_event(outcome),
+            Ingested::Judged { outcome, .. } => c.metrics.count_event(outcome),
             Ingested::Redelivered => c.metrics.count_event("redelivered"),
             Ingested::Conflict { reason } => refused.push((v.index, reason)),
         }

@@ -4,7 +4,7 @@
 //! says which field is wrong and why; the consumer sends it to the dead-letter queue.
 
 use crate::domain::{
-    BillingDay, Cycle, EventId, InvalidValue, Products, Residency, Site, TenantId,
+    BillingDay, Cycle, EventId, FreeText, InvalidValue, Products, Residency, Site, TenantId,
 };
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value};
@@ -61,6 +61,18 @@ pub enum EventKind {
     DataDeletionRequested {
         reason: String,
     },
+    /// An admin asked for the tenant's deletion (admin API); `by` is the token's `sub`.
+    AdminDeletionRequested {
+        by: String,
+        reason: String,
+        immediate: bool,
+        force: bool,
+    },
+    /// An admin cancelled the admin deletions not carried out yet.
+    AdminDeletionCancelled {
+        by: String,
+        reason: String,
+    },
 }
 
 /// The `type` names of the contract.
@@ -75,10 +87,13 @@ pub enum EventType {
     SubscriptionUnsuspended,
     SiteRenamed,
     DataDeletionRequested,
+    AdminDeletionRequested,
+    AdminDeletionCancelled,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 9] = [
+    /// The types commerce sends. Admin actions are recorded by the admin API only.
+    pub const COMMERCE: [EventType; 9] = [
         EventType::TrialStarted,
         EventType::SubscriptionActivated,
         EventType::SubscriptionRenewed,
@@ -88,6 +103,11 @@ impl EventType {
         EventType::SubscriptionUnsuspended,
         EventType::SiteRenamed,
         EventType::DataDeletionRequested,
+    ];
+
+    pub const ADMIN: [EventType; 2] = [
+        EventType::AdminDeletionRequested,
+        EventType::AdminDeletionCancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -101,11 +121,20 @@ impl EventType {
             EventType::SubscriptionUnsuspended => "subscription.unsuspended",
             EventType::SiteRenamed => "site.renamed",
             EventType::DataDeletionRequested => "data.deletion_requested",
+            EventType::AdminDeletionRequested => "admin.deletion_requested",
+            EventType::AdminDeletionCancelled => "admin.deletion_cancelled",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.as_str() == s)
+        Self::COMMERCE
+            .into_iter()
+            .chain(Self::ADMIN)
+            .find(|t| t.as_str() == s)
+    }
+
+    pub fn is_admin(self) -> bool {
+        Self::ADMIN.contains(&self)
     }
 }
 
@@ -127,6 +156,8 @@ impl EventKind {
             EventKind::SubscriptionUnsuspended => EventType::SubscriptionUnsuspended,
             EventKind::SiteRenamed { .. } => EventType::SiteRenamed,
             EventKind::DataDeletionRequested { .. } => EventType::DataDeletionRequested,
+            EventKind::AdminDeletionRequested { .. } => EventType::AdminDeletionRequested,
+            EventKind::AdminDeletionCancelled { .. } => EventType::AdminDeletionCancelled,
         }
     }
 }
@@ -142,6 +173,8 @@ pub enum RejectedEvent {
     Invalid { field: &'static str, reason: String },
     #[error("unknown event type `{0}`")]
     UnknownType(String),
+    #[error("event type `{0}` is an admin action: only the admin API records it")]
+    AdminOnly(String),
 }
 
 fn invalid(field: &'static str) -> impl FnOnce(InvalidValue) -> RejectedEvent {
@@ -206,8 +239,12 @@ impl Envelope {
         })
     }
 
-    /// Interprets `type` and `data`, giving a valid event.
+    /// Interprets `type` and `data`, giving a valid commerce event. Admin actions are refused:
+    /// a message on the broker must not be able to pose as an admin.
     pub fn event(&self) -> Result<Event, RejectedEvent> {
+        if EventType::parse(&self.event_type).is_some_and(EventType::is_admin) {
+            return Err(RejectedEvent::AdminOnly(self.event_type.clone()));
+        }
         let kind = parse_kind(&self.event_type, &self.data, self.occurred_at)?;
         Ok(Event {
             id: self.id,
@@ -299,6 +336,20 @@ pub fn parse_kind(
         EventType::DataDeletionRequested => EventKind::DataDeletionRequested {
             reason: text(data, "reason", "data.reason")?,
         },
+        EventType::AdminDeletionRequested => EventKind::AdminDeletionRequested {
+            by: required_str(data, "by")
+                .map_err(|e| rename(e, "data.by"))?
+                .to_owned(),
+            reason: text(data, "reason", "data.reason")?,
+            immediate: flag(data, "immediate", "data.immediate")?,
+            force: flag(data, "force", "data.force")?,
+        },
+        EventType::AdminDeletionCancelled => EventKind::AdminDeletionCancelled {
+            by: required_str(data, "by")
+                .map_err(|e| rename(e, "data.by"))?
+                .to_owned(),
+            reason: text(data, "reason", "data.reason")?,
+        },
     };
     Ok(kind)
 }
@@ -337,22 +388,28 @@ fn data_time(
     timestamp(s, field)
 }
 
-/// A free-text field: non-empty after trimming, at most 500 characters.
+/// A boolean field; absent means `false`.
+fn flag(data: &Map<String, Value>, key: &str, field: &'static str) -> Result<bool, RejectedEvent> {
+    match data.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(other) => Err(RejectedEvent::Invalid {
+            field,
+            reason: format!("must be true or false, got {other}"),
+        }),
+    }
+}
+
+/// A free-text field (see [`FreeText`]).
 fn text(
     data: &Map<String, Value>,
     key: &'static str,
     field: &'static str,
 ) -> Result<String, RejectedEvent> {
-    let s = required_str(data, key)
-        .map_err(|e| rename(e, field))?
-        .trim();
-    if s.is_empty() || s.chars().count() > 500 {
-        return Err(RejectedEvent::Invalid {
-            field,
-            reason: "must be 1 to 500 characters".into(),
-        });
-    }
-    Ok(s.to_owned())
+    let s = required_str(data, key).map_err(|e| rename(e, field))?;
+    FreeText::try_from(s)
+        .map(String::from)
+        .map_err(invalid(field))
 }
 
 fn site(data: &Map<String, Value>) -> Result<Site, RejectedEvent> {

@@ -5,14 +5,14 @@
 //! only on the set of events, `now`, and which sites other tenants hold: never on the order or
 //! number of deliveries.
 
-use super::events::Event;
+use super::events::{Event, EventKind};
 use super::rules::{SiteRegistry, apply};
-use super::state::Tenant;
-use super::timers::{Timer, run_due};
+use super::state::{Lifecycle, Tenant};
+use super::timers::{Timer, deletion_is_final, run_due};
 use crate::domain::EventId;
 use chrono::{DateTime, Utc};
 use std::cmp::Ordering;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// What became of one event in the fold.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +25,10 @@ pub enum Outcome {
     Rejected {
         reason: String,
     },
+    /// An admin deletion request withdrawn by a later `admin.deletion_cancelled`.
+    Cancelled {
+        by: EventId,
+    },
 }
 
 impl Outcome {
@@ -33,6 +37,7 @@ impl Outcome {
             Outcome::Applied => "applied",
             Outcome::Duplicate { .. } => "duplicate",
             Outcome::Rejected { .. } => "rejected",
+            Outcome::Cancelled { .. } => "cancelled",
         }
     }
 
@@ -41,6 +46,7 @@ impl Outcome {
             Outcome::Applied => None,
             Outcome::Duplicate { of } => Some(format!("same event as {of}")),
             Outcome::Rejected { reason } => Some(reason.clone()),
+            Outcome::Cancelled { by } => Some(format!("cancelled by admin action {by}")),
         }
     }
 }
@@ -62,40 +68,107 @@ pub fn contract_order(a: &Event, b: &Event) -> Ordering {
 }
 
 /// Folds `events` (any order, repeats allowed) into the tenant's state at `now`.
+///
+/// An `admin.deletion_cancelled` returns the tenant to what the other events alone make it:
+/// when one finds admin deletion requests in force before it, those requests are withdrawn
+/// and the fold starts again without them. Each restart withdraws at least one more request,
+/// so there are at most as many restarts as requests.
 pub fn fold(events: &[Event], now: DateTime<Utc>, sites: &dyn SiteRegistry) -> Folded {
     let mut ordered: Vec<&Event> = events.iter().collect();
     ordered.sort_by(|a, b| contract_order(a, b));
     let mut seen = HashSet::with_capacity(ordered.len());
     ordered.retain(|e| seen.insert(e.id));
 
+    let mut withdrawn = HashMap::new();
+    loop {
+        match fold_pass(&ordered, &withdrawn, now, sites) {
+            Pass::Done(folded) => return folded,
+            Pass::Withdraw { cancel, requests } => {
+                withdrawn.extend(requests.into_iter().map(|r| (r, cancel)));
+            }
+        }
+    }
+}
+
+enum Pass {
+    Done(Folded),
+    /// `cancel` withdraws `requests`: fold again without them.
+    Withdraw {
+        cancel: EventId,
+        requests: Vec<EventId>,
+    },
+}
+
+/// One fold over events in contract order; `withdrawn` maps each withdrawn admin deletion
+/// request to the cancellation that withdrew it.
+fn fold_pass(
+    ordered: &[&Event],
+    withdrawn: &HashMap<EventId, EventId>,
+    now: DateTime<Utc>,
+    sites: &dyn SiteRegistry,
+) -> Pass {
     let mut tenant: Option<Tenant> = None;
     let mut outcomes = Vec::with_capacity(ordered.len());
     let mut fired = Vec::new();
+    // Admin deletion requests applied so far in this pass.
+    let mut in_force = Vec::new();
     for (i, event) in ordered.iter().enumerate() {
         if let Some(original) = earlier_same_fact(&ordered[..i], event) {
             outcomes.push((event.id, Outcome::Duplicate { of: original }));
             continue;
         }
+        if let Some(&by) = withdrawn.get(&event.id) {
+            outcomes.push((event.id, Outcome::Cancelled { by }));
+            continue;
+        }
         if let Some(t) = tenant.as_mut() {
             fired.extend(run_due(t, event.occurred_at));
         }
-        let outcome = match apply(tenant.as_ref(), event, sites) {
-            Ok(next) => {
-                tenant = Some(next);
-                Outcome::Applied
+        let outcome = match &event.kind {
+            EventKind::AdminDeletionCancelled { .. } => {
+                let withdrew = withdrawn.values().any(|c| *c == event.id);
+                match tenant.as_ref() {
+                    None => Outcome::Rejected {
+                        reason: "tenant unknown: there is no deletion to cancel".into(),
+                    },
+                    Some(t) if t.lifecycle == Lifecycle::Deleted && !withdrew => {
+                        Outcome::Rejected {
+                            reason: deletion_is_final(t.deleted_at),
+                        }
+                    }
+                    Some(t) if t.lifecycle != Lifecycle::Deleted && !in_force.is_empty() => {
+                        return Pass::Withdraw {
+                            cancel: event.id,
+                            requests: in_force,
+                        };
+                    }
+                    Some(_) if withdrew => Outcome::Applied,
+                    Some(_) => Outcome::Rejected {
+                        reason: "no admin deletion is pending: nothing to cancel".into(),
+                    },
+                }
             }
-            Err(reason) => Outcome::Rejected { reason },
+            _ => match apply(tenant.as_ref(), event, sites) {
+                Ok(next) => {
+                    tenant = Some(next);
+                    if matches!(event.kind, EventKind::AdminDeletionRequested { .. }) {
+                        in_force.push(event.id);
+                    }
+                    Outcome::Applied
+                }
+                Err(reason) => Outcome::Rejected { reason },
+            },
         };
         outcomes.push((event.id, outcome));
     }
     if let Some(t) = tenant.as_mut() {
         fired.extend(run_due(t, now));
     }
-    Folded {
+    Pass::Done(Folded {
         tenant,
         outcomes,
         fired,
-    }
+    })
 }
 
 /// The first earlier event that states the same fact, if any. Events of one fact share

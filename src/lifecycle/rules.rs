@@ -6,8 +6,10 @@
 use super::billing::trial_end;
 use super::events::{Event, EventKind, NewTenant};
 use super::state::{Lifecycle, Tenant};
+use super::timers::{DELETION_GRACE_DAYS, deletion_is_final};
 use crate::domain::{EventId, Site};
 use Lifecycle::*;
+use chrono::Duration;
 
 /// Answers whether a site is held by another tenant that is not deleted, for the event that
 /// claims it (a registry may know that this event's claim was granted already).
@@ -35,7 +37,7 @@ pub fn apply(
     let refuse = |rule: &str| Err(format!("{} {rule}; tenant is {l}", event.kind.event_type()));
     match &event.kind {
         _ if l == Deleted => {
-            return Err("tenant is DELETED: a carried-out deletion is final".into());
+            return Err(deletion_is_final(t.deleted_at));
         }
 
         EventKind::TrialStarted { .. } => {
@@ -115,6 +117,36 @@ pub fn apply(
             t.lifecycle = Deactivated;
             t.suspended = false;
             t.deletion_due_at = Some(event.occurred_at);
+        }
+
+        EventKind::AdminDeletionRequested {
+            immediate, force, ..
+        } => {
+            let now = event.occurred_at;
+            if l == Deactivated {
+                // Deletion is scheduled already; `immediate` only brings it forward.
+                if *immediate && t.deletion_due_at.is_none_or(|due| due > now) {
+                    t.deletion_due_at = Some(now);
+                }
+            } else if !force {
+                let how = if t.suspended { " and suspended" } else { "" };
+                return Err(format!(
+                    "tenant is {l}{how}, not DEACTIVATED: deleting it needs `force: true`"
+                ));
+            } else {
+                t.lifecycle = Deactivated;
+                t.suspended = false;
+                t.deletion_due_at = Some(if *immediate {
+                    now
+                } else {
+                    now + Duration::days(DELETION_GRACE_DAYS)
+                });
+            }
+        }
+
+        // Judged by the fold, which knows which admin deletions it cancels.
+        EventKind::AdminDeletionCancelled { .. } => {
+            return Err("admin.deletion_cancelled is judged by the fold".into());
         }
     }
     Ok(t)

@@ -68,6 +68,17 @@ pub fn purge(tenant: &mut Tenant, at: DateTime<Utc>) {
     tenant.deleted_at = Some(at);
 }
 
+/// Why nothing more can happen to a deleted tenant.
+pub fn deletion_is_final(deleted_at: Option<DateTime<Utc>>) -> String {
+    match deleted_at {
+        Some(at) => format!(
+            "tenant is DELETED since {}: a carried-out deletion is final",
+            at.to_rfc3339()
+        ),
+        None => "tenant is DELETED: a carried-out deletion is final".into(),
+    }
+}
+
 /// Fires, in order, every timer due at or before `until`. Returns what fired.
 pub fn run_due(tenant: &mut Tenant, until: DateTime<Utc>) -> Vec<(Timer, DateTime<Utc>)> {
     let mut fired = Vec::new();

@@ -34,11 +34,11 @@ async fn status_and_body(app: &TestApp, authorization: Option<&str>) -> (u16, Va
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-#[tokio::test]
-async fn requests_without_a_valid_token_are_refused_with_401() {
-    let app = spawn_app().await;
+/// `Authorization` header values that must be refused with 401, each with what is wrong.
+/// The claims carry `scope`, so that only what is spoiled makes them fail.
+pub fn invalid_authorizations(app: &TestApp, scope: &str) -> Vec<(&'static str, Option<String>)> {
     let now = now_secs();
-    let good = claims(&app);
+    let good = with(claims(app), "scope", json!(scope));
     let b64 = |v: &Value| {
         use base64::Engine;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
@@ -59,7 +59,7 @@ async fn requests_without_a_valid_token_are_refused_with_401() {
     let impostor = keys::signer(&other).unwrap();
     let forged = tenant_catalog::auth::mint(&impostor, &other, "tests", Scope::Admin, 60).unwrap();
 
-    let cases: Vec<(&str, Option<String>)> = vec![
+    vec![
         ("no Authorization header", None),
         ("not a bearer token", Some("Basic dGVzdDp0ZXN0".into())),
         ("not a JWT", Some("Bearer not-a-token".into())),
@@ -71,7 +71,7 @@ async fn requests_without_a_valid_token_are_refused_with_401() {
             Some(format!(
                 "Bearer {}",
                 sign(
-                    &app,
+                    app,
                     &with(
                         with(good.clone(), "iat", json!(now - 7200)),
                         "exp",
@@ -84,7 +84,7 @@ async fn requests_without_a_valid_token_are_refused_with_401() {
             "not yet valid",
             Some(format!(
                 "Bearer {}",
-                sign(&app, &with(good.clone(), "nbf", json!(now + 600)))
+                sign(app, &with(good.clone(), "nbf", json!(now + 600)))
             )),
         ),
         (
@@ -92,7 +92,7 @@ async fn requests_without_a_valid_token_are_refused_with_401() {
             Some(format!(
                 "Bearer {}",
                 sign(
-                    &app,
+                    app,
                     &with(
                         with(good.clone(), "iat", json!(now + 600)),
                         "exp",
@@ -105,35 +105,42 @@ async fn requests_without_a_valid_token_are_refused_with_401() {
             "the wrong audience",
             Some(format!(
                 "Bearer {}",
-                sign(&app, &with(good.clone(), "aud", json!("another-service")))
+                sign(app, &with(good.clone(), "aud", json!("another-service")))
             )),
         ),
         (
             "an issuer that does not own the key",
             Some(format!(
                 "Bearer {}",
-                sign(&app, &with(good.clone(), "iss", json!("intruder")))
+                sign(app, &with(good.clone(), "iss", json!("intruder")))
             )),
         ),
         (
             "too long a lifetime",
             Some(format!(
                 "Bearer {}",
-                sign(&app, &with(good.clone(), "exp", json!(now + 7200)))
+                sign(app, &with(good.clone(), "exp", json!(now + 7200)))
             )),
         ),
         (
             "no jti",
             Some(format!(
                 "Bearer {}",
-                sign(&app, &{
+                sign(app, &{
                     let mut c = good.clone();
                     c.as_object_mut().unwrap().remove("jti");
                     c
                 })
             )),
         ),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_token_are_refused_with_401() {
+    let app = spawn_app().await;
+    let good = claims(&app);
+    let cases = invalid_authorizations(&app, "read");
     for (what, header) in cases {
         let (status, body) = status_and_body(&app, header.as_deref()).await;
         assert_eq!(status, 401, "{what}: {body}");

@@ -365,6 +365,46 @@ impl TestApp {
         request.send().await.expect("HTTP request")
     }
 
+    /// An admin API request with `authorization` as the header value, if any: the status and
+    /// the JSON body (`Null` when there is none).
+    pub async fn admin_request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> (u16, Value) {
+        let mut request = reqwest::Client::new().request(method, format!("{}{path}", self.address));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        let response = request.send().await.expect("HTTP request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// An admin API request with a fresh `admin` token (a token serves one write).
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let bearer = format!("Bearer {}", self.token(Scope::Admin));
+        self.admin_request(
+            method,
+            path,
+            Some(&bearer),
+            body.map(|b| b.to_string().into_bytes()),
+        )
+        .await
+    }
+
     /// Runs a GraphQL query with a `read` token; the whole response body (`data`, `errors`).
     pub async fn graphql(&self, query: &str, variables: Value) -> Value {
         let bearer = format!("Bearer {}", self.token(Scope::Read));

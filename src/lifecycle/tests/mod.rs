@@ -1,13 +1,14 @@
 //! Tests of the lifecycle engine: the contract's examples, every row of the transition table,
 //! the timers, and order independence under duplicates and shuffles.
 
+mod admin;
 mod examples;
 mod ordering;
 mod parsing;
 mod table;
 mod timers;
 
-use super::events::Event;
+use super::events::{Envelope, Event, parse_kind};
 use super::fold::{Folded, fold};
 use crate::domain::Site;
 use chrono::{DateTime, Utc};
@@ -30,6 +31,32 @@ pub fn event(n: u32, event_type: &str, occurred_at: &str, data: serde_json::Valu
         "data": data,
     });
     Event::parse(body.to_string().as_bytes()).expect("valid test event")
+}
+
+/// An event of any type, admin actions included (the consumer refuses those; the admin API
+/// records them), read the way the catalog reads stored events.
+pub fn stored(body: &serde_json::Value) -> Event {
+    let envelope = Envelope::parse(body.to_string().as_bytes()).expect("valid envelope");
+    let kind =
+        parse_kind(&envelope.event_type, &envelope.data, envelope.occurred_at).expect("valid data");
+    Event {
+        id: envelope.id,
+        tenant_id: envelope.tenant_id,
+        occurred_at: envelope.occurred_at,
+        sequence: envelope.sequence,
+        kind,
+    }
+}
+
+/// An admin action, as the admin API records it: no sequence.
+pub fn admin(n: u32, event_type: &str, occurred_at: &str, data: serde_json::Value) -> Event {
+    stored(&json!({
+        "id": format!("00000000-0000-4000-8000-{n:012}"),
+        "type": event_type,
+        "tenant_id": TENANT,
+        "occurred_at": occurred_at,
+        "data": data,
+    }))
 }
 
 pub fn trial(n: u32, occurred_at: &str, site: &str) -> Event {

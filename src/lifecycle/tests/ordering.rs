@@ -7,7 +7,7 @@ use chrono::Duration;
 use proptest::prelude::*;
 use serde_json::json;
 
-const TYPES: [&str; 9] = [
+const TYPES: [&str; 11] = [
     "trial.started",
     "subscription.activated",
     "subscription.renewed",
@@ -17,6 +17,8 @@ const TYPES: [&str; 9] = [
     "subscription.unsuspended",
     "site.renamed",
     "data.deletion_requested",
+    "admin.deletion_requested",
+    "admin.deletion_cancelled",
 ];
 const SITES: [&str; 3] = ["alpha", "bravo", "charlie"];
 
@@ -37,6 +39,8 @@ fn arb_event(n: u32) -> impl Strategy<Value = Event> {
                 "subscription.cancelled" => json!({"effective_at": then}),
                 "site.renamed" => json!({"site": site}),
                 "subscription.unsuspended" => json!({}),
+                "admin.deletion_requested" => json!({"by": "ops", "reason": "r", "immediate": direct, "force": hour > 0}),
+                "admin.deletion_cancelled" => json!({"by": "ops", "reason": "undo"}),
                 _ => json!({"reason": "because"}),
             };
             let mut body = json!({
@@ -46,7 +50,7 @@ fn arb_event(n: u32) -> impl Strategy<Value = Event> {
             if let Some(seq) = seq {
                 body["sequence"] = json!(seq);
             }
-            Event::parse(body.to_string().as_bytes()).expect("generated events are valid")
+            stored(&body)
         })
 }
 

@@ -1,0 +1,78 @@
+//! The OpenAPI document of the admin API, derived from the handlers and types above. It is
+//! served at `/admin/v1/openapi.json` and kept in `docs/admin-openapi.json`, which a test
+//! compares with this.
+
+use super::views::{
+    DeletionCancel, DeletionRequest, ErrorBody, ErrorDetail, ShardList, ShardRequest, ShardView,
+    TenantView,
+};
+use crate::catalog::events::HistoryEntry;
+use serde_json::Value;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "tenant-catalog admin API",
+        description = "Deletions and shards (CONTRACT.md section 6). Every request needs a bearer token with scope `admin` (mint one with `tenant-catalog token --scope admin`); a token serves one write only. Every request is audited.",
+    ),
+    paths(
+        super::request_deletion,
+        super::cancel_deletion,
+        super::tenant,
+        super::put_shard,
+        super::list_shards,
+        super::openapi_document,
+    ),
+    components(schemas(
+        DeletionRequest,
+        DeletionCancel,
+        ShardRequest,
+        TenantView,
+        HistoryEntry,
+        ShardView,
+        ShardList,
+        ErrorBody,
+        ErrorDetail
+    )),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "tenants", description = "Deletion requests and the tenant with its history"),
+        (name = "shards", description = "Shards and their fill"),
+        (name = "meta", description = "This document"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "EdDSA-signed JWT with iss, sub, aud, iat, exp, jti and `scope: admin`",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+impl ApiDoc {
+    /// The document as JSON.
+    pub fn document() -> Value {
+        serde_json::to_value(Self::openapi()).unwrap_or(Value::Null)
+    }
+}
+
+/// The document as pretty-printed JSON, as kept in `docs/admin-openapi.json`.
+pub fn openapi_json() -> String {
+    serde_json::to_string_pretty(&ApiDoc::document()).unwrap_or_default() + "\n"
+}
