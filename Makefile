@@ -6,7 +6,7 @@ CARGO ?= cargo
 DEV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tenant_catalog_sqlx
 export SQLX_OFFLINE := true
 
-.PHONY: run test lint bench schema openapi services sqlx-prepare clean-test-leftovers
+.PHONY: run test lint bench bench-ingest bench-lookup schema openapi services sqlx-prepare clean-test-leftovers
 
 ## run: start PostgreSQL and RabbitMQ if needed, migrate the database, serve on HTTP_ADDR
 run: services
@@ -34,10 +34,18 @@ lint: services
 	$(CARGO) run -q -- export-openapi | diff -u docs/admin-openapi.json - \
 		|| (echo "docs/admin-openapi.json is stale: run 'make openapi'" && exit 1)
 
-## bench: ingestion rate of one serve, end to end (scripts/ingest-rate.sh; EVENTS=20000)
-bench: services
+## bench: both benchmarks below, on a release build; figures in docs/benchmarks.md
+bench: bench-ingest bench-lookup
+
+## bench-ingest: ingestion rate of one serve, end to end (scripts/ingest-rate.sh; EVENTS=20000)
+bench-ingest: services
 	$(CARGO) build --release --locked
 	./scripts/ingest-rate.sh $(or $(EVENTS),20000)
+
+## bench-lookup: GraphQL route lookups on 1,000,000 tenants under wrk, next to pgbench -S
+bench-lookup: services
+	$(CARGO) build --release --locked
+	./scripts/lookup-bench.sh
 
 ## schema: regenerate graphql/schema.graphql from the code
 schema:
