@@ -68,7 +68,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::resource("/openapi.json")
                     .route(web::get().to(openapi_document))
                     .default_service(web::to(method_not_allowed)),
-            ),
+            )
+            .default_service(web::to(no_such_endpoint)),
     );
 }
 
@@ -91,6 +92,8 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Body(#[from] BodyError),
+    #[error("this method is not allowed here; see /admin/v1/openapi.json")]
+    MethodNotAllowed,
 }
 
 impl AdminError {
@@ -102,6 +105,7 @@ impl AdminError {
             AdminError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AdminError::Conflict { code, .. } => (StatusCode::CONFLICT, *code),
             AdminError::Replayed => (StatusCode::UNAUTHORIZED, "token_replayed"),
+            AdminError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             AdminError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "catalog_unavailable"),
         };
         error_body(status, code, &self.to_string())
@@ -111,7 +115,8 @@ impl AdminError {
 /// A successful answer, with the outcome in words for the audit trail.
 struct Reply {
     status: StatusCode,
-    body: Value,
+    /// JSON text: serialised from the view types, so fields keep their declared order.
+    body: String,
     outcome: String,
 }
 
@@ -150,7 +155,9 @@ impl Audit {
     /// Answers the request and records who did what, and how it ended.
     async fn finish(mut self, db: &Db, result: Result<Reply, AdminError>) -> HttpResponse {
         let response = match &result {
-            Ok(reply) => HttpResponse::build(reply.status).json(&reply.body),
+            Ok(reply) => HttpResponse::build(reply.status)
+                .content_type("application/json")
+                .body(reply.body.clone()),
             Err(e) => e.response(),
         };
         self.entry.status = response.status().as_u16();
@@ -228,6 +235,11 @@ async fn json_body<T: DeserializeOwned>(
         .map_err(|e| AdminError::BadRequest(format!("the body does not fit this request: {e}")))
 }
 
+/// Serialises a view; these types always serialise.
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
 fn field<T>(name: &str, parsed: Result<T, InvalidValue>) -> Result<T, AdminError> {
     parsed.map_err(|e| AdminError::BadRequest(format!("`{name}`: {e}")))
 }
@@ -271,7 +283,7 @@ async fn act(
     Ok(acted)
 }
 
-/// `POST /admin/v1/tenants/{id}/deletion`
+/// Ask for a tenant's deletion.
 #[utoipa::path(
     post,
     path = "/admin/v1/tenants/{id}/deletion",
@@ -296,7 +308,7 @@ pub async fn request_deletion(
     tenant_action(&state, &req, payload, EventType::AdminDeletionRequested).await
 }
 
-/// `DELETE /admin/v1/tenants/{id}/deletion`
+/// Cancel a tenant's admin deletions that are not carried out yet.
 #[utoipa::path(
     delete,
     path = "/admin/v1/tenants/{id}/deletion",
@@ -379,7 +391,7 @@ async fn tenant_action(
             } else {
                 StatusCode::OK
             },
-            body: json!(tenant),
+            body: json_text(&tenant),
             outcome,
         })
     }
@@ -387,7 +399,7 @@ async fn tenant_action(
     audit.finish(&state.db, result).await
 }
 
-/// `GET /admin/v1/tenants/{id}`
+/// A tenant with its full history.
 #[utoipa::path(
     get,
     path = "/admin/v1/tenants/{id}",
@@ -411,7 +423,7 @@ pub async fn tenant(state: web::Data<AdminState>, req: HttpRequest) -> HttpRespo
         tenant.history = Some(events::history(&state.db, id).await?);
         Ok(Reply {
             status: StatusCode::OK,
-            body: json!(tenant),
+            body: json_text(&tenant),
             outcome: "read".into(),
         })
     }
@@ -419,7 +431,7 @@ pub async fn tenant(state: web::Data<AdminState>, req: HttpRequest) -> HttpRespo
     audit.finish(&state.db, result).await
 }
 
-/// `PUT /admin/v1/shards/{id}`
+/// Create or update a shard.
 #[utoipa::path(
     put,
     path = "/admin/v1/shards/{id}",
@@ -503,14 +515,14 @@ pub async fn put_shard(
                 "shard {} {verb}: capacity {}, status {}",
                 row.id, row.capacity, row.status
             ),
-            body: json!(ShardView::from(row)),
+            body: json_text(&ShardView::from(row)),
         })
     }
     .await;
     audit.finish(&state.db, result).await
 }
 
-/// `GET /admin/v1/shards`
+/// All shards with their fill.
 #[utoipa::path(
     get,
     path = "/admin/v1/shards",
@@ -531,7 +543,7 @@ pub async fn list_shards(state: web::Data<AdminState>, req: HttpRequest) -> Http
         Ok(Reply {
             status: StatusCode::OK,
             outcome: "read".into(),
-            body: json!(ShardList {
+            body: json_text(&ShardList {
                 shards: rows.into_iter().map(ShardView::from).collect(),
                 waiting,
             }),
@@ -541,7 +553,7 @@ pub async fn list_shards(state: web::Data<AdminState>, req: HttpRequest) -> Http
     audit.finish(&state.db, result).await
 }
 
-/// `GET /admin/v1/openapi.json`
+/// This document.
 #[utoipa::path(
     get,
     path = "/admin/v1/openapi.json",
@@ -559,7 +571,7 @@ pub async fn openapi_document(state: web::Data<AdminState>, req: HttpRequest) ->
         state.authorize(&req, &mut audit)?;
         Ok(Reply {
             status: StatusCode::OK,
-            body: ApiDoc::document(),
+            body: openapi_json(),
             outcome: "read".into(),
         })
     }
@@ -567,10 +579,19 @@ pub async fn openapi_document(state: web::Data<AdminState>, req: HttpRequest) ->
     audit.finish(&state.db, result).await
 }
 
-async fn method_not_allowed() -> HttpResponse {
-    error_body(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this method is not allowed here; see /admin/v1/openapi.json",
-    )
+/// A known path with a method it does not take; audited like every admin request.
+async fn method_not_allowed(state: web::Data<AdminState>, req: HttpRequest) -> HttpResponse {
+    Audit::begin(&req)
+        .finish(&state.db, Err(AdminError::MethodNotAllowed))
+        .await
+}
+
+/// An unknown path under `/admin/v1`; audited like every admin request.
+async fn no_such_endpoint(state: web::Data<AdminState>, req: HttpRequest) -> HttpResponse {
+    let error = AdminError::NotFound(format!(
+        "no admin endpoint {} {}; see /admin/v1/openapi.json",
+        req.method(),
+        req.path()
+    ));
+    Audit::begin(&req).finish(&state.db, Err(error)).await
 }

@@ -7,7 +7,6 @@ use super::views::{
     TenantView,
 };
 use crate::catalog::events::HistoryEntry;
-use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -65,14 +64,7 @@ impl Modify for BearerAuth {
     }
 }
 
-impl ApiDoc {
-    /// The document as JSON.
-    pub fn document() -> Value {
-        serde_json::to_value(Self::openapi()).unwrap_or(Value::Null)
-    }
-}
-
 /// The document as pretty-printed JSON, as kept in `docs/admin-openapi.json`.
 pub fn openapi_json() -> String {
-    serde_json::to_string_pretty(&ApiDoc::document()).unwrap_or_default() + "\n"
+    ApiDoc::openapi().to_pretty_json().unwrap_or_default() + "\n"
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// `POST /admin/v1/tenants/{id}/deletion`
+/// The body of `POST /admin/v1/tenants/{id}/deletion`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeletionRequest {
@@ -23,7 +23,7 @@ pub struct DeletionRequest {
     pub force: bool,
 }
 
-/// `DELETE /admin/v1/tenants/{id}/deletion` (the body is optional).
+/// The body of `DELETE /admin/v1/tenants/{id}/deletion`, which is optional.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeletionCancel {
@@ -31,7 +31,7 @@ pub struct DeletionCancel {
     pub reason: Option<String>,
 }
 
-/// `PUT /admin/v1/shards/{id}`
+/// The body of `PUT /admin/v1/shards/{id}`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShardRequest {
@@ -154,7 +154,7 @@ impl From<ShardRow> for ShardView {
     }
 }
 
-/// `GET /admin/v1/shards`
+/// The answer of `GET /admin/v1/shards`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ShardList {
     pub shards: Vec<ShardView>,

@@ -499,6 +499,12 @@ async fn every_admin_request_is_audited_with_who_what_and_the_outcome() {
         Some(json!({"reason": "r2", "force": true})),
     )
     .await;
+    let (status, body) = app.admin(Method::GET, &deletion(id), None).await;
+    assert_eq!(status, 405, "{body}");
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+    let (status, body) = app.admin(Method::GET, "/admin/v1/nothing", None).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "not_found");
 
     let trail = audit_of_tenant(&app.db, id.parse::<TenantId>().unwrap())
         .await
@@ -512,7 +518,8 @@ async fn every_admin_request_is_audited_with_who_what_and_the_outcome() {
         [
             (None, 401, "POST"),
             (Some("tests"), 409, "POST"),
-            (Some("tests"), 202, "POST")
+            (Some("tests"), 202, "POST"),
+            (None, 405, "GET")
         ]
     );
     assert!(trail[1].outcome.contains("force"), "{:?}", trail[1]);
