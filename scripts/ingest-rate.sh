@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 events=${1:-20000}
 name=tc_bench_ingest
-bin=./target/release/tenant-catalog
+bin=${BIN:-./target/release/tenant-catalog}
 api=http://127.0.0.1:15672/api
 export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$name
 export AMQP_URL=amqp://guest:guest@127.0.0.1:5672/$name
@@ -57,12 +57,18 @@ $bin publish "$work/events.jsonl" >/dev/null
 ready=$(curl -sf -u guest:guest "$api/queues/$name/tenant-catalog.lifecycle" | python3 -c 'import json,sys; print(json.load(sys.stdin)["messages"])')
 echo "queued: $ready events for $((events / 2)) tenants"
 
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 start=$(date +%s.%N)
-$bin serve 2>"$work/serve.log" & serve_pid=$!
+HTTP_ADDR=127.0.0.1:$port $bin serve 2>"$work/serve.log" & serve_pid=$!
+# The service's own counter of applied events: reading it costs the database nothing, unlike
+# counting rows, so the measurement does not slow down what it measures.
+applied() {
+  curl -sf "http://127.0.0.1:$port/metrics" 2>/dev/null \
+    | awk '/^tenant_catalog_events_total\{outcome="applied"\}/ {print $2; found=1} END {if (!found) print 0}'
+}
 while true; do
-  stored=$(psql -h 127.0.0.1 -U postgres -d "$name" -tAc "select count(*) from tenant_events where outcome = 'applied'")
-  [ "$stored" -ge "$events" ] && break
-  sleep 0.1
+  [ "$(applied)" -ge "$events" ] && break
+  sleep 0.05
 done
 end=$(date +%s.%N)
 python3 -c "s=$end-$start; print(f'applied: $events events in {s:.2f} s = {$events/s:.0f} events/s (one serve, release build)')"

@@ -179,7 +179,7 @@ impl Settings {
             "DATABASE_MAX_CONNECTIONS",
             2..=1000,
         )?;
-        let amqp_prefetch = number(&var("AMQP_PREFETCH", "200"), "AMQP_PREFETCH", 1..=u16::MAX)?;
+        let amqp_prefetch = number(&var("AMQP_PREFETCH", "1000"), "AMQP_PREFETCH", 1..=u16::MAX)?;
         let raw = var("SCHEDULER_INTERVAL_MS", "1000");
         let scheduler_interval = raw
             .parse::<u64>()

@@ -79,26 +79,23 @@ async fn refold_batch(s: &Scheduler, work: Work) -> Result<(usize, u64), StoreEr
         s.db.begin()
             .await
             .doing(|| "starting a scheduler transaction".into())?;
-    let mut ids = match work {
+    let ids = match work {
         Work::DueTimers => tenants::claim_due(&mut tx, now, BATCH).await?,
         Work::Waiting => tenants::claim_waiting(&mut tx, BATCH).await?,
     };
-    // Tenant locks in the consumer's order. The rows claimed above are locked before these,
-    // the opposite of the consumer, so a deadlock is possible: PostgreSQL aborts one side and
-    // it retries (the consumer at once, the scheduler next tick).
-    ids.sort_by_key(|id| (tenants::lock_key(*id), *id));
-    let mut changed = 0;
-    for id in &ids {
-        let change = catalog::refold(&mut tx, *id, now, &s.base_domain).await?;
-        let counts = match (work, &change) {
-            (Work::DueTimers, Some(_)) => true,
-            (Work::Waiting, Some(c)) => {
+    // `refold` takes the tenant locks in the consumer's order. The rows claimed above are
+    // locked before these, the opposite of the consumer, so a deadlock is possible: PostgreSQL
+    // aborts one side and it retries (the consumer at once, the scheduler next tick).
+    let changes = catalog::refold(&mut tx, &ids, now, &s.base_domain).await?;
+    let changed = changes
+        .iter()
+        .filter(|c| match work {
+            Work::DueTimers => true,
+            Work::Waiting => {
                 c.previous_state.as_deref() == Some("PROVISIONING") && c.state != "PROVISIONING"
             }
-            (_, None) => false,
-        };
-        changed += u64::from(counts);
-    }
+        })
+        .count() as u64;
     tx.commit()
         .await
         .doing(|| "committing fired timers".into())?;

@@ -7,6 +7,7 @@ use crate::lifecycle::events::{Event, parse_kind};
 use crate::lifecycle::fold::Outcome;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// What recording a delivered event found.
@@ -34,55 +35,95 @@ pub struct NewEvent<'a> {
     pub data: &'a Value,
 }
 
-/// Stores an event once. `outcome` and `reason` are its first judgement, which a refold in
-/// the same transaction replaces.
-pub async fn record(
-    tx: &mut Tx,
-    e: &NewEvent<'_>,
-    outcome: &str,
-    reason: &str,
-) -> Result<Recorded, StoreError> {
-    let id = e.id.as_uuid();
-    let inserted = sqlx::query_scalar!(
-        r#"insert into tenant_events (event_id, tenant_id, type, occurred_at, sequence, data, outcome, reason)
-           values ($1, $2, $3, $4, $5, $6, $7, $8)
-           on conflict (event_id) do update set deliveries = tenant_events.deliveries + 1
+/// An event to store, with how many times it was delivered in this batch and its first
+/// judgement, which a refold in the same transaction replaces.
+#[derive(Debug, Clone)]
+pub struct ToRecord<'a> {
+    pub event: &'a NewEvent<'a>,
+    pub deliveries: i32,
+    pub reason: String,
+}
+
+/// Stores events once each, in one statement: ids must be distinct. New events are stored as
+/// `rejected` with their first judgement; a stored event with the same content counts the
+/// deliveries; another content under a stored id is a conflict. One answer per event, in order.
+pub async fn record(tx: &mut Tx, events: &[ToRecord<'_>]) -> Result<Vec<Recorded>, StoreError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = events.iter().map(|e| e.event.id.as_uuid()).collect();
+    let tenants: Vec<Uuid> = events.iter().map(|e| e.event.tenant_id.as_uuid()).collect();
+    let types: Vec<&str> = events.iter().map(|e| e.event.event_type).collect();
+    let times: Vec<DateTime<Utc>> = events.iter().map(|e| e.event.occurred_at).collect();
+    let sequences: Vec<Option<i64>> = events.iter().map(|e| e.event.sequence).collect();
+    let data: Vec<Value> = events.iter().map(|e| e.event.data.clone()).collect();
+    let reasons: Vec<&str> = events.iter().map(|e| e.reason.as_str()).collect();
+    let deliveries: Vec<i32> = events.iter().map(|e| e.deliveries).collect();
+    let stored = sqlx::query!(
+        r#"insert into tenant_events (event_id, tenant_id, type, occurred_at, sequence, data, outcome, reason, deliveries)
+           select e.id, e.tenant_id, e.type, e.occurred_at, e.sequence, e.data, 'rejected', e.reason, e.deliveries
+           from unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::int8[], $6::jsonb[],
+                       $7::text[], $8::int4[])
+                as e(id, tenant_id, type, occurred_at, sequence, data, reason, deliveries)
+           on conflict (event_id) do update set deliveries = tenant_events.deliveries + excluded.deliveries
            where (tenant_events.tenant_id, tenant_events.type, tenant_events.occurred_at,
                   tenant_events.sequence)
                  is not distinct from
                  (excluded.tenant_id, excluded.type, excluded.occurred_at, excluded.sequence)
              and (tenant_events.data = excluded.data
                   or tenant_events.purged_data_md5 = md5(excluded.data::text))
-           returning (xmax = 0) as "inserted!""#,
-        id,
-        e.tenant_id.as_uuid(),
-        e.event_type,
-        e.occurred_at,
-        e.sequence,
-        e.data,
-        outcome,
-        reason,
+           returning event_id, (xmax = 0) as "inserted!""#,
+        &ids,
+        &tenants,
+        &types as &[&str],
+        &times,
+        &sequences as &[Option<i64>],
+        &data,
+        &reasons as &[&str],
+        &deliveries,
     )
-    .fetch_optional(&mut **tx)
+    .fetch_all(&mut **tx)
     .await
-    .doing(|| format!("recording event {}", e.id))?;
-    match inserted {
-        Some(true) => Ok(Recorded::New),
-        Some(false) => Ok(Recorded::Redelivered),
-        None => {
-            let stored = sqlx::query!(
-                "select tenant_id, type from tenant_events where event_id = $1",
-                id
-            )
-            .fetch_one(&mut **tx)
-            .await
-            .doing(|| format!("reading the stored event {}", e.id))?;
-            Ok(Recorded::Conflict {
-                stored_tenant: stored.tenant_id,
-                stored_type: stored.r#type,
-            })
-        }
+    .doing(|| format!("recording {} events", events.len()))?;
+    let inserted: HashMap<Uuid, bool> = stored
+        .into_iter()
+        .map(|r| (r.event_id, r.inserted))
+        .collect();
+    let conflicting: Vec<Uuid> = ids
+        .iter()
+        .filter(|id| !inserted.contains_key(id))
+        .copied()
+        .collect();
+    let mut others = HashMap::new();
+    if !conflicting.is_empty() {
+        others = sqlx::query!(
+            "select event_id, tenant_id, type from tenant_events where event_id = any($1)",
+            &conflicting
+        )
+        .fetch_all(&mut **tx)
+        .await
+        .doing(|| "reading stored events whose ids were reused".into())?
+        .into_iter()
+        .map(|r| (r.event_id, (r.tenant_id, r.r#type)))
+        .collect();
     }
+    Ok(ids
+        .iter()
+        .map(|id| match inserted.get(id) {
+            Some(true) => Recorded::New,
+            Some(false) => Recorded::Redelivered,
+            None => {
+                let (stored_tenant, stored_type) = others
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| (Uuid::nil(), "unknown event".to_owned()));
+                Recorded::Conflict {
+                    stored_tenant,
+                    stored_type,
+                }
+            }
+        })
+        .collect())
 }
 
 /// A stored event with its judgement.
@@ -95,53 +136,61 @@ pub struct StoredEvent {
     pub reason: Option<String>,
 }
 
-/// All events of a tenant.
-pub async fn load(tx: &mut Tx, tenant: TenantId) -> Result<Vec<StoredEvent>, StoreError> {
+/// All events of these tenants, by tenant.
+pub async fn load(
+    tx: &mut Tx,
+    tenants: &[TenantId],
+) -> Result<HashMap<TenantId, Vec<StoredEvent>>, StoreError> {
+    let ids: Vec<Uuid> = tenants.iter().map(TenantId::as_uuid).collect();
     let rows = sqlx::query!(
-        r#"select event_id, type, occurred_at, sequence, data, outcome, reason
-           from tenant_events where tenant_id = $1"#,
-        tenant.as_uuid()
+        r#"select tenant_id, event_id, type, occurred_at, sequence, data, outcome, reason
+           from tenant_events where tenant_id = any($1)"#,
+        &ids
     )
     .fetch_all(&mut **tx)
     .await
-    .doing(|| format!("loading the events of tenant {tenant}"))?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            let id = EventId::from_uuid(r.event_id);
-            let event = match &r.data {
-                Value::Object(data) => parse_kind(&r.r#type, data, r.occurred_at)
-                    .map(|kind| Event {
-                        id,
-                        tenant_id: tenant,
-                        occurred_at: r.occurred_at,
-                        sequence: r.sequence,
-                        kind,
-                    })
-                    .map_err(|e| format!("stored event no longer valid: {e}")),
-                _ => Err("stored event has no data object".to_owned()),
-            };
-            StoredEvent {
-                id,
-                event,
-                outcome: r.outcome,
-                reason: r.reason,
-            }
-        })
-        .collect())
+    .doing(|| format!("loading the events of {} tenants", ids.len()))?;
+    let mut by_tenant: HashMap<TenantId, Vec<StoredEvent>> = HashMap::new();
+    for r in rows {
+        let id = EventId::from_uuid(r.event_id);
+        let tenant = TenantId::from_uuid(r.tenant_id);
+        let event = match &r.data {
+            Value::Object(data) => parse_kind(&r.r#type, data, r.occurred_at)
+                .map(|kind| Event {
+                    id,
+                    tenant_id: tenant,
+                    occurred_at: r.occurred_at,
+                    sequence: r.sequence,
+                    kind,
+                })
+                .map_err(|e| format!("stored event no longer valid: {e}")),
+            _ => Err("stored event has no data object".to_owned()),
+        };
+        by_tenant.entry(tenant).or_default().push(StoredEvent {
+            id,
+            event,
+            outcome: r.outcome,
+            reason: r.reason,
+        });
+    }
+    Ok(by_tenant)
 }
 
 /// Removes personal data (site names) from a deleted tenant's history. A digest of what was
 /// there stays, so that a late redelivery is still told apart from another event reusing the id.
-pub async fn purge_personal_data(tx: &mut Tx, tenant: TenantId) -> Result<(), StoreError> {
+pub async fn purge_personal_data(tx: &mut Tx, tenants: &[TenantId]) -> Result<(), StoreError> {
+    if tenants.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = tenants.iter().map(TenantId::as_uuid).collect();
     sqlx::query!(
         r#"update tenant_events set purged_data_md5 = md5(data::text), data = data - 'site'
-           where tenant_id = $1 and data ? 'site'"#,
-        tenant.as_uuid()
+           where tenant_id = any($1) and data ? 'site'"#,
+        &ids
     )
     .execute(&mut **tx)
     .await
-    .doing(|| format!("removing personal data from the history of tenant {tenant}"))?;
+    .doing(|| "removing personal data from the history of deleted tenants".into())?;
     Ok(())
 }
 
@@ -154,11 +203,13 @@ pub async fn save_outcomes(
     let mut ids = Vec::new();
     let mut kinds = Vec::new();
     let mut reasons: Vec<Option<String>> = Vec::new();
+    let before: HashMap<EventId, (&str, Option<&str>)> = stored
+        .iter()
+        .map(|s| (s.id, (s.outcome.as_str(), s.reason.as_deref())))
+        .collect();
     for (id, outcome) in outcomes {
         let reason = outcome.reason();
-        let unchanged = stored
-            .iter()
-            .any(|s| s.id == *id && s.outcome == outcome.as_str() && s.reason == reason);
+        let unchanged = before.get(id) == Some(&(outcome.as_str(), reason.as_deref()));
         if !unchanged {
             ids.push(id.as_uuid());
             kinds.push(outcome.as_str().to_owned());

@@ -6,22 +6,33 @@ use super::db::{Doing, StoreError};
 use serde_json::Value;
 use uuid::Uuid;
 
-/// Queues a change message in the same transaction as the change.
-pub async fn enqueue(
-    tx: &mut Tx,
-    tenant_id: Uuid,
-    routing_key: &str,
-    payload: &Value,
-) -> Result<(), StoreError> {
+/// A change message to publish once its change commits.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub tenant_id: Uuid,
+    pub routing_key: String,
+    pub payload: Value,
+}
+
+/// Queues change messages in the same transaction as their changes, in order.
+pub async fn enqueue(tx: &mut Tx, messages: &[Message]) -> Result<(), StoreError> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let tenants: Vec<Uuid> = messages.iter().map(|m| m.tenant_id).collect();
+    let keys: Vec<&str> = messages.iter().map(|m| m.routing_key.as_str()).collect();
+    let payloads: Vec<Value> = messages.iter().map(|m| m.payload.clone()).collect();
     sqlx::query!(
-        "insert into outbox (tenant_id, routing_key, payload) values ($1, $2, $3)",
-        tenant_id,
-        routing_key,
-        payload
+        r#"insert into outbox (tenant_id, routing_key, payload)
+           select t, k, p from unnest($1::uuid[], $2::text[], $3::jsonb[]) with ordinality as m(t, k, p, n)
+           order by n"#,
+        &tenants,
+        &keys as &[&str],
+        &payloads
     )
     .execute(&mut **tx)
     .await
-    .doing(|| format!("queueing the change message of tenant {tenant_id}"))?;
+    .doing(|| format!("queueing {} change messages", messages.len()))?;
     Ok(())
 }
 

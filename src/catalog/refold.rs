@@ -1,19 +1,20 @@
-//! Refolding a tenant: the one procedure behind every change to a tenant, whether an event
+//! Refolding tenants: the one procedure behind every change to a tenant, whether an event
 //! arrived, a timer came due or a shard got room. All of it runs in the caller's transaction:
-//! the events' judgements, the tenant row, its old hosts, its shard slot and its change message
-//! commit together or not at all.
+//! the events' judgements, the tenant rows, their old hosts, their shard slots and their change
+//! messages commit together or not at all. It works on a whole batch of tenants with one
+//! statement of each kind, so its cost hardly grows with the batch.
 
 use super::db::StoreError;
-use super::events::{self, NewEvent, Recorded};
-use super::tenants::{self, Placement, TenantRow};
+use super::events::{self, NewEvent, Recorded, StoredEvent, ToRecord};
+use super::tenants::{self, TenantRow};
 use super::{Tx, outbox, shards};
-use crate::domain::{EventId, Site, TenantId};
+use crate::domain::{EventId, Residency, Site, TenantId};
 use crate::lifecycle::rules::SiteRegistry;
 use crate::lifecycle::timers::deletion_is_final;
-use crate::lifecycle::{EventKind, Lifecycle, Outcome, ShownState, fold};
+use crate::lifecycle::{EventKind, Lifecycle, Outcome, ShownState, Tenant, Timer, fold};
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// Why a tenant is refolded.
@@ -59,172 +60,311 @@ pub struct IngestReport {
     pub changes: Vec<Change>,
 }
 
-/// Records delivered events and refolds each of their tenants once. Every tenant of the batch
-/// is locked first, in ascending key order, before any shard row is claimed: a batch that
-/// holds a shard row then waits for no tenant, so two batches cannot deadlock.
+/// Records delivered events and refolds each of their tenants once, set-based: whatever the
+/// batch size, it costs about a dozen statements, not a dozen per tenant. Every tenant of the
+/// batch is locked first, in ascending key order, before any shard row is claimed: a batch
+/// that holds a shard row then waits for no tenant, so two batches cannot deadlock.
 pub async fn ingest(
     tx: &mut Tx,
     events: &[NewEvent<'_>],
     now: DateTime<Utc>,
     base_domain: &str,
 ) -> Result<IngestReport, StoreError> {
-    let mut order: Vec<usize> = (0..events.len()).collect();
-    order.sort_by_key(|&i| (tenants::lock_key(events[i].tenant_id), events[i].tenant_id));
     let mut results = vec![Ingested::Redelivered; events.len()];
-    let mut changes = Vec::new();
-    let groups: Vec<&[usize]> = order
-        .chunk_by(|a, b| events[*a].tenant_id == events[*b].tenant_id)
-        .collect();
-    for group in &groups {
-        tenants::lock(tx, events[group[0]].tenant_id).await?;
-    }
-    for group in groups {
-        let tenant_id = events[group[0]].tenant_id;
-        let stored = tenants::load(&mut **tx, tenant_id).await?;
-        let deleted = stored.as_ref().filter(|row| row.is_deleted());
-        let first_judgement = match deleted {
-            Some(row) => deletion_is_final(row.deleted_at),
-            None => "not judged yet".to_owned(),
-        };
-        let mut new = Vec::new();
-        for &i in group {
-            let event = &events[i];
-            results[i] = match events::record(tx, event, "rejected", &first_judgement).await? {
-                Recorded::Redelivered => Ingested::Redelivered,
-                Recorded::Conflict {
-                    stored_tenant,
-                    stored_type,
-                } => Ingested::Conflict {
-                    reason: format!(
-                        "event id {} was already received with other content (a {stored_type} of tenant {stored_tenant})",
-                        event.id
-                    ),
-                },
-                Recorded::New => {
-                    new.push(i);
-                    Ingested::Judged {
-                        outcome: "rejected",
-                        reason: Some(first_judgement.clone()),
-                    }
+    // One id once per statement: a repeat within the batch is a redelivery, another content
+    // under the same id a conflict, as if they had come in separate batches.
+    let mut first: HashMap<EventId, usize> = HashMap::new();
+    let mut unique: Vec<(usize, i32)> = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        match first.get(&e.id) {
+            None => {
+                first.insert(e.id, unique.len());
+                unique.push((i, 1));
+            }
+            Some(&u) => {
+                let original = &events[unique[u].0];
+                if same_content(original, e) {
+                    unique[u].1 += 1;
+                } else {
+                    results[i] = conflict(e.id, original.event_type, original.tenant_id);
                 }
-            };
-        }
-        let Some(&last) = new.last() else { continue };
-        if deleted.is_some() {
-            continue;
-        }
-        let cause = Cause::Event {
-            id: events[last].id,
-            event_type: events[last].event_type.to_owned(),
-        };
-        let (change, outcomes) =
-            refold_locked(tx, tenant_id, stored, now, &cause, base_domain).await?;
-        for i in new {
-            if let Some((_, outcome)) = outcomes.iter().find(|(id, _)| *id == events[i].id) {
-                results[i] = Ingested::Judged {
-                    outcome: outcome.as_str(),
-                    reason: outcome.reason(),
-                };
             }
         }
-        changes.extend(change);
+    }
+
+    let mut tenant_ids: Vec<TenantId> = unique.iter().map(|(i, _)| events[*i].tenant_id).collect();
+    sort_for_locking(&mut tenant_ids);
+    tenants::lock(tx, &tenant_ids).await?;
+    let stored = tenants::load_many(tx, &tenant_ids).await?;
+    let deleted = |t: &TenantId| stored.get(t).filter(|row| row.is_deleted());
+    let to_record: Vec<ToRecord<'_>> = unique
+        .iter()
+        .map(|&(i, deliveries)| ToRecord {
+            event: &events[i],
+            deliveries,
+            reason: match deleted(&events[i].tenant_id) {
+                Some(row) => deletion_is_final(row.deleted_at),
+                None => "not judged yet".to_owned(),
+            },
+        })
+        .collect();
+    let recorded = events::record(tx, &to_record).await?;
+
+    // The last new event of each live tenant, in delivery order, is the cause of its change.
+    let mut causes: HashMap<TenantId, Cause> = HashMap::new();
+    for ((i, _), (r, record)) in unique.iter().zip(recorded.iter().zip(&to_record)) {
+        let e = &events[*i];
+        results[*i] = match r {
+            Recorded::Redelivered => Ingested::Redelivered,
+            Recorded::Conflict {
+                stored_tenant,
+                stored_type,
+            } => conflict(e.id, stored_type, TenantId::from_uuid(*stored_tenant)),
+            Recorded::New => {
+                if deleted(&e.tenant_id).is_none() {
+                    causes.insert(
+                        e.tenant_id,
+                        Cause::Event {
+                            id: e.id,
+                            event_type: e.event_type.to_owned(),
+                        },
+                    );
+                }
+                Ingested::Judged {
+                    outcome: "rejected",
+                    reason: Some(record.reason.clone()),
+                }
+            }
+        };
+    }
+    let work: Vec<(TenantId, Cause)> = tenant_ids
+        .iter()
+        .filter_map(|t| causes.remove(t).map(|c| (*t, c)))
+        .collect();
+    let (changes, outcomes) = refold_locked(tx, &work, &stored, now, base_domain).await?;
+    for (i, _) in &unique {
+        if let Ingested::Judged { .. } = results[*i]
+            && let Some(outcome) = outcomes.get(&events[*i].id)
+        {
+            results[*i] = Ingested::Judged {
+                outcome: outcome.as_str(),
+                reason: outcome.reason(),
+            };
+        }
     }
     Ok(IngestReport { results, changes })
 }
 
-/// Refolds a tenant at `now`: fires due timers and places it if it waits for a shard.
-pub async fn refold(
-    tx: &mut Tx,
-    tenant_id: TenantId,
-    now: DateTime<Utc>,
-    base_domain: &str,
-) -> Result<Option<Change>, StoreError> {
-    tenants::lock(tx, tenant_id).await?;
-    let stored = tenants::load(&mut **tx, tenant_id).await?;
-    if stored.as_ref().is_some_and(TenantRow::is_deleted) {
-        return Ok(None);
-    }
-    let (change, _) =
-        refold_locked(tx, tenant_id, stored, now, &Cause::Scheduler, base_domain).await?;
-    Ok(change)
+fn same_content(a: &NewEvent<'_>, b: &NewEvent<'_>) -> bool {
+    (a.tenant_id, a.event_type, a.occurred_at, a.sequence, a.data)
+        == (b.tenant_id, b.event_type, b.occurred_at, b.sequence, b.data)
 }
 
+fn conflict(id: EventId, stored_type: &str, stored_tenant: TenantId) -> Ingested {
+    Ingested::Conflict {
+        reason: format!(
+            "event id {id} was already received with other content (a {stored_type} of tenant {stored_tenant})"
+        ),
+    }
+}
+
+/// Ascending lock key, the order every caller locks tenants in, without repeats.
+fn sort_for_locking(ids: &mut Vec<TenantId>) {
+    ids.sort_by_key(|id| (tenants::lock_key(*id), *id));
+    ids.dedup();
+}
+
+/// Refolds tenants at `now`: fires due timers and places those waiting for a shard. Deleted
+/// tenants are left alone. Returns the changes.
+pub async fn refold(
+    tx: &mut Tx,
+    ids: &[TenantId],
+    now: DateTime<Utc>,
+    base_domain: &str,
+) -> Result<Vec<Change>, StoreError> {
+    let mut ids = ids.to_vec();
+    sort_for_locking(&mut ids);
+    tenants::lock(tx, &ids).await?;
+    let stored = tenants::load_many(tx, &ids).await?;
+    let work: Vec<(TenantId, Cause)> = ids
+        .iter()
+        .filter(|id| !stored.get(id).is_some_and(TenantRow::is_deleted))
+        .map(|id| (*id, Cause::Scheduler))
+        .collect();
+    let (changes, _) = refold_locked(tx, &work, &stored, now, base_domain).await?;
+    Ok(changes)
+}
+
+/// A tenant folded in memory, waiting for its placement to be known.
+struct Refolded<'a> {
+    id: TenantId,
+    cause: &'a Cause,
+    tenant: Tenant,
+    last_fired: Option<(Timer, DateTime<Utc>)>,
+    stored: Option<&'a TenantRow>,
+}
+
+/// Refolds locked tenants, in the order given. Each one's sites are judged against the
+/// catalog as the tenants before it in the batch left it, exactly as if they were refolded
+/// one after another.
 async fn refold_locked(
     tx: &mut Tx,
-    tenant_id: TenantId,
-    stored: Option<TenantRow>,
+    work: &[(TenantId, Cause)],
+    stored: &HashMap<TenantId, TenantRow>,
     now: DateTime<Utc>,
-    cause: &Cause,
     base_domain: &str,
-) -> Result<(Option<Change>, Vec<(EventId, Outcome)>), StoreError> {
-    let history = events::load(tx, tenant_id).await?;
-    let valid: Vec<_> = history
-        .iter()
-        .filter_map(|s| s.event.as_ref().ok().cloned())
+) -> Result<(Vec<Change>, HashMap<EventId, Outcome>), StoreError> {
+    let mut all_outcomes = HashMap::new();
+    if work.is_empty() {
+        return Ok((Vec::new(), all_outcomes));
+    }
+    let ids: Vec<TenantId> = work.iter().map(|(id, _)| *id).collect();
+    let mut histories = events::load(tx, &ids).await?;
+    let claimed: Vec<Site> = histories
+        .values()
+        .flatten()
+        .filter_map(|s| s.event.as_ref().ok().and_then(|e| claimed_site(&e.kind)))
+        .cloned()
+        .collect::<HashSet<_>>()
+        .into_iter()
         .collect();
-    let claimed: Vec<&Site> = valid.iter().filter_map(|e| claimed_site(&e.kind)).collect();
-    let sites = CatalogSites {
-        taken: tenants::sites_taken(tx, tenant_id, &claimed).await?,
-        granted: history
+    let mut holders = tenants::site_holders(tx, &claimed.iter().collect::<Vec<_>>()).await?;
+
+    let mut judged: Vec<StoredEvent> = Vec::new();
+    let mut new_outcomes: Vec<(EventId, Outcome)> = Vec::new();
+    let mut refolded: Vec<Refolded<'_>> = Vec::new();
+    for (id, cause) in work {
+        let history = histories.remove(id).unwrap_or_default();
+        let valid: Vec<_> = history
             .iter()
-            .filter(|s| s.outcome == Outcome::Applied.as_str())
-            .map(|s| s.id)
-            .collect(),
-    };
-    let folded = fold(&valid, now, &sites);
-
-    let mut outcomes = folded.outcomes.clone();
-    outcomes.extend(history.iter().filter_map(|s| {
-        s.event.as_ref().err().map(|reason| {
-            (
-                s.id,
-                Outcome::Rejected {
-                    reason: reason.clone(),
-                },
-            )
-        })
-    }));
-    events::save_outcomes(tx, &history, &outcomes).await?;
-
-    let Some(tenant) = folded.tenant else {
-        return Ok((None, outcomes));
-    };
-    let mut placement: Option<Placement> = stored.as_ref().and_then(TenantRow::placement);
-    let deleted = tenant.lifecycle == Lifecycle::Deleted;
-    match &placement {
-        None if !deleted => placement = shards::claim_slot(tx, tenant.residency).await?,
-        Some(p) if deleted => shards::release_slot(tx, &p.shard_id).await?,
-        _ => {}
-    }
-    if deleted {
-        // Only now: a deleted tenant is never refolded, so its events are not read again.
-        events::purge_personal_data(tx, tenant_id).await?;
-    }
-
-    let mut next = TenantRow::project(&tenant, placement.as_ref());
-    if stored.as_ref().is_some_and(|s| s.same_content(&next)) {
-        return Ok((None, outcomes));
-    }
-    let (caused_by, cause_name) = match (cause, folded.fired.last()) {
-        (Cause::Event { id, event_type }, _) => (Some(id.as_uuid()), event_type.clone()),
-        (Cause::Scheduler, Some((timer, at))) => {
-            let name = format!("{tenant_id}/{timer}/{}", at.to_rfc3339());
-            (
-                Some(Uuid::new_v5(&Uuid::NAMESPACE_OID, name.as_bytes())),
-                timer.as_str().to_owned(),
-            )
+            .filter_map(|s| s.event.as_ref().ok().cloned())
+            .collect();
+        let sites = CatalogSites {
+            holders: &holders,
+            tenant: *id,
+            granted: history
+                .iter()
+                .filter(|s| s.outcome == Outcome::Applied.as_str())
+                .map(|s| s.id)
+                .collect(),
+        };
+        let folded = fold(&valid, now, &sites);
+        new_outcomes.extend(folded.outcomes.iter().cloned());
+        new_outcomes.extend(history.iter().filter_map(|s| {
+            s.event.as_ref().err().map(|reason| {
+                (
+                    s.id,
+                    Outcome::Rejected {
+                        reason: reason.clone(),
+                    },
+                )
+            })
+        }));
+        judged.extend(history);
+        let Some(tenant) = folded.tenant else {
+            continue;
+        };
+        // The next tenant of the batch sees this one's site as the catalog will hold it.
+        holders.retain(|_, holder| holder != id);
+        if let Some(site) = &tenant.site {
+            holders.insert(site.as_str().to_owned(), *id);
         }
-        (Cause::Scheduler, None) => (None, "placement".to_owned()),
-    };
-    next.version = stored.as_ref().map_or(1, |s| s.version + 1);
-    next.caused_by = caused_by;
-    tenants::save(tx, &next).await?;
+        refolded.push(Refolded {
+            id: *id,
+            cause,
+            tenant,
+            last_fired: folded.fired.last().copied(),
+            stored: stored.get(id),
+        });
+    }
+    events::save_outcomes(tx, &judged, &new_outcomes).await?;
+    all_outcomes.extend(new_outcomes);
 
-    let previous_state = stored.map(|s| s.state);
+    let wanted: Vec<(TenantId, Residency)> = refolded
+        .iter()
+        .filter(|r| r.tenant.lifecycle != Lifecycle::Deleted)
+        .filter(|r| r.stored.and_then(TenantRow::placement).is_none())
+        .map(|r| (r.id, r.tenant.residency))
+        .collect();
+    let mut placed = shards::claim_slots(tx, &wanted).await?;
+
+    let mut rows = Vec::new();
+    let mut messages = Vec::new();
+    let mut changes = Vec::new();
+    let mut freed = Vec::new();
+    let mut purged = Vec::new();
+    for r in refolded {
+        let deleted = r.tenant.lifecycle == Lifecycle::Deleted;
+        let placement = r
+            .stored
+            .and_then(TenantRow::placement)
+            .or_else(|| placed.remove(&r.id));
+        let mut next = TenantRow::project(&r.tenant, placement.as_ref());
+        if r.stored.is_some_and(|s| s.same_content(&next)) {
+            continue;
+        }
+        if deleted {
+            // A deleted tenant is never refolded again, so its events are not read again.
+            purged.push(r.id);
+            freed.extend(placement.map(|p| p.shard_id));
+        }
+        let (caused_by, cause_name) = match (r.cause, r.last_fired) {
+            (Cause::Event { id, event_type }, _) => (Some(id.as_uuid()), event_type.clone()),
+            (Cause::Scheduler, Some((timer, at))) => {
+                let name = format!("{}/{timer}/{}", r.id, at.to_rfc3339());
+                (
+                    Some(Uuid::new_v5(&Uuid::NAMESPACE_OID, name.as_bytes())),
+                    timer.as_str().to_owned(),
+                )
+            }
+            (Cause::Scheduler, None) => (None, "placement".to_owned()),
+        };
+        next.version = r.stored.map_or(1, |s| s.version + 1);
+        next.caused_by = caused_by;
+        let previous_state = r.stored.map(|s| s.state.clone());
+        messages.push(change_message(
+            &next,
+            previous_state.as_deref(),
+            &cause_name,
+            now,
+            base_domain,
+        ));
+        changes.push(Change {
+            tenant_id: r.id,
+            previous_state,
+            state: next.state.clone(),
+            version: next.version,
+        });
+        let old_sites_changed = r.stored.map_or(!next.old_sites.is_empty(), |s| {
+            s.old_sites != next.old_sites
+        });
+        rows.push((next, old_sites_changed));
+    }
+    shards::release_slots(tx, &freed).await?;
+    let (rows, old_sites_changed): (Vec<TenantRow>, Vec<bool>) = rows.into_iter().unzip();
+    tenants::save(tx, &rows).await?;
+    for (row, changed) in rows.iter().zip(old_sites_changed) {
+        if changed {
+            tenants::save_old_sites(tx, row).await?;
+        }
+    }
+    events::purge_personal_data(tx, &purged).await?;
+    outbox::enqueue(tx, &messages).await?;
+    Ok((changes, all_outcomes))
+}
+
+/// The message that announces a committed change on `tenant-catalog.changes`.
+fn change_message(
+    next: &TenantRow,
+    previous_state: Option<&str>,
+    cause_name: &str,
+    now: DateTime<Utc>,
+    base_domain: &str,
+) -> outbox::Message {
     let host = next.site.as_ref().map(|s| format!("{s}.{base_domain}"));
     let serving = ShownState::parse(&next.state).is_some_and(ShownState::serving);
     let payload = json!({
-        "tenant_id": tenant_id.to_string(),
+        "tenant_id": next.id.to_string(),
         "state": next.state,
         "previous_state": previous_state,
         "serving": serving,
@@ -236,33 +376,33 @@ async fn refold_locked(
         "old_hosts": next.old_sites.iter().map(|s| format!("{s}.{base_domain}")).collect::<Vec<_>>(),
         "products": next.products,
         "version": next.version,
-        "caused_by": caused_by,
+        "caused_by": next.caused_by,
         "cause": cause_name,
         "changed_at": now,
     });
-    let routing_key = format!("tenant.{}", next.state.to_lowercase());
-    outbox::enqueue(tx, tenant_id.as_uuid(), &routing_key, &payload).await?;
-    let change = Change {
-        tenant_id,
-        previous_state,
-        state: next.state,
-        version: next.version,
-    };
-    Ok((Some(change), outcomes))
+    outbox::Message {
+        tenant_id: next.id,
+        routing_key: format!("tenant.{}", next.state.to_lowercase()),
+        payload,
+    }
 }
 
 /// Which sites other tenants hold now. The catalog knows only who holds a site today, not who
 /// held it when an event occurred; so a claim that was granted before (its event is stored as
 /// applied) stays granted: when this tenant renamed away from a site and another tenant took
 /// it since, the refold must not reject this tenant's own creation under that site.
-struct CatalogSites {
-    taken: HashSet<String>,
+struct CatalogSites<'a> {
+    holders: &'a HashMap<String, TenantId>,
+    tenant: TenantId,
     granted: HashSet<EventId>,
 }
 
-impl SiteRegistry for CatalogSites {
+impl SiteRegistry for CatalogSites<'_> {
     fn is_taken(&self, site: &Site, claimed_by: EventId) -> bool {
-        self.taken.contains(site.as_str()) && !self.granted.contains(&claimed_by)
+        self.holders
+            .get(site.as_str())
+            .is_some_and(|holder| *holder != self.tenant)
+            && !self.granted.contains(&claimed_by)
     }
 }
 

@@ -1,12 +1,13 @@
-//! Shards and their fill. A slot is claimed by a conditional increment that the database checks
+//! Shards and their fill. Slots are claimed by conditional increments that the database checks
 //! against the capacity, so concurrent placements can never overfill a shard.
 
 use super::db::{Doing, StoreError};
 use super::tenants::Placement;
 use super::{Db, Tx};
 use crate::config::SeedShards;
-use crate::domain::{Capacity, Endpoint, Region, Residency, ShardId, ShardStatus};
+use crate::domain::{Capacity, Endpoint, Region, Residency, ShardId, ShardStatus, TenantId};
 use crate::placement::{Candidate, choose};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Creates the configured shards if the catalog has none yet.
 pub async fn seed(db: &Db, seeds: &SeedShards) -> Result<(), StoreError> {
@@ -43,68 +44,98 @@ pub async fn seed(db: &Db, seeds: &SeedShards) -> Result<(), StoreError> {
         .doing(|| "committing the seeded shards".into())
 }
 
-/// Claims a slot for a tenant of this residency; `None` when no allowed shard has room.
-pub async fn claim_slot(
+/// Claims slots for many tenants at once: the shards with room are read once, each tenant in
+/// turn is given the shard [`choose`] picks as the earlier ones fill them, and each shard's
+/// slots are taken in one conditional increment that the database checks against the
+/// capacity, so concurrent placements can never overfill a shard. Where a shard filled up in
+/// the meantime, its increment matches no row and its tenants try again on a fresh read; each
+/// retry sees at least one more slot taken, so this ends. Tenants that find no room are left
+/// out.
+pub async fn claim_slots(
     tx: &mut Tx,
-    residency: Residency,
-) -> Result<Option<Placement>, StoreError> {
-    let regions: Vec<String> = residency
-        .allowed_regions()
-        .iter()
-        .map(|r| r.as_str().to_owned())
-        .collect();
-    // A slot taken between the read and the increment makes the increment match no row; then
-    // read again. Each retry sees at least one more slot taken, so this ends.
-    loop {
-        let rows = sqlx::query!(
+    wanted: &[(TenantId, Residency)],
+) -> Result<HashMap<TenantId, Placement>, StoreError> {
+    let mut placed = HashMap::new();
+    let mut pending = wanted.to_vec();
+    while !pending.is_empty() {
+        let mut candidates: Vec<Candidate> = sqlx::query!(
             r#"select id, region, capacity, tenant_count from shards
-               where status = 'open' and region = any($1) and tenant_count < capacity"#,
-            &regions
+               where status = 'open' and tenant_count < capacity"#
         )
         .fetch_all(&mut **tx)
         .await
-        .doing(|| "reading shards with room".into())?;
-        let candidates: Vec<Candidate> = rows
-            .into_iter()
-            .filter_map(|r| {
-                Some(Candidate {
-                    region: r.region.parse::<Region>().ok()?,
-                    id: r.id,
-                    capacity: r.capacity,
-                    tenant_count: r.tenant_count,
-                    open: true,
-                })
+        .doing(|| "reading shards with room".into())?
+        .into_iter()
+        .filter_map(|r| {
+            Some(Candidate {
+                region: r.region.parse::<Region>().ok()?,
+                id: r.id,
+                capacity: r.capacity,
+                tenant_count: r.tenant_count,
+                open: true,
             })
-            .collect();
-        let Some(chosen) = choose(residency, &candidates) else {
-            return Ok(None);
-        };
-        let claimed = sqlx::query!(
-            r#"update shards set tenant_count = tenant_count + 1
-               where id = $1 and status = 'open' and tenant_count < capacity"#,
-            chosen.id
+        })
+        .collect();
+        let mut chosen: Vec<(TenantId, Residency, usize)> = Vec::new();
+        for (tenant, residency) in &pending {
+            let Some(shard) = choose(*residency, &candidates).map(|c| c.id.clone()) else {
+                continue;
+            };
+            if let Some(i) = candidates.iter().position(|c| c.id == shard) {
+                candidates[i].tenant_count += 1;
+                chosen.push((*tenant, *residency, i));
+            }
+        }
+        let mut counts: BTreeMap<&str, i32> = BTreeMap::new();
+        for (_, _, i) in &chosen {
+            *counts.entry(candidates[*i].id.as_str()).or_default() += 1;
+        }
+        let ids: Vec<String> = counts.keys().map(|id| (*id).to_owned()).collect();
+        let ns: Vec<i32> = counts.values().copied().collect();
+        let taken: HashSet<String> = sqlx::query_scalar!(
+            r#"update shards s set tenant_count = s.tenant_count + u.n
+               from unnest($1::text[], $2::int4[]) as u(id, n)
+               where s.id = u.id and s.status = 'open' and s.tenant_count + u.n <= s.capacity
+               returning s.id"#,
+            &ids,
+            &ns
         )
-        .execute(&mut **tx)
+        .fetch_all(&mut **tx)
         .await
-        .doing(|| format!("claiming a slot on shard {}", chosen.id))?;
-        if claimed.rows_affected() == 1 {
-            return Ok(Some(Placement {
-                region: chosen.region.as_str().to_owned(),
-                shard_id: chosen.id.clone(),
-            }));
+        .doing(|| "claiming shard slots".into())?
+        .into_iter()
+        .collect();
+        pending.clear();
+        for (tenant, residency, i) in chosen {
+            let c = &candidates[i];
+            if taken.contains(&c.id) {
+                let placement = Placement {
+                    region: c.region.as_str().to_owned(),
+                    shard_id: c.id.clone(),
+                };
+                placed.insert(tenant, placement);
+            } else {
+                pending.push((tenant, residency));
+            }
         }
     }
+    Ok(placed)
 }
 
-/// Frees the slot of a deleted tenant.
-pub async fn release_slot(tx: &mut Tx, shard_id: &str) -> Result<(), StoreError> {
+/// Frees the slots of deleted tenants: `shard_ids` holds one entry per slot.
+pub async fn release_slots(tx: &mut Tx, shard_ids: &[String]) -> Result<(), StoreError> {
+    if shard_ids.is_empty() {
+        return Ok(());
+    }
     sqlx::query!(
-        "update shards set tenant_count = tenant_count - 1 where id = $1",
-        shard_id
+        r#"update shards s set tenant_count = s.tenant_count - u.n
+           from (select id, count(*)::int4 as n from unnest($1::text[]) as id group by id) as u
+           where s.id = u.id"#,
+        shard_ids
     )
     .execute(&mut **tx)
     .await
-    .doing(|| format!("freeing a slot on shard {shard_id}"))?;
+    .doing(|| "freeing shard slots".into())?;
     Ok(())
 }
 

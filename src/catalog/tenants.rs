@@ -5,7 +5,7 @@ use super::db::{Doing, StoreError};
 use crate::domain::{Residency, Site, TenantId};
 use crate::lifecycle::{Lifecycle, Tenant, timers};
 use chrono::{DateTime, Utc};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// Where a tenant is placed.
@@ -97,13 +97,21 @@ impl TenantRow {
     }
 }
 
-/// Serialises all work on one tenant until the transaction ends, whether or not its row
-/// exists yet. Callers that lock several tenants lock them in ascending id order.
-pub async fn lock(tx: &mut Tx, id: TenantId) -> Result<(), StoreError> {
-    sqlx::query!("select pg_advisory_xact_lock($1)", lock_key(id))
-        .fetch_one(&mut **tx)
-        .await
-        .doing(|| format!("locking tenant {id}"))?;
+/// Serialises all work on these tenants until the transaction ends, whether or not their rows
+/// exist yet. The locks are taken in ascending key order, the one order every caller uses, so
+/// two transactions never wait for each other in a circle.
+pub async fn lock(tx: &mut Tx, ids: &[TenantId]) -> Result<(), StoreError> {
+    let mut keys: Vec<i64> = ids.iter().map(|id| lock_key(*id)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    sqlx::query!(
+        // A function scan returns the array in order, so the locks are taken in that order.
+        "select pg_advisory_xact_lock(k) from unnest($1::int8[]) as k",
+        &keys
+    )
+    .fetch_all(&mut **tx)
+    .await
+    .doing(|| format!("locking {} tenants", keys.len()))?;
     Ok(())
 }
 
@@ -135,15 +143,47 @@ pub async fn load<'e>(
     .doing(|| format!("loading tenant {id}"))
 }
 
-/// Inserts or replaces the tenant row, and makes its old sites resolve to it.
-pub async fn save(tx: &mut Tx, row: &TenantRow) -> Result<(), StoreError> {
+/// The rows of these tenants, by id, in a transaction.
+pub async fn load_many(
+    tx: &mut Tx,
+    ids: &[TenantId],
+) -> Result<HashMap<TenantId, TenantRow>, StoreError> {
+    let uuids: Vec<Uuid> = ids.iter().map(TenantId::as_uuid).collect();
+    let rows = sqlx::query_as!(
+        TenantRow,
+        r#"select id, lifecycle, state, suspended, site, old_sites, residency, region, shard_id,
+                  products, billing_day, plan, cycle, trial_ends_at, current_period_end,
+                  cancellation_effective_at, deletion_due_at, next_timer_at, created_at,
+                  deleted_at, version, caused_by
+           from tenants where id = any($1)"#,
+        &uuids
+    )
+    .fetch_all(&mut **tx)
+    .await
+    .doing(|| format!("loading {} tenants", uuids.len()))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (TenantId::from_uuid(r.id), r))
+        .collect())
+}
+
+/// Inserts or replaces tenant rows, in one statement.
+pub async fn save(tx: &mut Tx, rows: &[TenantRow]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let json = serde_json::to_value(rows)
+        .map_err(|e| StoreError::new("encoding tenant rows", sqlx::Error::Encode(Box::new(e))))?;
     sqlx::query!(
         r#"insert into tenants (id, lifecycle, state, suspended, site, old_sites, residency, region,
                 shard_id, products, billing_day, plan, cycle, trial_ends_at, current_period_end,
                 cancellation_effective_at, deletion_due_at, next_timer_at, created_at, deleted_at,
                 version, caused_by)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                   $19, $20, $21, $22)
+           select id, lifecycle, state, suspended, site, old_sites, residency, region,
+                shard_id, products, billing_day, plan, cycle, trial_ends_at, current_period_end,
+                cancellation_effective_at, deletion_due_at, next_timer_at, created_at, deleted_at,
+                version, caused_by
+           from jsonb_populate_recordset(null::tenants, $1)
            on conflict (id) do update set
                 lifecycle = excluded.lifecycle, state = excluded.state,
                 suspended = excluded.suspended, site = excluded.site,
@@ -158,33 +198,16 @@ pub async fn save(tx: &mut Tx, row: &TenantRow) -> Result<(), StoreError> {
                 next_timer_at = excluded.next_timer_at, created_at = excluded.created_at,
                 deleted_at = excluded.deleted_at, version = excluded.version,
                 caused_by = excluded.caused_by"#,
-        row.id,
-        row.lifecycle,
-        row.state,
-        row.suspended,
-        row.site,
-        &row.old_sites,
-        row.residency,
-        row.region,
-        row.shard_id,
-        row.products.as_deref(),
-        row.billing_day,
-        row.plan,
-        row.cycle,
-        row.trial_ends_at,
-        row.current_period_end,
-        row.cancellation_effective_at,
-        row.deletion_due_at,
-        row.next_timer_at,
-        row.created_at,
-        row.deleted_at,
-        row.version,
-        row.caused_by,
+        json
     )
     .execute(&mut **tx)
     .await
-    .doing(|| format!("saving tenant {}", row.id))?;
+    .doing(|| format!("saving {} tenants", rows.len()))?;
+    Ok(())
+}
 
+/// Makes exactly the tenant's old sites resolve to it.
+pub async fn save_old_sites(tx: &mut Tx, row: &TenantRow) -> Result<(), StoreError> {
     sqlx::query!(
         "delete from site_aliases where tenant_id = $1 and not (site = any($2))",
         row.id,
@@ -204,25 +227,26 @@ pub async fn save(tx: &mut Tx, row: &TenantRow) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Which of `sites` are the current site of another tenant (deleted tenants hold none).
-pub async fn sites_taken(
+/// Who holds each of `sites` as their current site now (deleted tenants hold none).
+pub async fn site_holders(
     tx: &mut Tx,
-    id: TenantId,
     sites: &[&Site],
-) -> Result<HashSet<String>, StoreError> {
+) -> Result<HashMap<String, TenantId>, StoreError> {
     if sites.is_empty() {
-        return Ok(HashSet::new());
+        return Ok(HashMap::new());
     }
     let names: Vec<String> = sites.iter().map(|s| s.as_str().to_owned()).collect();
-    let taken = sqlx::query_scalar!(
-        r#"select site as "site!" from tenants where site = any($1) and id <> $2"#,
-        &names,
-        id.as_uuid()
+    let held = sqlx::query!(
+        r#"select site as "site!", id from tenants where site = any($1)"#,
+        &names
     )
     .fetch_all(&mut **tx)
     .await
-    .doing(|| format!("checking which sites of tenant {id} are taken"))?;
-    Ok(taken.into_iter().collect())
+    .doing(|| "checking which sites are taken".into())?;
+    Ok(held
+        .into_iter()
+        .map(|r| (r.site, TenantId::from_uuid(r.id)))
+        .collect())
 }
 
 /// Tenants whose next timer is due, locked for this transaction; others skip them.

@@ -6,6 +6,7 @@ mod helpers;
 
 mod admin;
 mod auth;
+mod batch;
 mod cli;
 mod concurrency;
 mod graphql;

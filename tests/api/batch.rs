@@ -1,0 +1,166 @@
+//! One consumer batch stored by `catalog::ingest` directly: however many tenants and events it
+//! holds, the result is what storing them one after another would give.
+
+use crate::helpers::*;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tenant_catalog::catalog::events::NewEvent;
+use tenant_catalog::catalog::tenants::lock_key;
+use tenant_catalog::catalog::{Ingested, ingest};
+use tenant_catalog::domain::TenantId;
+
+fn tenant_id(event: &Value) -> TenantId {
+    event["tenant_id"].as_str().unwrap().parse().unwrap()
+}
+
+/// Stores `events` as one batch in one transaction.
+async fn store(app: &TestApp, events: &[Value]) -> Vec<Ingested> {
+    let data: Vec<Value> = events.iter().map(|e| e["data"].clone()).collect();
+    let news: Vec<NewEvent<'_>> = events
+        .iter()
+        .zip(&data)
+        .map(|(e, data)| NewEvent {
+            id: e["id"].as_str().unwrap().parse().unwrap(),
+            tenant_id: tenant_id(e),
+            event_type: e["type"].as_str().unwrap(),
+            occurred_at: e["occurred_at"]
+                .as_str()
+                .unwrap()
+                .parse::<DateTime<Utc>>()
+                .map(micros)
+                .unwrap(),
+            sequence: e["sequence"].as_i64(),
+            data,
+        })
+        .collect();
+    let mut tx = app.db.begin().await.unwrap();
+    let report = ingest(&mut tx, &news, Utc::now(), "example.net")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    report.results
+}
+
+#[tokio::test]
+async fn one_batch_is_judged_as_if_its_events_came_one_after_another() {
+    one_batch_in_lock_order(true).await;
+    one_batch_in_lock_order(false).await;
+}
+
+/// Two tenants claim one site in one batch; A renames away from it. `a_first`: whether A comes
+/// first in lock order.
+async fn one_batch_in_lock_order(a_first: bool) {
+    let app = spawn_app().await;
+    let site = unique_site("same");
+    let (mut a, mut b) = (Commerce::new(), Commerce::new());
+    let key = |c: &Commerce| lock_key(c.tenant_id.parse().unwrap());
+    if (key(&a) < key(&b)) != a_first {
+        std::mem::swap(&mut a.tenant_id, &mut b.tenant_id);
+    }
+    let a_trial = a.trial(days_ago(2), &site, "eu");
+    let b_trial = b.trial(days_ago(2), &site, "eu");
+    let mut reused_id = b_trial.clone();
+    reused_id["data"]["billing_day"] = json!(6);
+    let a_renamed = a.event(
+        "site.renamed",
+        days_ago(1),
+        json!({"site": unique_site("moved")}),
+    );
+
+    let results = store(
+        &app,
+        &[
+            a_trial.clone(),
+            b_trial.clone(),
+            a_trial.clone(),
+            reused_id,
+            a_renamed,
+        ],
+    )
+    .await;
+
+    // Tenants are refolded in lock order, each seeing the sites the earlier ones left. If A
+    // comes first, it takes the site and renames away from it, so B gets the site too. If B
+    // comes first, it takes the site and A's creation (and so its rename) is rejected. Either
+    // way nothing breaks the unique index.
+    let b_row = app.tenant(&b.tenant_id).await.expect("B stored");
+    assert_eq!(b_row.site.as_deref(), Some(site.as_str()));
+    let judged = |i: usize| match &results[i] {
+        Ingested::Judged { outcome, reason } => (*outcome, reason.clone().unwrap_or_default()),
+        other => panic!("event {i} judged: {other:?}"),
+    };
+    if a_first {
+        let a_row = app.tenant(&a.tenant_id).await.expect("A stored");
+        assert_eq!(a_row.old_sites, std::slice::from_ref(&site));
+        assert_eq!(
+            (judged(0).0, judged(1).0, judged(4).0),
+            ("applied", "applied", "applied")
+        );
+    } else {
+        assert!(app.tenant(&a.tenant_id).await.is_none());
+        assert_eq!(judged(0).0, "rejected");
+        assert!(judged(0).1.contains("taken"), "{results:?}");
+        assert_eq!(judged(1).0, "applied");
+    }
+
+    // The same event twice in one batch is one event delivered twice; the same id with other
+    // content is a conflict.
+    assert_eq!(results[2], Ingested::Redelivered);
+    assert!(
+        matches!(&results[3], Ingested::Conflict { reason } if reason.contains("other content")),
+        "{results:?}"
+    );
+    let history = app.history(&a.tenant_id).await;
+    assert_eq!(history[0].deliveries, 2);
+}
+
+#[tokio::test]
+async fn a_batch_of_many_tenants_places_each_on_the_emptiest_shard_in_turn() {
+    let app = spawn_app().await;
+    sqlx::query("insert into shards (id, region, endpoint, capacity) values ('eu-central-1-2', 'eu-central-1', 'https://x', 10)")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query("update shards set capacity = 10 where id = 'eu-central-1-1'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let events: Vec<Value> = (0..30)
+        .map(|_| Commerce::new().trial(days_ago(1), &unique_site("de"), "de"))
+        .collect();
+    let results = store(&app, &events).await;
+    let applied = results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r,
+                Ingested::Judged {
+                    outcome: "applied",
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(applied, 30);
+
+    let fill: Vec<(String, i32)> = sqlx::query_as(
+        "select id, tenant_count from shards where region = 'eu-central-1' order by id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        fill,
+        [
+            ("eu-central-1-1".to_owned(), 10),
+            ("eu-central-1-2".to_owned(), 10)
+        ],
+        "both shards filled evenly up to their capacity"
+    );
+    let waiting: i64 =
+        sqlx::query_scalar("select count(*) from tenants where state = 'PROVISIONING'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(waiting, 10, "the rest wait for room");
+}
