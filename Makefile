@@ -6,7 +6,7 @@ CARGO ?= cargo
 DEV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tenant_catalog_sqlx
 export SQLX_OFFLINE := true
 
-.PHONY: run test lint bench bench-ingest bench-lookup schema openapi services sqlx-prepare clean-test-leftovers
+.PHONY: run test lint bench bench-ingest bench-lookup chaos schema openapi services sqlx-prepare clean-test-leftovers
 
 ## run: start PostgreSQL and RabbitMQ if needed, migrate the database, serve on HTTP_ADDR
 run: services
@@ -46,6 +46,11 @@ bench-ingest: services
 bench-lookup: services
 	$(CARGO) build --release --locked
 	./scripts/lookup-bench.sh
+
+## chaos: fault scenarios (kill -9, broker and database restarts, poison, three serves); run alone
+chaos: services
+	$(CARGO) build --release --locked
+	./scripts/chaos.sh
 
 ## schema: regenerate graphql/schema.graphql from the code
 schema:

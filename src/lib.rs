@@ -16,6 +16,7 @@ pub mod health;
 pub mod http;
 pub mod ingest;
 pub mod lifecycle;
+pub mod loadgen;
 pub mod metrics;
 pub mod placement;
 pub mod relay;
