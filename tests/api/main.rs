@@ -9,6 +9,7 @@ mod auth;
 mod batch;
 mod cli;
 mod concurrency;
+mod faults;
 mod graphql;
 mod http;
 mod ingest;

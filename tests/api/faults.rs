@@ -1,0 +1,89 @@
+//! The fast subset of the fault scenarios (the full ones: `make chaos`, docs/reliability.md):
+//! a real `serve` process killed with SIGKILL three times while it works through about 10,000
+//! events with 30% redeliveries, next to a second `serve` whose broker connection is dropped.
+//! Nothing may be lost, and every tenant must be what the lifecycle engine makes of its events.
+
+use crate::helpers::*;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tenant_catalog::ingest::publisher::EventPublisher;
+use tenant_catalog::loadgen::{self, Spec};
+
+/// `tenant-catalog serve` as a child process on the app's database and vhost.
+fn serve_process(app: &TestApp, key: &std::path::Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_tenant-catalog"))
+        .arg("serve")
+        .env("DATABASE_URL", &app.settings.database_url)
+        .env("AMQP_URL", &app.settings.amqp_url)
+        .env("HTTP_ADDR", "127.0.0.1:0")
+        .env("AUTH_SIGNING_KEY", key)
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts")
+}
+
+#[tokio::test]
+async fn kill_9_and_a_dropped_broker_connection_lose_nothing() {
+    let app = spawn_app().await;
+    let key = std::env::temp_dir().join(format!("tc-faults-{}.pem", uuid::Uuid::new_v4()));
+    let mut child = serve_process(&app, &key);
+
+    let plan = loadgen::generate(
+        &Spec {
+            tenants: 4000,
+            duplicates: 0.3,
+            poison: 0,
+            seed: 5,
+        },
+        chrono::Utc::now(),
+    );
+    let publisher = EventPublisher::connect(&app.settings.amqp_url)
+        .await
+        .unwrap();
+    let sent = publisher
+        .publish_all(plan.deliveries.iter().map(Vec::as_slice), 1000)
+        .await
+        .unwrap();
+    assert!(sent >= 10_000, "about 10,000 events sent, got {sent}");
+
+    for kill in 0..3 {
+        tokio::time::sleep(Duration::from_millis(300 + 200 * kill)).await;
+        child.kill().expect("SIGKILL");
+        child.wait().unwrap();
+        child = serve_process(&app, &key);
+        if kill == 1 {
+            // The in-process serve loses its broker connection and must reconnect by itself.
+            assert!(
+                app.close_broker_connections("tenant-catalog consumer")
+                    .await
+                    > 0
+            );
+        }
+    }
+
+    let text: String = plan.events.iter().map(|e| format!("{e}\n")).collect();
+    let events = loadgen::read_events(&text).unwrap();
+    let report = app
+        .wait_for(90, "the catalog to hold every event", || async {
+            let r = loadgen::check(&app.db, &events, chrono::Utc::now())
+                .await
+                .unwrap();
+            r.ok().then_some(r)
+        })
+        .await;
+    child.kill().ok();
+    child.wait().ok();
+    let _ = std::fs::remove_file(&key);
+    let _ = std::fs::remove_file(key.with_extension("pub.pem"));
+
+    assert_eq!((report.lost, report.mismatched), (0, 0), "{report:?}");
+    assert_eq!(report.distinct_events, plan.events.len());
+    assert!(
+        report.redeliveries_seen >= (sent - plan.events.len()) as i64,
+        "every redelivery recognised: {report:?}"
+    );
+    assert!(app.dead_letters().await.is_empty());
+}
