@@ -6,7 +6,7 @@ CARGO ?= cargo
 DEV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tenant_catalog_sqlx
 export SQLX_OFFLINE := true
 
-.PHONY: run test lint bench bench-ingest bench-lookup chaos schema openapi services sqlx-prepare clean-test-leftovers
+.PHONY: run test lint bench bench-ingest bench-lookup bench-timers chaos schema openapi services sqlx-prepare clean-test-leftovers
 
 ## run: start PostgreSQL and RabbitMQ if needed, migrate the database, serve on HTTP_ADDR
 run: services
@@ -34,13 +34,18 @@ lint: services
 	$(CARGO) run -q -- export-openapi | diff -u docs/admin-openapi.json - \
 		|| (echo "docs/admin-openapi.json is stale: run 'make openapi'" && exit 1)
 
-## bench: both benchmarks below, on a release build; figures in docs/benchmarks.md
-bench: bench-ingest bench-lookup
+## bench: the benchmarks below, on a release build (about 6 minutes); figures in docs/benchmarks.md
+bench: bench-ingest bench-lookup bench-timers
 
-## bench-ingest: ingestion rate of one serve, end to end (scripts/ingest-rate.sh; EVENTS=20000)
+## bench-ingest: events/s of one serve end to end on a catalog of PRELOAD tenants, and the direct-SQL reference
 bench-ingest: services
 	$(CARGO) build --release --locked
-	./scripts/ingest-rate.sh $(or $(EVENTS),20000)
+	PRELOAD=$(or $(PRELOAD),1000000) ./scripts/ingest-rate.sh $(or $(EVENTS),50000)
+
+## bench-timers: TIMERS (100000) timers due at once, fired by one serve
+bench-timers: services
+	$(CARGO) build --release --locked
+	./scripts/timers-bench.sh
 
 ## bench-lookup: GraphQL route lookups on 1,000,000 tenants under wrk, next to pgbench -S
 bench-lookup: services

@@ -3,10 +3,15 @@
 # per batch, ack): fills the lifecycle queue with EVENTS events while no consumer runs, then
 # starts `serve` and times how long it takes until every event is stored and the queue is empty.
 # Usage: scripts/ingest-rate.sh [EVENTS]   (default 20000: half trials, half activations)
+# Environment: PRELOAD tenants already in the catalog (default 0; scripts/bench/load-tenants.sql,
+#   one stored event each), BIN. Then, as the reference, the same writes per event done directly
+#   by pgbench (scripts/bench/direct-writes.sql: one transaction per event, one connection, as
+#   the one consumer), on the same catalog.
 # Runs on its own database and vhost (tc_bench_ingest) and removes them afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 events=${1:-20000}
+preload=${PRELOAD:-0}
 name=tc_bench_ingest
 bin=${BIN:-./target/release/tenant-catalog}
 api=http://127.0.0.1:15672/api
@@ -51,10 +56,16 @@ for i in range(n):
         "data": {"plan": "standard", "cycle": "monthly",
                  "current_period_end": (now + datetime.timedelta(days=30)).isoformat()}}))
 PY
-# Room for every tenant: the seeded shards hold 10000 each.
-psql -h 127.0.0.1 -U postgres -d "$name" -qc "update shards set capacity = 1000000" >/dev/null
+if [ "$preload" -gt 0 ]; then
+  t0=$(date +%s.%N)
+  psql -h 127.0.0.1 -U postgres -d "$name" -q -v ON_ERROR_STOP=1 -v tenants="$preload" \
+    -v with_events=true -f scripts/bench/load-tenants.sql
+  python3 -c "print(f'preloaded: $preload tenants with one event each in {$(date +%s.%N) - $t0:.1f} s')"
+fi
+# Room for every tenant.
+psql -h 127.0.0.1 -U postgres -d "$name" -qc "update shards set capacity = 10000000" >/dev/null
 $bin publish "$work/events.jsonl" >/dev/null
-ready=$(curl -sf -u guest:guest "$api/queues/$name/tenant-catalog.lifecycle" | python3 -c 'import json,sys; print(json.load(sys.stdin)["messages"])')
+ready=$(curl -sf -u guest:guest "$api/queues/$name/tenant-catalog.lifecycle" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("messages", "?"))')
 echo "queued: $ready events for $((events / 2)) tenants"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -71,4 +82,13 @@ while true; do
   sleep 0.05
 done
 end=$(date +%s.%N)
-python3 -c "s=$end-$start; print(f'applied: $events events in {s:.2f} s = {$events/s:.0f} events/s (one serve, release build)')"
+python3 -c "s=$end-$start; print(f'applied: $events events in {s:.2f} s = {$events/s:.0f} events/s (one serve, release build, {$preload} tenants preloaded)')"
+kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true; serve_pid=
+
+# The reference: the same rows written directly, one event a transaction, one connection.
+pgbench -h 127.0.0.1 -U postgres -n -c 1 -T 10 -f scripts/bench/direct-writes.sql "$name" \
+  > "$work/direct.out" 2>&1 || { cat "$work/direct.out" >&2; exit 1; }
+awk '/^tps = /{printf "direct SQL reference: %.0f events/s (pgbench, the same writes per event, one transaction each, one connection)\n", $3; exit}' "$work/direct.out"
+pgbench -h 127.0.0.1 -U postgres -n -c 1 -T 10 -f scripts/bench/direct-writes-batch.sql "$name" \
+  > "$work/direct-batch.out" 2>&1 || { cat "$work/direct-batch.out" >&2; exit 1; }
+awk '/^tps = /{printf "direct SQL ceiling: %.0f events/s (pgbench, the same writes for 500 events a transaction, set-based, one connection)\n", $3 * 500; exit}' "$work/direct-batch.out"

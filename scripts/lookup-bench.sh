@@ -81,58 +81,8 @@ curl -sf -u guest:guest -X PUT -H 'content-type: application/json' \
   -d '{"configure":".*","write":".*","read":".*"}' "$api/permissions/$name/guest" >/dev/null
 SEED_SHARD_CAPACITY=$tenants $bin migrate >/dev/null
 t0=$(date +%s.%N)
-# Tenant n: id hhhhhhhh-0000-4000-8000-<n in 12 hex digits>, hhhhhhhh = n * 2654435761 mod 2^32
-# (the same formula is in scripts/bench/lookup.lua and the warm-up below); site t0000001...
-# 70% ACTIVE, 25% TRIAL, 3% CANCELLING, 1% SUSPENDED, 1% DEACTIVATED, all placed on the seeded
-# shard of their region, half with residency `global`; timers due in 10 to 25 days, so the
-# scheduler leaves them alone. Triggers are off for the load (session_replication_role), so
-# the load sends no change notifications; `serve` starts after it with an empty cache.
-psql_ -d "$name" -q -v tenants="$tenants" <<'SQL'
-set session_replication_role = replica;
-set synchronous_commit = off;
-insert into tenants (id, lifecycle, state, suspended, site, residency, region, shard_id, products,
-                     billing_day, plan, cycle, trial_ends_at, current_period_end,
-                     cancellation_effective_at, deletion_due_at, next_timer_at, created_at, version)
-select b.id, b.lifecycle, b.state, b.suspended, b.site, b.residency, b.region, s.id, array['jira'],
-       b.billing_day, b.plan, b.cycle, b.trial_ends_at, b.current_period_end,
-       b.cancellation_effective_at, b.deletion_due_at,
-       coalesce(b.trial_ends_at, b.cancellation_effective_at, b.deletion_due_at),
-       b.created_at, b.version
-from (
-  select (lpad(to_hex((n * 2654435761) % 4294967296), 8, '0') || '-0000-4000-8000-'
-            || lpad(to_hex(n), 12, '0'))::uuid as id,
-         't' || lpad(n::text, greatest(7, length(n::text)), '0') as site,
-         r.region,
-         case when (n / 5) % 2 = 0 then 'global' else r.residency end as residency,
-         k.lifecycle, k.state, k.suspended,
-         (n % 28 + 1)::smallint as billing_day,
-         case when k.lifecycle in ('ACTIVE', 'CANCELLING') then 'standard' end as plan,
-         case when k.lifecycle in ('ACTIVE', 'CANCELLING') then 'monthly' end as cycle,
-         case when k.lifecycle = 'TRIAL' then now() + interval '20 days' end as trial_ends_at,
-         case when k.lifecycle in ('ACTIVE', 'CANCELLING') then now() + interval '25 days' end as current_period_end,
-         case when k.lifecycle = 'CANCELLING' then now() + interval '25 days' end as cancellation_effective_at,
-         case when k.lifecycle = 'DEACTIVATED' then now() + interval '10 days' end as deletion_due_at,
-         now() - interval '90 days' as created_at,
-         k.version
-  from generate_series(1, :tenants) n
-  cross join lateral (
-    select (array['us-east-1', 'eu-central-1', 'eu-west-1', 'ap-southeast-1', 'ap-southeast-2'])[n % 5 + 1] as region,
-           (array['us', 'de', 'ie', 'sg', 'au'])[n % 5 + 1] as residency) r
-  cross join lateral (
-    select case when n % 100 < 70 then 'ACTIVE' when n % 100 < 95 then 'TRIAL'
-                when n % 100 < 98 then 'CANCELLING' when n % 100 = 98 then 'ACTIVE' else 'DEACTIVATED' end as lifecycle,
-           case when n % 100 < 70 then 'ACTIVE' when n % 100 < 95 then 'TRIAL'
-                when n % 100 < 98 then 'CANCELLING' when n % 100 = 98 then 'SUSPENDED' else 'DEACTIVATED' end as state,
-           n % 100 = 98 as suspended,
-           case when n % 100 < 70 then 2 when n % 100 < 95 then 1 else 3 end::bigint as version) k
-) b
-join shards s on s.region = b.region;
-update shards s set capacity = greatest(s.capacity, c.n), tenant_count = c.n
-from (select shard_id, count(*)::int as n from tenants
-      where lifecycle <> 'DELETED' and shard_id is not null group by shard_id) c
-where s.id = c.shard_id;
-vacuum analyze;
-SQL
+# The tenants: see scripts/bench/load-tenants.sql (ids derived from n, as in lookup.lua).
+psql_ -d "$name" -q -v tenants="$tenants" -v with_events=false -f scripts/bench/load-tenants.sql
 loaded=$(psql_ -d "$name" -tAc "select count(*) from tenants")
 [ "$loaded" = "$tenants" ] || { echo "loaded $loaded tenants, expected $tenants" >&2; exit 1; }
 echo "loaded: $loaded tenants in $(python3 -c "print(f'{$(date +%s.%N) - $t0:.1f}')") s ($(psql_ -d "$name" -tAc "select pg_size_pretty(pg_database_size('$name'))"))"
@@ -221,6 +171,7 @@ for t in ts: t.join()
 if bad: sys.exit(f"warm-up: {len(bad)} bad answers, first: {bad[0]}")
 PY
 echo "warm-up: $tenants tenants in $(python3 -c "print(f'{$(date +%s.%N) - $t0:.1f}')") s; cache lookups so far: $(cache hit) hits, $(cache miss) misses"
+echo "serve resident memory with the whole catalog cached: $(awk '/^VmRSS/ {printf "%.0f MiB", $2 / 1024}' "/proc/$serve_pid/status")"
 
 echo "== route, warm cache, full load =="
 run_wrk route route
