@@ -101,6 +101,15 @@ fills_consistent() {
        or s.tenant_count > s.capacity"
 }
 
+# A queue of our own on the change exchange, drained by loadcheck to check the feed. Durable, as
+# the relay's messages are persistent, so a broker restart keeps them.
+bind_feed() {
+  curl -sf -u guest:guest -X PUT -H 'content-type: application/json' -d '{"durable":true}' \
+    "$api/queues/$current/chaos-changes" >/dev/null
+  curl -sf -u guest:guest -X POST -H 'content-type: application/json' -d '{"routing_key":"#"}' \
+    "$api/bindings/$current/e/tenant-catalog.changes/q/chaos-changes" >/dev/null
+}
+
 dlq_depth() {
   curl -sf -u guest:guest "$api/queues/$current/tenant-catalog.lifecycle.dlq" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin).get("messages", 0))'
@@ -109,7 +118,8 @@ dlq_depth() {
 # Runs loadcheck and records a result line: scenario, sent, figures, extra notes.
 verify() {
   local name=$1 sent=$2 note=$3 report status=ok
-  report=$($bin loadcheck --events "$work/events-$name.jsonl" --wait 240 2>"$work/check-$name.err") || status=FAILED
+  report=$($bin loadcheck --events "$work/events-$name.jsonl" --wait 240 --changes-queue chaos-changes \
+    2>"$work/check-$name.err") || { status=FAILED; cat "$work/check-$name.err" >&2; }
   local bad; bad=$(fills_consistent)
   [ "$bad" = 0 ] || { status=FAILED; note="$note; $bad shards with a wrong fill"; }
   [ "$status" = ok ] || failed=1
@@ -118,11 +128,13 @@ verify() {
 import json, sys
 name, sent, status, note, report = sys.argv[1:6]
 r = json.loads(report) if report.strip() else {}
+f = r.get("feed", {})
 cells = [name, sent, r.get("distinct_events", "?"), r.get("applied", "?"), r.get("rejected", "?"),
          r.get("redeliveries_seen", "?"), r.get("lost", "?"), r.get("mismatched", "?"),
+         f.get("double_applied", "?"), f.get("missing", "?"), f.get("repeated", "?"),
          r.get("deleted_early", "?"), note, status]
 print("| " + " | ".join(str(c) for c in cells) + " |")
-for e in r.get("examples", []):
+for e in r.get("examples", []) + f.get("examples", []):
     print(f"<!-- {e} -->", file=sys.stderr)
 PY
 )
@@ -140,7 +152,7 @@ sent_of() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])["sent"])'
 
 scenario_kill9() {
   setup kill9
-  start_serve; wait_ready "$port" >/dev/null
+  start_serve; wait_ready "$port" >/dev/null; bind_feed
   local out; out=$(publish kill9 "$kill_tenants") || { echo "publish failed"; failed=1; return; }
   local recover=()
   for i in $(seq "$kills"); do
@@ -156,7 +168,7 @@ scenario_kill9() {
 # the commands that stop and start it.
 outage() {
   setup "$1"
-  start_serve; wait_ready "$port" >/dev/null
+  start_serve; wait_ready "$port" >/dev/null; bind_feed
   local out; out=$(publish "$1" "$tenants") || { echo "publish failed"; failed=1; return; }
   sleep 0.5
   local t0; t0=$(now)
@@ -180,7 +192,7 @@ scenario_database() {
 
 scenario_poison() {
   setup poison
-  start_serve; wait_ready "$port" >/dev/null
+  start_serve; wait_ready "$port" >/dev/null; bind_feed
   local out; out=$(publish poison "$tenants" 1000) || { echo "publish failed"; failed=1; return; }
   $bin loadcheck --events "$work/events-poison.jsonl" --wait 240 >/dev/null 2>&1 || true
   # The management API's counts lag by a few seconds.
@@ -195,7 +207,7 @@ scenario_three() {
   setup three
   start_serve; local p1=$port
   start_serve; start_serve
-  wait_ready "$p1" >/dev/null; wait_ready "$port" >/dev/null
+  wait_ready "$p1" >/dev/null; wait_ready "$port" >/dev/null; bind_feed
   local out; out=$(publish three "$tenants") || { echo "publish failed"; failed=1; return; }
   verify three "$(sent_of "$out")" "three serve processes on one queue and one database"
 }
@@ -210,7 +222,7 @@ teardown
 echo
 echo "## Fault scenarios: $(date -u +%Y-%m-%d), $(nproc) CPUs, $(since "$started") s in all"
 echo
-echo "| scenario | sent | distinct events | applied | rejected | redeliveries seen | lost | differing tenants | deleted early (allowed) | fault and recovery | result |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
+echo "| scenario | sent | distinct events | applied | rejected | redeliveries seen | lost | differing tenants | double-applied | change messages missing | change messages repeated (allowed) | deleted early (allowed) | fault and recovery | result |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
 printf '%s\n' "${results[@]}"
 exit $failed

@@ -76,6 +76,10 @@ pub enum Command {
         events: PathBuf,
         #[arg(long, default_value_t = 120)]
         wait: u64,
+        /// Also check the change feed: a queue bound to tenant-catalog.changes before the run,
+        /// drained here. Every tenant version must have arrived, none with two contents.
+        #[arg(long)]
+        changes_queue: Option<String>,
     },
 }
 
@@ -212,7 +216,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 })
             );
         }
-        Command::Loadcheck { events, wait } => {
+        Command::Loadcheck {
+            events,
+            wait,
+            changes_queue,
+        } => {
             let text = std::fs::read_to_string(&events)
                 .map_err(|e| CliError::Usage(format!("reading {}: {e}", events.display())))?;
             let events = crate::loadgen::read_events(&text).map_err(CliError::Usage)?;
@@ -225,11 +233,29 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             };
-            println!("{}", serde_json::to_string(&report).unwrap_or_default());
+            let feed = match &changes_queue {
+                Some(queue) if report.ok() => Some(
+                    crate::loadgen::check_feed(&db, &settings.amqp_url, queue)
+                        .await
+                        .map_err(|e| CliError::Usage(format!("reading the change feed: {e}")))?,
+                ),
+                _ => None,
+            };
+            let mut figures = serde_json::to_value(&report).unwrap_or_default();
+            if let Some(feed) = &feed {
+                figures["feed"] = serde_json::to_value(feed).unwrap_or_default();
+            }
+            println!("{figures}");
             if !report.ok() {
                 return Err(CliError::Usage(format!(
                     "the catalog does not match: {} events lost, {} tenants differ",
                     report.lost, report.mismatched
+                )));
+            }
+            if let Some(feed) = feed.filter(|f| !f.ok()) {
+                return Err(CliError::Usage(format!(
+                    "the change feed does not match: {} changes applied twice, {} versions missing",
+                    feed.double_applied, feed.missing
                 )));
             }
         }
