@@ -50,6 +50,12 @@ pub enum Command {
     ExportSchema,
     /// Print the admin API's OpenAPI document, as kept in docs/admin-openapi.json.
     ExportOpenapi,
+    /// Refold every tenant's stored history with the lifecycle engine and report the tenants
+    /// whose stored state differs; exit status 1 when one does. Changes nothing.
+    Verify,
+    /// Rewrite the tenant rows that differ from the refold of their history (as `verify`
+    /// reports them), with a new version and a change message each. Safe next to `serve`.
+    Rebuild,
     /// Load tool: generate whole lifecycles for many tenants and publish them shuffled, with
     /// redeliveries and poison messages, to commerce.lifecycle. The distinct events go to
     /// --events-out for `loadcheck`.
@@ -81,6 +87,18 @@ pub enum Command {
         #[arg(long)]
         changes_queue: Option<String>,
     },
+}
+
+/// A progress line on a terminal (nothing when stderr is not one).
+fn progress(done: usize, total: i64) {
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let pct = if total > 0 {
+            done as f64 * 100.0 / total as f64
+        } else {
+            100.0
+        };
+        eprint!("\r{done} of {total} tenants ({pct:.0}%)");
+    }
 }
 
 /// Events in flight (published, not yet confirmed) when publishing a stream.
@@ -256,6 +274,44 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 return Err(CliError::Usage(format!(
                     "the change feed does not match: {} changes applied twice, {} versions missing",
                     feed.double_applied, feed.missing
+                )));
+            }
+        }
+        Command::Verify | Command::Rebuild => {
+            let write = matches!(cli.command, Command::Rebuild);
+            let db = catalog::connect(&settings).await?;
+            let total = tenants::count(&db).await?;
+            let report = catalog::replay::replay(&db, &settings.base_domain, write, |done| {
+                progress(done, total)
+            })
+            .await?;
+            if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                eprintln!();
+            }
+            for c in &report.differing {
+                println!(
+                    "{} tenant {}: stored {}, its history makes it {}",
+                    if write { "rebuilt" } else { "differs" },
+                    c.tenant_id,
+                    c.previous_state.as_deref().unwrap_or("nothing"),
+                    c.state
+                );
+            }
+            println!(
+                "{} tenants {}, {} {}",
+                report.tenants,
+                if write {
+                    "rebuilt from their history"
+                } else {
+                    "verified"
+                },
+                report.differing.len(),
+                if write { "rewritten" } else { "differing" }
+            );
+            if !write && !report.differing.is_empty() {
+                return Err(CliError::Usage(format!(
+                    "{} tenants differ from their history: run `tenant-catalog rebuild` to rewrite them",
+                    report.differing.len()
                 )));
             }
         }

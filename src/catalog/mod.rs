@@ -5,6 +5,7 @@ pub mod admin;
 pub mod events;
 pub mod outbox;
 pub mod refold;
+pub mod replay;
 pub mod routes;
 pub mod shards;
 pub mod tenants;

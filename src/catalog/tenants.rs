@@ -355,3 +355,29 @@ pub async fn count_waiting(db: &super::Db) -> Result<i64, StoreError> {
     .await
     .doing(|| "counting tenants waiting for a shard".into())
 }
+
+/// Up to `limit` tenant ids after `after`, in id order: a keyset page for walking the whole
+/// catalog in bounded memory.
+pub async fn ids_after(
+    db: &super::Db,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<TenantId>, StoreError> {
+    let ids = sqlx::query_scalar!(
+        "select id from tenants where ($1::uuid is null or id > $1) order by id limit $2",
+        after,
+        limit
+    )
+    .fetch_all(db)
+    .await
+    .doing(|| "listing tenant ids".into())?;
+    Ok(ids.into_iter().map(TenantId::from_uuid).collect())
+}
+
+/// How many tenants the catalog holds.
+pub async fn count(db: &super::Db) -> Result<i64, StoreError> {
+    sqlx::query_scalar!(r#"select count(*) as "n!" from tenants"#)
+        .fetch_one(db)
+        .await
+        .doing(|| "counting tenants".into())
+}

@@ -13,6 +13,7 @@ mod faults;
 mod graphql;
 mod http;
 mod ingest;
+mod operations;
 mod placement;
 mod routing;
 mod timers;
