@@ -64,16 +64,7 @@ async fn kill_9_and_a_dropped_broker_connection_lose_nothing() {
         }
     }
 
-    let text: String = plan.events.iter().map(|e| format!("{e}\n")).collect();
-    let events = loadgen::read_events(&text).unwrap();
-    let report = app
-        .wait_for(90, "the catalog to hold every event", || async {
-            let r = loadgen::check(&app.db, &events, chrono::Utc::now())
-                .await
-                .unwrap();
-            r.ok().then_some(r)
-        })
-        .await;
+    let report = app.wait_matching(&plan).await;
     child.kill().ok();
     child.wait().ok();
     let _ = std::fs::remove_file(&key);

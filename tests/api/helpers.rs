@@ -254,6 +254,23 @@ impl TestApp {
         .await
     }
 
+    /// Waits until the catalog holds every event of a generated stream and every tenant is the
+    /// fold of its events; the checker's figures.
+    pub async fn wait_matching(
+        &self,
+        plan: &tenant_catalog::loadgen::Plan,
+    ) -> tenant_catalog::loadgen::Report {
+        let text: String = plan.events.iter().map(|e| format!("{e}\n")).collect();
+        let events = tenant_catalog::loadgen::read_events(&text).expect("generated events parse");
+        self.wait_for(90, "the catalog to hold every event", || async {
+            let r = tenant_catalog::loadgen::check(&self.db, &events, Utc::now())
+                .await
+                .expect("catalog readable");
+            r.ok().then_some(r)
+        })
+        .await
+    }
+
     /// Waits until every event given is stored (whatever its outcome).
     pub async fn wait_events_stored(&self, count: i64) {
         self.wait_for(20, &format!("{count} stored events"), || async {

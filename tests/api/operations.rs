@@ -149,16 +149,7 @@ async fn sigterm_under_load_finishes_in_flight_work_and_loses_nothing() {
 
     // A new instance takes over the rest, as in a rolling restart.
     let mut next = spawn();
-    let text: String = plan.events.iter().map(|e| format!("{e}\n")).collect();
-    let events = loadgen::read_events(&text).unwrap();
-    let report = app
-        .wait_for(90, "the catalog to hold every event", || async {
-            let r = loadgen::check(&app.db, &events, chrono::Utc::now())
-                .await
-                .unwrap();
-            r.ok().then_some(r)
-        })
-        .await;
+    let report = app.wait_matching(&plan).await;
     next.kill().ok();
     next.wait().ok();
     let _ = std::fs::remove_file(&key);
