@@ -6,7 +6,7 @@ CARGO ?= cargo
 DEV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tenant_catalog_sqlx
 export SQLX_OFFLINE := true
 
-.PHONY: run test lint bench bench-ingest bench-lookup bench-timers chaos schema openapi services sqlx-prepare clean-test-leftovers
+.PHONY: run test lint bench bench-ingest bench-lookup bench-timers chaos restore-drill schema openapi services sqlx-prepare clean-test-leftovers
 
 ## run: start PostgreSQL and RabbitMQ if needed, migrate the database, serve on HTTP_ADDR
 run: services
@@ -56,6 +56,11 @@ bench-lookup: services
 chaos: services
 	$(CARGO) build --release --locked
 	./scripts/chaos.sh
+
+## restore-drill: back up a filled catalog, destroy it, restore it, verify it (docs/operations.md)
+restore-drill: services
+	$(CARGO) build --release --locked
+	./scripts/restore-drill.sh
 
 ## schema: regenerate graphql/schema.graphql from the code
 schema:
