@@ -5,7 +5,9 @@ use crate::auth::AuthError;
 use crate::catalog::Db;
 use crate::health::Health;
 use crate::metrics::Metrics;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderValue;
 use actix_web::http::header::WWW_AUTHENTICATE;
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
@@ -24,6 +26,44 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics));
+}
+
+/// The header that carries a request's id, in and out.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The caller's request id when it sent a sensible one (up to 64 visible ASCII characters),
+/// else a new one: echoed in the response and logged, so one request can be followed from the
+/// caller's logs to ours.
+pub fn request_id(req: &ServiceRequest) -> HeaderValue {
+    req.headers()
+        .get(REQUEST_ID)
+        .filter(|v| {
+            let b = v.as_bytes();
+            !b.is_empty() && b.len() <= 64 && b.iter().all(|c| c.is_ascii_graphic())
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static("-"))
+        })
+}
+
+/// Records a request's latency under its route pattern (never the raw path, so the label set
+/// stays small).
+pub fn observe<B>(metrics: &Metrics, response: &ServiceResponse<B>, took: std::time::Duration) {
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let status = format!("{}xx", response.status().as_u16() / 100);
+    metrics
+        .http_duration
+        .with_label_values(&[
+            route.as_str(),
+            response.request().method().as_str(),
+            &status,
+        ])
+        .observe(took.as_secs_f64());
 }
 
 /// The JSON error body of the contract.

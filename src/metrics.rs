@@ -1,6 +1,9 @@
 //! Prometheus metrics of one process, rendered in the text format at `GET /metrics`.
 
-use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
 
 /// Counters and gauges the service keeps. One instance per process, shared by reference.
 #[derive(Clone)]
@@ -22,6 +25,10 @@ pub struct Metrics {
     pub route_cache: IntCounterVec,
     /// Whether the routing cache receives change notifications (1) or is bypassed (0).
     pub route_cache_live: IntGauge,
+    /// HTTP request latency by route pattern, method and status class.
+    pub http_duration: HistogramVec,
+    /// How late the most overdue timer is, as last seen by the scheduler (0 when none is due).
+    pub scheduler_lag: Gauge,
 }
 
 impl Metrics {
@@ -78,6 +85,22 @@ impl Metrics {
             "1 while the routing cache receives change notifications; 0 while it is bypassed.",
         )
         .expect("static metric definition is valid");
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "tenant_catalog_http_request_duration_seconds",
+                "HTTP request latency, from the request read to the response written, by route pattern, method and status class.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+            ]),
+            &["route", "method", "status"],
+        )
+        .expect("static metric definition is valid");
+        let scheduler_lag = Gauge::new(
+            "tenant_catalog_scheduler_lag_seconds",
+            "How long the most overdue timer has been due, at the scheduler's last tick (0 when none is).",
+        )
+        .expect("static metric definition is valid");
         for collector in [
             Box::new(events_received.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(events.clone()),
@@ -88,6 +111,8 @@ impl Metrics {
             Box::new(outbox_backlog.clone()),
             Box::new(route_cache.clone()),
             Box::new(route_cache_live.clone()),
+            Box::new(http_duration.clone()),
+            Box::new(scheduler_lag.clone()),
         ] {
             registry
                 .register(collector)
@@ -117,6 +142,8 @@ impl Metrics {
             outbox_backlog,
             route_cache,
             route_cache_live,
+            http_duration,
+            scheduler_lag,
         }
     }
 

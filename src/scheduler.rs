@@ -40,6 +40,9 @@ pub async fn run_scheduler(s: Scheduler, shutdown: CancellationToken) {
 
 /// Fires every due timer and places every waiting tenant that now fits.
 pub async fn tick(s: &Scheduler) -> Result<(), StoreError> {
+    s.metrics
+        .scheduler_lag
+        .set(tenants::timer_lag(&s.db).await?);
     loop {
         let (claimed, changed) = refold_batch(s, Work::DueTimers).await?;
         s.metrics.timers_fired.inc_by(changed);

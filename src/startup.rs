@@ -110,8 +110,30 @@ impl Application {
             metrics: metrics.clone(),
         };
         let server = HttpServer::new(move || {
+            let metrics = state.metrics.clone();
             App::new()
-                .wrap(actix_web::middleware::Logger::new("%a \"%r\" %s %b %Dms").log_target("http"))
+                .wrap_fn(move |req, srv| {
+                    let started = std::time::Instant::now();
+                    let request_id = http::request_id(&req);
+                    let response = actix_web::dev::Service::call(srv, req);
+                    let metrics = metrics.clone();
+                    async move {
+                        let mut response = response.await?;
+                        http::observe(&metrics, &response, started.elapsed());
+                        response.headers_mut().insert(
+                            actix_web::http::header::HeaderName::from_static(http::REQUEST_ID),
+                            request_id,
+                        );
+                        Ok(response)
+                    }
+                })
+                // Outermost, so that it logs the request id set inside.
+                .wrap(
+                    actix_web::middleware::Logger::new(
+                        "%a \"%r\" %s %b %Dms request_id=%{x-request-id}o",
+                    )
+                    .log_target("http"),
+                )
                 .app_data(web::Data::new(state.clone()))
                 .app_data(web::Data::new(graphql.clone()))
                 .app_data(web::Data::new(admin.clone()))

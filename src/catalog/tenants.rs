@@ -381,3 +381,14 @@ pub async fn count(db: &super::Db) -> Result<i64, StoreError> {
         .await
         .doing(|| "counting tenants".into())
 }
+
+/// Seconds since the most overdue timer came due; 0 when none is due.
+pub async fn timer_lag(db: &super::Db) -> Result<f64, StoreError> {
+    sqlx::query_scalar!(
+        r#"select coalesce(extract(epoch from now() - min(next_timer_at)), 0)::float8 as "lag!"
+           from tenants where next_timer_at <= now()"#
+    )
+    .fetch_one(db)
+    .await
+    .doing(|| "measuring the scheduler's lag".into())
+}

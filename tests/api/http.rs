@@ -110,3 +110,44 @@ async fn the_consumer_reconnects_by_itself_when_the_broker_drops_it() {
     .await;
     assert_eq!(app.get("/readyz").await.status(), 200);
 }
+
+#[tokio::test]
+async fn requests_carry_an_id_and_their_latency_is_measured_by_route() {
+    let app = spawn_app().await;
+    let client = reqwest::Client::new();
+    let given = client
+        .get(format!("{}/healthz", app.address))
+        .header("x-request-id", "caller-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.headers()["x-request-id"], "caller-42");
+    let made = app.get("/healthz").await;
+    let id = made.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "a new id: {id}");
+    app.get(&format!("/admin/v1/tenants/{}", uuid::Uuid::new_v4()))
+        .await;
+
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let count = |route: &str, status: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("tenant_catalog_http_request_duration_seconds_count{")
+                    && l.contains(&format!("route=\"{route}\""))
+                    && l.contains(&format!("status=\"{status}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    assert_eq!(count("/healthz", "2xx"), Some(2), "{metrics}");
+    assert_eq!(
+        count("/admin/v1/tenants/{id}", "4xx"),
+        Some(1),
+        "by pattern, not by raw path"
+    );
+    assert!(
+        metrics.contains("tenant_catalog_scheduler_lag_seconds 0"),
+        "{metrics}"
+    );
+}
