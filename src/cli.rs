@@ -281,21 +281,28 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             let write = matches!(cli.command, Command::Rebuild);
             let db = catalog::connect(&settings).await?;
             let total = tenants::count(&db).await?;
-            let report = catalog::replay::replay(&db, &settings.base_domain, write, |done| {
-                progress(done, total)
-            })
+            let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let report = catalog::replay::replay(
+                &db,
+                &settings.base_domain,
+                write,
+                |c| {
+                    if terminal {
+                        eprint!("\r");
+                    }
+                    println!(
+                        "{} tenant {}: stored {}, its history makes it {}",
+                        if write { "rebuilt" } else { "differs" },
+                        c.tenant_id,
+                        c.previous_state.as_deref().unwrap_or("nothing"),
+                        c.state
+                    );
+                },
+                |done| progress(done, total),
+            )
             .await?;
-            if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            if terminal {
                 eprintln!();
-            }
-            for c in &report.differing {
-                println!(
-                    "{} tenant {}: stored {}, its history makes it {}",
-                    if write { "rebuilt" } else { "differs" },
-                    c.tenant_id,
-                    c.previous_state.as_deref().unwrap_or("nothing"),
-                    c.state
-                );
             }
             println!(
                 "{} tenants {}, {} {}",
@@ -305,13 +312,13 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
                 } else {
                     "verified"
                 },
-                report.differing.len(),
+                report.differing,
                 if write { "rewritten" } else { "differing" }
             );
-            if !write && !report.differing.is_empty() {
+            if !write && report.differing > 0 {
                 return Err(CliError::Usage(format!(
                     "{} tenants differ from their history: run `tenant-catalog rebuild` to rewrite them",
-                    report.differing.len()
+                    report.differing
                 )));
             }
         }

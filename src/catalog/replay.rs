@@ -17,16 +17,18 @@ pub struct Replayed {
     pub tenants: usize,
     /// Tenants whose stored row differs from the refold of their history (rewritten by
     /// `rebuild`).
-    pub differing: Vec<Change>,
+    pub differing: usize,
 }
 
 /// Refolds every tenant, one page at a time. With `write` the new rows (and their change
-/// messages) are committed; without, every page is rolled back. `progress` is told how many
-/// tenants are done.
+/// messages) are committed; without, every page is rolled back. `found` is told of each
+/// differing tenant as its page is done (so nothing accumulates), `progress` how many tenants
+/// are done.
 pub async fn replay(
     db: &Db,
     base_domain: &str,
     write: bool,
+    mut found: impl FnMut(&Change),
     mut progress: impl FnMut(usize),
 ) -> Result<Replayed, StoreError> {
     let mut report = Replayed::default();
@@ -49,7 +51,8 @@ pub async fn replay(
                 .doing(|| "leaving the catalog as it was".into())?;
         }
         report.tenants += ids.len();
-        report.differing.extend(changes);
+        report.differing += changes.len();
+        changes.iter().for_each(&mut found);
         progress(report.tenants);
     }
 }
