@@ -110,16 +110,16 @@ impl Application {
             metrics: metrics.clone(),
         };
         let server = HttpServer::new(move || {
-            let metrics = state.metrics.clone();
+            let histogram = state.metrics.http_duration.clone();
             App::new()
                 .wrap_fn(move |req, srv| {
                     let started = std::time::Instant::now();
                     let request_id = http::request_id(&req);
                     let response = actix_web::dev::Service::call(srv, req);
-                    let metrics = metrics.clone();
+                    let histogram = histogram.clone();
                     async move {
                         let mut response = response.await?;
-                        http::observe(&metrics, &response, started.elapsed());
+                        http::observe(&histogram, &response, started.elapsed());
                         response.headers_mut().insert(
                             actix_web::http::header::HeaderName::from_static(http::REQUEST_ID),
                             request_id,
