@@ -13,27 +13,9 @@ cd "$(dirname "$0")/.."
 events=${1:-20000}
 preload=${PRELOAD:-0}
 name=tc_bench_ingest
-bin=${BIN:-./target/release/tenant-catalog}
-api=http://127.0.0.1:15672/api
-export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$name
-export AMQP_URL=amqp://guest:guest@127.0.0.1:5672/$name
-export HTTP_ADDR=127.0.0.1:0 LOG_FORMAT=json RUST_LOG=warn
-work=$(mktemp -d)
-serve_pid=
-cleanup() {
-  [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null || true
-  psql -h 127.0.0.1 -U postgres -d postgres -qc "drop database if exists $name with (force)" >/dev/null 2>&1 || true
-  curl -sf -u guest:guest -X DELETE "$api/vhosts/$name" >/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-[ -x "$bin" ] || cargo build --release --locked
-./scripts/services.sh
-cleanup; work=$(mktemp -d)
-curl -sf -u guest:guest -X PUT "$api/vhosts/$name" >/dev/null
-curl -sf -u guest:guest -X PUT -H 'content-type: application/json' \
-  -d '{"configure":".*","write":".*","read":".*"}' "$api/permissions/$name/guest" >/dev/null
+source scripts/bench/env.sh
+bench_env "$name"
+export HTTP_ADDR=127.0.0.1:0
 $bin migrate >/dev/null
 
 # Declare the topology (serve does), then stop, so the queue fills with no consumer.
@@ -68,7 +50,7 @@ $bin publish "$work/events.jsonl" >/dev/null
 ready=$(curl -sf -u guest:guest "$api/queues/$name/tenant-catalog.lifecycle" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("messages", "?"))')
 echo "queued: $ready events for $((events / 2)) tenants"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 start=$(date +%s.%N)
 HTTP_ADDR=127.0.0.1:$port $bin serve 2>"$work/serve.log" & serve_pid=$!
 # The service's own counter of applied events: reading it costs the database nothing, unlike

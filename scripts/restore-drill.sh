@@ -9,39 +9,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tenants=${TENANTS:-5000}
-bin=${BIN:-./target/release/tenant-catalog}
 name=tc_drill
 restored=tc_drill_restored
-api=http://127.0.0.1:15672/api
 pg="psql -h 127.0.0.1 -U postgres"
-export AMQP_URL=amqp://guest:guest@127.0.0.1:5672/$name
-export LOG_FORMAT=json RUST_LOG=warn
-work=$(mktemp -d)
-export AUTH_SIGNING_KEY=$work/signing-key.pem
-serve_pid=
-cleanup() {
-  [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null || true
-  for db in $name $restored; do
-    $pg -d postgres -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || true
-  done
-  curl -sf -u guest:guest -X DELETE "$api/vhosts/$name" >/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source scripts/bench/env.sh
 now() { date +%s.%N; }
 since() { python3 -c "print(f'{$(now) - $1:.1f}')"; }
 
-[ -x "$bin" ] || cargo build --release --locked
-./scripts/services.sh
-cleanup; work=$(mktemp -d); export AUTH_SIGNING_KEY=$work/signing-key.pem
-curl -sf -u guest:guest -X PUT "$api/vhosts/$name" >/dev/null
-curl -sf -u guest:guest -X PUT -H 'content-type: application/json' \
-  -d '{"configure":".*","write":".*","read":".*"}' "$api/permissions/$name/guest" >/dev/null
+bench_env "$name" "$restored"
 
 # 1. A catalog filled the way production fills it: events through the service.
-export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$name
 $bin migrate >/dev/null
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 HTTP_ADDR=127.0.0.1:$port $bin serve 2>"$work/serve.log" & serve_pid=$!
 $bin loadgen --tenants "$tenants" --seed 2026 --events-out "$work/events.jsonl" >/dev/null
 $bin loadcheck --events "$work/events.jsonl" --wait 300 >/dev/null

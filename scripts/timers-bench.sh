@@ -10,28 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 timers=${TIMERS:-100000}
 name=tc_bench_timers
-bin=${BIN:-./target/release/tenant-catalog}
-api=http://127.0.0.1:15672/api
-export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$name
-export AMQP_URL=amqp://guest:guest@127.0.0.1:5672/$name
-export LOG_FORMAT=json RUST_LOG=warn
-work=$(mktemp -d)
-export AUTH_SIGNING_KEY=$work/signing-key.pem
-serve_pid=
-cleanup() {
-  [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null || true
-  psql -h 127.0.0.1 -U postgres -d postgres -qc "drop database if exists $name with (force)" >/dev/null 2>&1 || true
-  curl -sf -u guest:guest -X DELETE "$api/vhosts/$name" >/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-[ -x "$bin" ] || cargo build --release --locked
-./scripts/services.sh
-cleanup; work=$(mktemp -d); export AUTH_SIGNING_KEY=$work/signing-key.pem
-curl -sf -u guest:guest -X PUT "$api/vhosts/$name" >/dev/null
-curl -sf -u guest:guest -X PUT -H 'content-type: application/json' \
-  -d '{"configure":".*","write":".*","read":".*"}' "$api/permissions/$name/guest" >/dev/null
+source scripts/bench/env.sh
+bench_env "$name"
 SEED_SHARD_CAPACITY=$timers $bin migrate >/dev/null
 
 t0=$(date +%s.%N)
@@ -64,7 +44,7 @@ vacuum analyze;
 SQL
 python3 -c "print(f'loaded: $timers cancelling tenants, their timers due a minute ago, in {$(date +%s.%N) - $t0:.1f} s')"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 start=$(date +%s.%N)
 HTTP_ADDR=127.0.0.1:$port $bin serve 2>"$work/serve.log" & serve_pid=$!
 fired() {

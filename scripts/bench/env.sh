@@ -1,0 +1,38 @@
+# Sourced by the benchmark and drill scripts: a database and a RabbitMQ vhost of their own,
+# named by `bench_env NAME [MORE DATABASES...]`, removed again on exit, with `serve`'s settings
+# pointing at them. Sets: bin, api, work, serve_pid, DATABASE_URL, AMQP_URL, AUTH_SIGNING_KEY.
+bin=${BIN:-./target/release/tenant-catalog}
+api=http://127.0.0.1:15672/api
+serve_pid=
+export LOG_FORMAT=json RUST_LOG=warn
+
+bench_cleanup() {
+  [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null || true
+  serve_pid=
+  for db in "${bench_databases[@]}"; do
+    psql -h 127.0.0.1 -U postgres -d postgres -qc "drop database if exists $db with (force)" >/dev/null 2>&1 || true
+  done
+  curl -sf -u guest:guest -X DELETE "$api/vhosts/$bench_name" >/dev/null || true
+  if [ -n "${work:-}" ]; then rm -rf "$work"; fi
+}
+
+bench_env() {
+  bench_name=$1
+  bench_databases=("$@")
+  export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$bench_name
+  export AMQP_URL=amqp://guest:guest@127.0.0.1:5672/$bench_name
+  trap bench_cleanup EXIT
+  [ -x "$bin" ] || cargo build --release --locked
+  ./scripts/services.sh
+  bench_cleanup
+  work=$(mktemp -d)
+  # A signing key of its own, not the developer's.
+  export AUTH_SIGNING_KEY=$work/signing-key.pem
+  curl -sf -u guest:guest -X PUT "$api/vhosts/$bench_name" >/dev/null
+  curl -sf -u guest:guest -X PUT -H 'content-type: application/json' \
+    -d '{"configure":".*","write":".*","read":".*"}' "$api/permissions/$bench_name/guest" >/dev/null
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
