@@ -96,7 +96,7 @@ async fn sigterm_under_load_finishes_in_flight_work_and_loses_nothing() {
     };
     let plan = loadgen::generate(
         &Spec {
-            tenants: 3000,
+            tenants: 6000,
             duplicates: 0.3,
             poison: 0,
             seed: 11,
