@@ -53,12 +53,9 @@ echo "queued: $ready events for $((events / 2)) tenants"
 port=$(free_port)
 start=$(date +%s.%N)
 HTTP_ADDR=127.0.0.1:$port $bin serve 2>"$work/serve.log" & serve_pid=$!
-# The service's own counter of applied events: reading it costs the database nothing, unlike
-# counting rows, so the measurement does not slow down what it measures.
-applied() {
-  curl -sf "http://127.0.0.1:$port/metrics" 2>/dev/null \
-    | awk '/^tenant_catalog_events_total\{outcome="applied"\}/ {print $2; found=1} END {if (!found) print 0}'
-}
+# The service's own counter of applied events, not a count of rows, which would load the
+# database being measured.
+applied() { metric "$port" 'tenant_catalog_events_total\{outcome="applied"\}'; }
 while true; do
   [ "$(applied)" -ge "$events" ] && break
   sleep 0.05

@@ -47,10 +47,7 @@ python3 -c "print(f'loaded: $timers cancelling tenants, their timers due a minut
 port=$(free_port)
 start=$(date +%s.%N)
 HTTP_ADDR=127.0.0.1:$port $bin serve 2>"$work/serve.log" & serve_pid=$!
-fired() {
-  curl -sf "http://127.0.0.1:$port/metrics" 2>/dev/null \
-    | awk '/^tenant_catalog_timers_fired_total / {print $2; found=1} END {if (!found) print 0}'
-}
+fired() { metric "$port" 'tenant_catalog_timers_fired_total '; }
 until [ "$(fired)" -ge "$timers" ]; do
   sleep 0.1
   python3 -c "import sys; sys.exit(0 if $(date +%s.%N) - $start < 300 else 1)" \

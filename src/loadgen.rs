@@ -295,7 +295,7 @@ pub async fn check(db: &Db, events: &[Event], now: DateTime<Utc>) -> Result<Repo
     let ids: Vec<TenantId> = by_tenant.keys().copied().collect();
     for chunk in ids.chunks(CHUNK) {
         let mut tx = db.begin().await.doing(|| "starting to read".into())?;
-        let rows = tenants::load_many(&mut tx, chunk).await?;
+        let rows = tenants::load_many(&mut *tx, chunk).await?;
         let uuids: Vec<Uuid> = chunk.iter().map(TenantId::as_uuid).collect();
         let stored = sqlx::query!(
             r#"select event_id, tenant_id, outcome, reason, deliveries

@@ -36,3 +36,10 @@ bench_env() {
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+
+# The value of a metric of the serve on port $1 whose line starts with $2 (a regex, `{` escaped);
+# 0 until it shows. Reading the service's own counters costs the database nothing.
+metric() {
+  curl -sf "http://127.0.0.1:$1/metrics" 2>/dev/null \
+    | awk -v m="^$2" '$0 ~ m {print $2; found=1} END {if (!found) print 0}'
+}

@@ -163,7 +163,11 @@ impl Audit {
         self.entry.status = response.status().as_u16();
         self.entry.outcome = match result {
             Ok(reply) => reply.outcome,
-            Err(AdminError::Store(e)) => format!("failed: {e}"),
+            Err(AdminError::Store(e)) => {
+                // The caller is told only to try again; the cause is for the operator.
+                tracing::error!(error = %e, path = %self.entry.path, "An admin request failed on the catalog.");
+                format!("failed: {e}")
+            }
             Err(e) => e.to_string(),
         };
         let e = &self.entry;

@@ -95,7 +95,7 @@ pub async fn ingest(
     let mut tenant_ids: Vec<TenantId> = unique.iter().map(|(i, _)| events[*i].tenant_id).collect();
     sort_for_locking(&mut tenant_ids);
     tenants::lock(tx, &tenant_ids).await?;
-    let stored = tenants::load_many(tx, &tenant_ids).await?;
+    let stored = tenants::load_many(&mut **tx, &tenant_ids).await?;
     let deleted = |t: &TenantId| stored.get(t).filter(|row| row.is_deleted());
     let to_record: Vec<ToRecord<'_>> = unique
         .iter()
@@ -185,7 +185,7 @@ pub async fn refold(
     let mut ids = ids.to_vec();
     sort_for_locking(&mut ids);
     tenants::lock(tx, &ids).await?;
-    let stored = tenants::load_many(tx, &ids).await?;
+    let stored = tenants::load_many(&mut **tx, &ids).await?;
     let work: Vec<(TenantId, Cause)> = ids
         .iter()
         .filter(|id| !stored.get(id).is_some_and(TenantRow::is_deleted))

@@ -124,28 +124,9 @@ pub fn lock_key(id: TenantId) -> i64 {
     i64::from_be_bytes(head)
 }
 
-/// The tenant row, in a transaction (`&mut **tx`) or straight from the pool.
-pub async fn load<'e>(
+/// The rows of these tenants, by id, in a transaction (`&mut **tx`) or straight from the pool.
+pub async fn load_many<'e>(
     ex: impl sqlx::PgExecutor<'e>,
-    id: TenantId,
-) -> Result<Option<TenantRow>, StoreError> {
-    sqlx::query_as!(
-        TenantRow,
-        r#"select id, lifecycle, state, suspended, site, old_sites, residency, region, shard_id,
-                  products, billing_day, plan, cycle, trial_ends_at, current_period_end,
-                  cancellation_effective_at, deletion_due_at, next_timer_at, created_at,
-                  deleted_at, version, caused_by
-           from tenants where id = $1"#,
-        id.as_uuid()
-    )
-    .fetch_optional(ex)
-    .await
-    .doing(|| format!("loading tenant {id}"))
-}
-
-/// The rows of these tenants, by id, in a transaction.
-pub async fn load_many(
-    tx: &mut Tx,
     ids: &[TenantId],
 ) -> Result<HashMap<TenantId, TenantRow>, StoreError> {
     let uuids: Vec<Uuid> = ids.iter().map(TenantId::as_uuid).collect();
@@ -158,7 +139,7 @@ pub async fn load_many(
            from tenants where id = any($1)"#,
         &uuids
     )
-    .fetch_all(&mut **tx)
+    .fetch_all(ex)
     .await
     .doing(|| format!("loading {} tenants", uuids.len()))?;
     Ok(rows
@@ -304,7 +285,7 @@ pub async fn claim_waiting(tx: &mut Tx, limit: i64) -> Result<Vec<TenantId>, Sto
 
 /// The tenant row, outside any transaction.
 pub async fn get(db: &super::Db, id: TenantId) -> Result<Option<TenantRow>, StoreError> {
-    load(db, id).await
+    Ok(load_many(db, &[id]).await?.remove(&id))
 }
 
 /// Which tenants a listing shows; `None` fields do not filter.
