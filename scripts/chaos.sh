@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # Fault scenarios (issue 5): each runs `serve` (release build) on a database and vhost of its
-# own, pushes a generated event stream through it (`tenant-catalog loadgen`), injects a fault,
-# and then checks the catalog against the lifecycle engine (`tenant-catalog loadcheck`): no
+# own, pushes a generated event stream through it (`tenant-catalog-load generate`), injects a fault,
+# and then checks the catalog against the lifecycle engine (`tenant-catalog-load check`): no
 # event lost, no tenant different from the fold of its events, shard fills equal to the tenants
 # placed. Prints one figures line per scenario and a Markdown table at the end; exits 1 on any
 # loss or difference.
 #
 # Usage: scripts/chaos.sh [SCENARIO...]   (default: all of kill9 broker database poison three)
 # Environment: KILL_TENANTS (default 30000: about 100,000 events sent with 30% redeliveries),
-#   KILLS (default 10), TENANTS (default 5000, the other scenarios), BIN.
+#   KILLS (default 10), TENANTS (default 5000, the other scenarios), BIN, LOAD_BIN.
 #
 # The broker and database scenarios stop and start the machine's RabbitMQ and PostgreSQL: run
 # this script alone, not next to `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${BIN:-./target/release/tenant-catalog}
+load=${LOAD_BIN:-./target/release/tenant-catalog-load}
 kill_tenants=${KILL_TENANTS:-30000}
 kills=${KILLS:-10}
 tenants=${TENANTS:-5000}
@@ -101,7 +102,7 @@ fills_consistent() {
        or s.tenant_count > s.capacity"
 }
 
-# A queue of our own on the change exchange, drained by loadcheck to check the feed. Durable, as
+# A queue of our own on the change exchange, drained by the load check to check the feed. Durable, as
 # the relay's messages are persistent, so a broker restart keeps them.
 bind_feed() {
   curl -sf -u guest:guest -X PUT -H 'content-type: application/json' -d '{"durable":true}' \
@@ -115,10 +116,10 @@ dlq_depth() {
     | python3 -c 'import json,sys; print(json.load(sys.stdin).get("messages", 0))'
 }
 
-# Runs loadcheck and records a result line: scenario, sent, figures, extra notes.
+# Runs the load check and records a result line: scenario, sent, figures, extra notes.
 verify() {
   local name=$1 sent=$2 note=$3 report status=ok
-  report=$($bin loadcheck --events "$work/events-$name.jsonl" --wait 240 --changes-queue chaos-changes \
+  report=$($load check --events "$work/events-$name.jsonl" --wait 240 --changes-queue chaos-changes \
     2>"$work/check-$name.err") || { status=FAILED; cat "$work/check-$name.err" >&2; }
   local bad; bad=$(fills_consistent)
   [ "$bad" = 0 ] || { status=FAILED; note="$note; $bad shards with a wrong fill"; }
@@ -142,10 +143,10 @@ PY
   results+=("$row")
 }
 
-publish() { # name tenants [poison]: publishes, prints loadgen's summary (with its seed) to stderr
+publish() { # name tenants [poison]: publishes, prints the generator's summary (with its seed) to stderr
   local out
-  out=$($bin loadgen --tenants "$2" --poison "${3:-0}" --seed "$RANDOM" --events-out "$work/events-$1.jsonl")
-  echo "loadgen: $out" >&2
+  out=$($load generate --tenants "$2" --poison "${3:-0}" --seed "$RANDOM" --events-out "$work/events-$1.jsonl")
+  echo "generate: $out" >&2
   echo "$out"
 }
 sent_of() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])["sent"])' "$1"; }
@@ -194,7 +195,7 @@ scenario_poison() {
   setup poison
   start_serve; wait_ready "$port" >/dev/null; bind_feed
   local out; out=$(publish poison "$tenants" 1000) || { echo "publish failed"; failed=1; return; }
-  $bin loadcheck --events "$work/events-poison.jsonl" --wait 240 >/dev/null 2>&1 || true
+  $load check --events "$work/events-poison.jsonl" --wait 240 >/dev/null 2>&1 || true
   # The management API's counts lag by a few seconds.
   local depth=0
   for _ in $(seq 30); do depth=$(dlq_depth); [ "$depth" -ge 1000 ] && break; sleep 1; done

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Restore drill (docs/operations.md): fill a catalog through the service, back it up with
 # pg_dump, destroy it, restore it into a new database, and prove the restored catalog is whole:
-# `tenant-catalog verify` (every tenant equals the refold of its history) and `loadcheck` (every
+# `tenant-catalog verify` (every tenant equals the refold of its history) and `tenant-catalog-load check` (every
 # event sent is there, every tenant is what the lifecycle engine makes of its events). Prints
 # the recovery time and the data lost.
-# Usage: scripts/restore-drill.sh   Environment: TENANTS (default 5000), BIN.
+# Usage: scripts/restore-drill.sh   Environment: TENANTS (default 5000), BIN, LOAD_BIN.
 # Runs on its own databases (tc_drill, tc_drill_restored) and vhost, and removes them afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,8 +22,8 @@ bench_env "$name" "$restored"
 $bin migrate >/dev/null
 port=$(free_port)
 HTTP_ADDR=127.0.0.1:$port $bin serve 2>"$work/serve.log" & serve_pid=$!
-$bin loadgen --tenants "$tenants" --seed 2026 --events-out "$work/events.jsonl" >/dev/null
-$bin loadcheck --events "$work/events.jsonl" --wait 300 >/dev/null
+$load generate --tenants "$tenants" --seed 2026 --events-out "$work/events.jsonl" >/dev/null
+$load check --events "$work/events.jsonl" --wait 300 >/dev/null
 # Quiesce: the backup is then the whole catalog (in production, WAL archiving covers what
 # happens after a backup; see docs/operations.md).
 kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true; serve_pid=
@@ -52,7 +52,7 @@ export DATABASE_URL=postgres://postgres@127.0.0.1:5432/$restored
 t1=$(now)
 $bin verify | tail -1
 verify_s=$(since "$t1")
-check=$($bin loadcheck --events "$work/events.jsonl" --wait 0)
+check=$($load check --events "$work/events.jsonl" --wait 0)
 after=$(counts $restored)
 recovery_s=$(python3 -c "print(f'{$restore_s + $verify_s:.1f}')")
 python3 - "$before" "$after" "$check" <<PY
@@ -60,7 +60,7 @@ import json, sys
 before, after, check = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 print(f"restored: {after}")
 print(f"verify: every tenant equals the refold of its history ({$verify_s} s)")
-print(f"loadcheck: {check['distinct_events']} events sent, {check['lost']} lost, {check['mismatched']} tenants differing")
+print(f"load check: {check['distinct_events']} events sent, {check['lost']} lost, {check['mismatched']} tenants differing")
 print()
 print("| backup | size | restore | verify | recovery time (restore + verify) | data lost |")
 print("|---:|---:|---:|---:|---:|---|")

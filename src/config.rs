@@ -1,7 +1,7 @@
 //! Settings from the environment (CONTRACT.md section 1). Every bad value is reported as one
 //! line naming the variable, what is wrong and what would be right.
 
-use crate::domain::Region;
+use crate::domain::{BaseDomain, Region};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -22,7 +22,7 @@ pub struct Settings {
     pub amqp_url: String,
     pub http_addr: SocketAddr,
     /// Hosts are `<site>.<base_domain>`.
-    pub base_domain: String,
+    pub base_domain: BaseDomain,
     /// Shards created by `migrate` in a new database.
     pub seed_shards: SeedShards,
     /// Largest pool of database connections per process.
@@ -139,22 +139,9 @@ impl Settings {
             )
         })?;
 
-        let base_domain = var("BASE_DOMAIN", "example.net");
-        let domain_ok = !base_domain.is_empty()
-            && base_domain.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            });
-        if !domain_ok {
-            return Err(bad(
-                "BASE_DOMAIN",
-                &base_domain,
-                "expected a lowercase DNS name like example.net".into(),
-            ));
-        }
+        let raw = var("BASE_DOMAIN", "example.net");
+        let base_domain =
+            BaseDomain::try_from(raw.as_str()).map_err(|e| bad("BASE_DOMAIN", &raw, e.0))?;
 
         let capacity = number(
             &var("SEED_SHARD_CAPACITY", "10000"),
@@ -309,6 +296,20 @@ fn boolean(raw: &str, var: &'static str) -> Result<bool, ConfigError> {
     }
 }
 
+/// The URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://").and_then(|(scheme, rest)| {
+        rest.split_once('@')
+            .map(|(cred, host)| (scheme, cred, host))
+    }) {
+        Some((scheme, cred, host)) => {
+            let user = cred.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,7 +332,7 @@ mod tests {
         );
         assert_eq!(s.amqp_url, "amqp://guest:guest@127.0.0.1:5672/%2f");
         assert_eq!(s.http_addr.to_string(), "127.0.0.1:8080");
-        assert_eq!(s.base_domain, "example.net");
+        assert_eq!(s.base_domain.as_str(), "example.net");
         let seeds: Vec<_> = s.seed_shards.shards().collect();
         assert_eq!(seeds.len(), 5);
         assert_eq!(

@@ -1,16 +1,14 @@
 //! The operational HTTP surface: `/healthz`, `/readyz`, `/metrics` (CONTRACT.md section 2).
 //! Errors are JSON: `{"error": {"code": "...", "message": "..."}}`.
 
-use crate::auth::AuthError;
 use crate::catalog::Db;
+use crate::error::{ApiError, Code};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderValue;
-use actix_web::http::header::WWW_AUTHENTICATE;
 use actix_web::web::Bytes;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, ResponseError, web};
 use prometheus::HistogramVec;
 use serde_json::json;
 use std::sync::LazyLock;
@@ -80,26 +78,6 @@ pub fn observe<B>(
         .observe(took.as_secs_f64());
 }
 
-/// The JSON error body of the contract.
-pub fn error_body(status: StatusCode, code: &str, message: &str) -> HttpResponse {
-    HttpResponse::build(status).json(json!({"error": {"code": code, "message": message}}))
-}
-
-/// The HTTP answer to a refused token, with the contract's error body.
-pub fn refusal(error: &AuthError) -> HttpResponse {
-    let (status, code) = match error {
-        AuthError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
-        AuthError::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
-    };
-    let mut response = error_body(status, code, &error.to_string());
-    if status == StatusCode::UNAUTHORIZED
-        && let Ok(value) = "Bearer".parse()
-    {
-        response.headers_mut().insert(WWW_AUTHENTICATE, value);
-    }
-    response
-}
-
 /// Why a request body could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
@@ -107,22 +85,6 @@ pub enum BodyError {
     TooLarge(usize),
     #[error("the request body could not be read")]
     Unreadable,
-}
-
-impl BodyError {
-    /// 413 or 400, with the contract's error body.
-    pub fn response(&self) -> HttpResponse {
-        match self {
-            BodyError::TooLarge(_) => error_body(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                &self.to_string(),
-            ),
-            BodyError::Unreadable => {
-                error_body(StatusCode::BAD_REQUEST, "bad_request", &self.to_string())
-            }
-        }
-    }
 }
 
 /// Reads a request body of at most `limit` bytes. Read by hand rather than by an extractor,
@@ -137,7 +99,7 @@ pub async fn read_body(payload: web::Payload, limit: usize) -> Result<Bytes, Bod
 
 /// Answers unknown paths with the JSON error body rather than an empty 404.
 pub async fn not_found() -> HttpResponse {
-    error_body(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    ApiError::not_found("no such endpoint").error_response()
 }
 
 async fn healthz() -> HttpResponse {
@@ -167,7 +129,7 @@ async fn readyz(state: web::Data<HttpState>) -> HttpResponse {
         HttpResponse::Ok().json(json!({"status": "ready", "checks": checks}))
     } else {
         HttpResponse::ServiceUnavailable().json(json!({
-            "error": {"code": "not_ready", "message": problems.join("; ")},
+            "error": {"code": Code::NotReady.as_str(), "message": problems.join("; ")},
             "checks": checks,
         }))
     }

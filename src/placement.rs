@@ -1,12 +1,12 @@
 //! Where a new tenant goes: a region its residency allows and, there, the open shard with the
 //! lowest fill that still has room. Pure: the catalog loads the candidates and claims the slot.
 
-use crate::domain::{Region, Residency};
+use crate::domain::{Region, Residency, ShardId};
 
 /// A shard as placement sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
-    pub id: String,
+    pub id: ShardId,
     pub region: Region,
     pub capacity: i32,
     pub tenant_count: i32,
@@ -49,7 +49,7 @@ mod tests {
 
     fn shard(id: &str, region: Region, capacity: i32, tenant_count: i32) -> Candidate {
         Candidate {
-            id: id.into(),
+            id: ShardId::try_from(id).expect("valid shard id"),
             region,
             capacity,
             tenant_count,
@@ -114,7 +114,7 @@ mod tests {
             res in 0usize..7,
         ) {
             let shards: Vec<Candidate> = specs.iter().enumerate().map(|(i, (r, cap, count, open))| Candidate {
-                id: format!("s{i}"), region: Region::ALL[*r], capacity: *cap, tenant_count: (*count).min(*cap), open: *open,
+                id: ShardId::try_from(format!("s{i}").as_str()).expect("valid shard id"), region: Region::ALL[*r], capacity: *cap, tenant_count: (*count).min(*cap), open: *open,
             }).collect();
             let residency = Residency::ALL[res];
             let allowed = |s: &Candidate| residency.allowed_regions().contains(&s.region);

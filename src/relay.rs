@@ -3,11 +3,12 @@
 //! A crash between confirm and delete republishes a message: consumers of the change feed
 //! dedupe on (`tenant_id`, `version`).
 
+use crate::amqp::topology::CHANGES_EXCHANGE;
+use crate::amqp::{BrokerError, Doing as _, confirm_channel, confirmed};
 use crate::catalog::{Db, Doing as _, outbox};
-use crate::ingest::topology::{self, CHANGES_EXCHANGE};
-use crate::ingest::{BrokerError, connect};
 use crate::metrics::Metrics;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use crate::supervise::{Supervisor, Up};
+use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Channel};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,23 +28,19 @@ pub struct Relay {
     pub changes: Arc<Notify>,
 }
 
+const SUPERVISOR: Supervisor = Supervisor {
+    lost: "The outbox relay failed; retrying.",
+    stopped: "The outbox relay stopped.",
+    first_retry: Duration::from_millis(200),
+    max_retry: Duration::from_secs(10),
+};
+
 /// Relays until `shutdown`, reconnecting with backoff.
 pub async fn run_relay(r: Relay, shutdown: CancellationToken) {
-    let mut backoff = Duration::from_millis(200);
-    while !shutdown.is_cancelled() {
-        match session(&r, &shutdown).await {
-            Ok(()) => break,
-            Err(error) => {
-                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "The outbox relay failed; retrying.");
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
-        }
-    }
-    tracing::info!("The outbox relay stopped.");
+    let (r, stop) = (&r, &shutdown);
+    SUPERVISOR
+        .run(stop, move |up| async move { session(r, stop, up).await })
+        .await;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,24 +49,11 @@ enum RelayError {
     Broker(#[from] BrokerError),
     #[error(transparent)]
     Store(#[from] crate::catalog::StoreError),
-    #[error("the broker refused (nacked) a change message")]
-    Nacked,
 }
 
-async fn session(r: &Relay, shutdown: &CancellationToken) -> Result<(), RelayError> {
-    use crate::ingest::broker_doing as doing;
-    let conn = connect(&r.amqp_url, "relay").await?;
-    let channel = doing(conn.create_channel().await, "opening the relay channel")?;
-    doing(
-        topology::declare(&channel).await,
-        "declaring the AMQP topology",
-    )?;
-    doing(
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await,
-        "enabling publisher confirms",
-    )?;
+async fn session(r: &Relay, shutdown: &CancellationToken, up: Up) -> Result<(), RelayError> {
+    let (_conn, channel) = confirm_channel(&r.amqp_url, "relay").await?;
+    up.set();
     loop {
         let published = publish_batch(r, &channel).await?;
         if published == BATCH as usize {
@@ -99,7 +83,6 @@ fn change_id(payload: &serde_json::Value) -> String {
 
 /// Publishes one batch of waiting messages; returns how many.
 async fn publish_batch(r: &Relay, channel: &Channel) -> Result<usize, RelayError> {
-    use crate::ingest::broker_doing as doing;
     let mut tx =
         r.db.begin()
             .await
@@ -119,24 +102,20 @@ async fn publish_batch(r: &Relay, channel: &Channel) -> Result<usize, RelayError
             .with_content_type("application/json".into())
             .with_delivery_mode(2)
             .with_message_id(change_id(&message.payload).into());
-        let confirm = doing(
-            channel
-                .basic_publish(
-                    CHANGES_EXCHANGE.into(),
-                    message.routing_key.as_str().into(),
-                    BasicPublishOptions::default(),
-                    &body,
-                    properties,
-                )
-                .await,
-            "publishing a change",
-        )?;
+        let confirm = channel
+            .basic_publish(
+                CHANGES_EXCHANGE.into(),
+                message.routing_key.as_str().into(),
+                BasicPublishOptions::default(),
+                &body,
+                properties,
+            )
+            .await
+            .doing("publishing a change")?;
         confirms.push(confirm);
     }
     for confirm in confirms {
-        if doing(confirm.await, "waiting for a change confirm")?.is_nack() {
-            return Err(RelayError::Nacked);
-        }
+        confirmed(confirm).await?;
     }
     let ids: Vec<i64> = pending.iter().map(|m| m.id).collect();
     outbox::remove(&mut tx, &ids).await?;

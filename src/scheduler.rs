@@ -4,7 +4,10 @@
 //! events and state inside its transaction, so firing twice (two instances, a retry) changes
 //! nothing the second time, and publishes nothing twice.
 
-use crate::catalog::{self, Db, Doing, StoreError, tenants};
+use crate::apply;
+use crate::catalog::{Db, Doing, StoreError, tenants};
+use crate::domain::BaseDomain;
+use crate::lifecycle::ShownState;
 use crate::metrics::Metrics;
 use chrono::Utc;
 use std::sync::Arc;
@@ -18,7 +21,7 @@ const BATCH: i64 = 200;
 #[derive(Clone)]
 pub struct Scheduler {
     pub db: Db,
-    pub base_domain: String,
+    pub base_domain: BaseDomain,
     pub interval: Duration,
     pub metrics: Metrics,
     pub changes: Arc<Notify>,
@@ -89,13 +92,14 @@ async fn refold_batch(s: &Scheduler, work: Work) -> Result<(usize, u64), StoreEr
     // `refold` takes the tenant locks in the consumer's order. The rows claimed above are
     // locked before these, the opposite of the consumer, so a deadlock is possible: PostgreSQL
     // aborts one side and it retries (the consumer at once, the scheduler next tick).
-    let changes = catalog::refold(&mut tx, &ids, now, &s.base_domain).await?;
+    let changes = apply::refold(&mut tx, &ids, now, &s.base_domain).await?;
     let changed = changes
         .iter()
         .filter(|c| match work {
             Work::DueTimers => true,
             Work::Waiting => {
-                c.previous_state.as_deref() == Some("PROVISIONING") && c.state != "PROVISIONING"
+                let waiting = ShownState::Provisioning;
+                c.previous_state == Some(waiting) && c.state != waiting
             }
         })
         .count() as u64;

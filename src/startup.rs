@@ -2,13 +2,14 @@
 //! `serve` process, under one shutdown signal.
 
 use crate::admin::{self, AdminState};
+use crate::amqp::{self, BrokerError, Doing as _, topology};
 use crate::auth::Verifier;
 use crate::catalog::{self, Db, StoreError};
 use crate::config::Settings;
 use crate::graphql::{self, GraphqlState};
 use crate::health::Health;
 use crate::http::{self, HttpState};
-use crate::ingest::{self, BrokerError, Consumer, run_consumer, topology};
+use crate::ingest::{Consumer, run_consumer};
 use crate::metrics::Metrics;
 use crate::relay::{Relay, run_relay};
 use crate::routing::Router;
@@ -56,12 +57,11 @@ impl Application {
     /// declares the topology and binds the HTTP listener.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let db = catalog::connect(&settings).await?;
-        let probe = ingest::connect(&settings.amqp_url, "startup").await?;
-        let channel = ingest::broker_doing(probe.create_channel().await, "opening a channel")?;
-        ingest::broker_doing(
-            topology::declare(&channel).await,
-            "declaring the AMQP topology",
-        )?;
+        let probe = amqp::connect(&settings.amqp_url, "startup").await?;
+        let channel = probe.create_channel().await.doing("opening a channel")?;
+        topology::declare(&channel)
+            .await
+            .doing("declaring the AMQP topology")?;
         let _ = probe.close(200, "startup check done".into()).await;
 
         let addr = settings.http_addr;

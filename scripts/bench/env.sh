@@ -1,7 +1,9 @@
 # Sourced by the benchmark and drill scripts: a database and a RabbitMQ vhost of their own,
 # named by `bench_env NAME [MORE DATABASES...]`, removed again on exit, with `serve`'s settings
-# pointing at them. Sets: bin, api, work, serve_pid, DATABASE_URL, AMQP_URL, AUTH_SIGNING_KEY.
+# pointing at them. Sets: bin, load, api, work, serve_pid, DATABASE_URL, AMQP_URL,
+# AUTH_SIGNING_KEY.
 bin=${BIN:-./target/release/tenant-catalog}
+load=${LOAD_BIN:-./target/release/tenant-catalog-load}
 api=http://127.0.0.1:15672/api
 serve_pid=
 export LOG_FORMAT=json RUST_LOG=warn

@@ -7,6 +7,7 @@ use super::views::{
     TenantView,
 };
 use crate::catalog::events::HistoryEntry;
+use crate::snapshot::TenantSnapshot;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -17,11 +18,11 @@ use utoipa::{Modify, OpenApi};
         description = "Deletions and shards (CONTRACT.md section 6). Every request needs a bearer token with scope `admin` (mint one with `tenant-catalog token --scope admin`); a token serves one write only. Every request is audited.",
     ),
     paths(
-        super::request_deletion,
-        super::cancel_deletion,
-        super::tenant,
-        super::put_shard,
-        super::list_shards,
+        super::tenants::request_deletion,
+        super::tenants::cancel_deletion,
+        super::tenants::tenant,
+        super::shards::put_shard,
+        super::shards::list_shards,
         super::openapi_document,
     ),
     components(schemas(
@@ -29,6 +30,7 @@ use utoipa::{Modify, OpenApi};
         DeletionCancel,
         ShardRequest,
         TenantView,
+        TenantSnapshot,
         HistoryEntry,
         ShardView,
         ShardList,

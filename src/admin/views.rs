@@ -2,12 +2,10 @@
 
 use crate::catalog::events::HistoryEntry;
 use crate::catalog::shards::ShardRow;
-use crate::catalog::tenants::TenantRow;
-use crate::lifecycle::ShownState;
-use chrono::{DateTime, Utc};
+use crate::domain::{Endpoint, Region, ShardId, ShardStatus};
+use crate::snapshot::TenantSnapshot;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 /// The body of `POST /admin/v1/tenants/{id}/deletion`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -50,89 +48,33 @@ pub struct ShardRequest {
     pub status: Option<String>,
 }
 
-/// A tenant as the admin API shows it.
+/// A tenant as the admin API shows it: its snapshot and, for `GET` of the tenant, its history.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TenantView {
-    pub id: Uuid,
-    /// The shown state: PROVISIONING, TRIAL, ACTIVE, CANCELLING, SUSPENDED, DEACTIVATED or DELETED.
-    pub state: String,
-    /// Whether product services may serve the tenant.
-    pub serving: bool,
-    /// The lifecycle state: TRIAL, ACTIVE, CANCELLING, DEACTIVATED or DELETED.
-    pub lifecycle: String,
-    pub suspended: bool,
-    /// Null once deleted.
-    pub site: Option<String>,
-    /// Null once deleted.
-    pub host: Option<String>,
-    /// Hosts of earlier sites that still resolve to this tenant.
-    pub old_hosts: Vec<String>,
-    /// Null once deleted.
-    pub products: Option<Vec<String>>,
-    pub residency: String,
-    /// Null while PROVISIONING.
-    pub region: Option<String>,
-    /// Null while PROVISIONING.
-    pub shard: Option<String>,
-    pub plan: Option<String>,
-    pub cycle: Option<String>,
-    pub trial_ends_at: Option<DateTime<Utc>>,
-    pub current_period_end: Option<DateTime<Utc>>,
-    pub cancellation_effective_at: Option<DateTime<Utc>>,
-    /// When the deletion is due (DEACTIVATED tenants).
-    pub deletion_due_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub deleted_at: Option<DateTime<Utc>>,
-    /// Goes up by one with every change.
-    pub version: i64,
+    #[serde(flatten)]
+    pub tenant: TenantSnapshot,
     /// Every event in contract order, admin actions included (`GET` of the tenant only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<HistoryEntry>>,
 }
 
-impl TenantView {
-    pub fn new(row: &TenantRow, base_domain: &str) -> Self {
-        let host = |site: &String| format!("{site}.{base_domain}");
-        TenantView {
-            id: row.id,
-            state: row.state.clone(),
-            serving: ShownState::parse(&row.state).is_some_and(ShownState::serving),
-            lifecycle: row.lifecycle.clone(),
-            suspended: row.suspended,
-            site: row.site.clone(),
-            host: row.site.as_ref().map(host),
-            old_hosts: row.old_sites.iter().map(host).collect(),
-            products: row.products.clone(),
-            residency: row.residency.clone(),
-            region: row.region.clone(),
-            shard: row.shard_id.clone(),
-            plan: row.plan.clone(),
-            cycle: row.cycle.clone(),
-            trial_ends_at: row.trial_ends_at,
-            current_period_end: row.current_period_end,
-            cancellation_effective_at: row.cancellation_effective_at,
-            deletion_due_at: row.deletion_due_at,
-            created_at: row.created_at,
-            deleted_at: row.deleted_at,
-            version: row.version,
-            history: None,
-        }
-    }
-}
-
 /// A shard with its fill.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ShardView {
-    pub id: String,
-    pub region: String,
-    pub endpoint: String,
+    #[schema(value_type = String)]
+    pub id: ShardId,
+    #[schema(value_type = String)]
+    pub region: Region,
+    #[schema(value_type = String)]
+    pub endpoint: Endpoint,
     pub capacity: i32,
     /// Tenants placed here and not deleted.
     pub tenants: i32,
     /// `tenants / capacity` (1 for a shard of capacity 0).
     pub fill: f64,
     /// `open` or `draining`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: ShardStatus,
 }
 
 impl From<ShardRow> for ShardView {

@@ -1,65 +1,12 @@
-//! Admin actions on tenants, and the admin API's own records: the tokens used for writes
-//! (replay check) and the audit trail.
-//!
-//! An admin action is an event of the tenant's history, folded with commerce's events by the
-//! same refold; the lifecycle rules judge it, nothing here re-implements them.
+//! The admin API's own records: the tokens used for writes (replay check) and the audit
+//! trail. Admin actions on tenants are events, applied by `apply::admin`.
 
-use super::db::{Doing, StoreError};
-use super::events::NewEvent;
-use super::refold::{Ingested, ingest};
-use super::{Db, Tx};
-use crate::domain::{EventId, TenantId};
-use crate::lifecycle::EventType;
-use chrono::{DateTime, SubsecRound, Utc};
+use super::Db;
+use super::error::{Doing, StoreError};
+use crate::domain::TenantId;
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
-
-/// What an admin action did. Only `Changed` is meant to be committed: a repeat or a refusal
-/// leaves the history as it was.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Acted {
-    /// Applied and the tenant changed.
-    Changed,
-    /// Applied, but the tenant is already so (a repeated request).
-    Unchanged,
-    /// The lifecycle rules refuse it, for this reason.
-    Refused(String),
-}
-
-/// Records an admin action (`data` holds `by` and `reason`) at `now` and refolds the tenant.
-/// The caller commits only when the result is [`Acted::Changed`].
-pub async fn act(
-    tx: &mut Tx,
-    tenant: TenantId,
-    action: EventType,
-    data: &Value,
-    now: DateTime<Utc>,
-    base_domain: &str,
-) -> Result<Acted, StoreError> {
-    // Kept to the microsecond, as stored, so the fold sees exactly what a refold will read.
-    let now = now.trunc_subsecs(6);
-    let event = NewEvent {
-        id: EventId::from_uuid(Uuid::new_v4()),
-        tenant_id: tenant,
-        event_type: action.as_str(),
-        occurred_at: now,
-        sequence: None,
-        data,
-    };
-    let report = ingest(tx, &[event], now, base_domain).await?;
-    Ok(match report.results.first() {
-        Some(Ingested::Judged {
-            outcome: "applied", ..
-        }) if report.changes.is_empty() => Acted::Unchanged,
-        Some(Ingested::Judged {
-            outcome: "applied", ..
-        }) => Acted::Changed,
-        Some(Ingested::Judged { reason, .. }) => {
-            Acted::Refused(reason.clone().unwrap_or_else(|| "refused".into()))
-        }
-        other => Acted::Refused(format!("the action could not be recorded: {other:?}")),
-    })
-}
 
 /// Remembers that a token was used for an admin write. `false` when it was used before: a
 /// replay. Entries are dropped once their token has expired, when it is refused anyway.

@@ -1,60 +1,16 @@
-//! Connecting, creating and migrating the catalog database, and the storage error type.
+//! Connecting to, creating and migrating the catalog database.
 
-use crate::config::Settings;
+use super::Db;
+use super::error::{Doing, StoreError};
+use crate::config::{Settings, redact};
+use sqlx::Postgres;
 use sqlx::migrate::{MigrateDatabase, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{PgPool, Postgres};
 use std::str::FromStr;
 use std::time::Duration;
 
 /// The embedded migrations of `migrations/`.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
-
-/// The catalog's connection pool.
-pub type Db = PgPool;
-
-/// A storage failure, with what we were doing when it happened.
-#[derive(Debug, thiserror::Error)]
-#[error("{doing}: {source}")]
-pub struct StoreError {
-    pub doing: String,
-    #[source]
-    pub source: sqlx::Error,
-}
-
-impl StoreError {
-    pub fn new(doing: impl Into<String>, source: sqlx::Error) -> Self {
-        Self {
-            doing: doing.into(),
-            source,
-        }
-    }
-
-    /// Whether the failure lies in the data of what was being stored (SQLSTATE classes 22 and
-    /// 23, or a row that does not decode), so that retrying the same data cannot help for
-    /// long. Anything else (connection lost, server restarting, deadlock, a misconfigured
-    /// database) is worth retrying until it works: the messages wait, none is lost.
-    pub fn is_data_error(&self) -> bool {
-        match &self.source {
-            sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => true,
-            sqlx::Error::Database(db) => db
-                .code()
-                .is_some_and(|code| code.starts_with("22") || code.starts_with("23")),
-            _ => false,
-        }
-    }
-}
-
-/// Adds what we were doing to a sqlx error.
-pub trait Doing<T> {
-    fn doing(self, what: impl FnOnce() -> String) -> Result<T, StoreError>;
-}
-
-impl<T> Doing<T> for Result<T, sqlx::Error> {
-    fn doing(self, what: impl FnOnce() -> String) -> Result<T, StoreError> {
-        self.map_err(|e| StoreError::new(what(), e))
-    }
-}
 
 fn options(settings: &Settings) -> Result<PgConnectOptions, StoreError> {
     PgConnectOptions::from_str(&settings.database_url)
@@ -140,18 +96,4 @@ pub async fn migrate_and_seed(settings: &Settings) -> Result<Db, StoreError> {
         .map_err(|e| StoreError::new("applying migrations", sqlx::Error::Migrate(Box::new(e))))?;
     super::shards::seed(&pool, &settings.seed_shards).await?;
     Ok(pool)
-}
-
-/// The URL without its password, for messages.
-pub fn redact(url: &str) -> String {
-    match url.split_once("://").and_then(|(scheme, rest)| {
-        rest.split_once('@')
-            .map(|(cred, host)| (scheme, cred, host))
-    }) {
-        Some((scheme, cred, host)) => {
-            let user = cred.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}@{host}")
-        }
-        None => url.to_owned(),
-    }
 }

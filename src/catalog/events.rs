@@ -1,10 +1,10 @@
 //! The tenant's event history: every distinct event once, with its current judgement.
 
-use super::Tx;
-use super::db::{Doing, StoreError};
+use super::error::{Doing, StoreError};
+use super::{Db, Tx};
 use crate::domain::{EventId, TenantId};
 use crate::lifecycle::events::{Event, parse_kind};
-use crate::lifecycle::fold::Outcome;
+use crate::lifecycle::{Outcome, OutcomeKind};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -24,15 +24,21 @@ pub enum Recorded {
     },
 }
 
-/// The stored form of an event, as the consumer received it.
-#[derive(Debug, Clone)]
+/// A valid event to store, with its `data` as it was sent.
+#[derive(Debug, Clone, Copy)]
 pub struct NewEvent<'a> {
-    pub id: EventId,
-    pub tenant_id: TenantId,
-    pub event_type: &'a str,
-    pub occurred_at: DateTime<Utc>,
-    pub sequence: Option<i64>,
+    pub event: &'a Event,
     pub data: &'a Value,
+}
+
+impl NewEvent<'_> {
+    /// Whether two deliveries under one id carry the same event.
+    pub fn same_content(&self, other: &NewEvent<'_>) -> bool {
+        let (a, b) = (self.event, other.event);
+        (a.tenant_id, a.occurred_at, a.sequence, self.data)
+            == (b.tenant_id, b.occurred_at, b.sequence, other.data)
+            && a.kind.event_type() == b.kind.event_type()
+    }
 }
 
 /// An event to store, with how many times it was delivered in this batch and its first
@@ -51,11 +57,17 @@ pub async fn record(tx: &mut Tx, events: &[ToRecord<'_>]) -> Result<Vec<Recorded
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<Uuid> = events.iter().map(|e| e.event.id.as_uuid()).collect();
-    let tenants: Vec<Uuid> = events.iter().map(|e| e.event.tenant_id.as_uuid()).collect();
-    let types: Vec<&str> = events.iter().map(|e| e.event.event_type).collect();
-    let times: Vec<DateTime<Utc>> = events.iter().map(|e| e.event.occurred_at).collect();
-    let sequences: Vec<Option<i64>> = events.iter().map(|e| e.event.sequence).collect();
+    let ids: Vec<Uuid> = events.iter().map(|e| e.event.event.id.as_uuid()).collect();
+    let tenants: Vec<Uuid> = events
+        .iter()
+        .map(|e| e.event.event.tenant_id.as_uuid())
+        .collect();
+    let types: Vec<&str> = events
+        .iter()
+        .map(|e| e.event.event.kind.event_type().as_str())
+        .collect();
+    let times: Vec<DateTime<Utc>> = events.iter().map(|e| e.event.event.occurred_at).collect();
+    let sequences: Vec<Option<i64>> = events.iter().map(|e| e.event.event.sequence).collect();
     let data: Vec<Value> = events.iter().map(|e| e.event.data.clone()).collect();
     let reasons: Vec<&str> = events.iter().map(|e| e.reason.as_str()).collect();
     let deliveries: Vec<i32> = events.iter().map(|e| e.deliveries).collect();
@@ -132,14 +144,17 @@ pub struct StoredEvent {
     pub id: EventId,
     /// The event, or why it no longer reads as one (validation rules changed since).
     pub event: Result<Event, String>,
-    pub outcome: String,
+    /// `None` for an outcome this version does not know (it is judged again).
+    pub outcome: Option<OutcomeKind>,
     pub reason: Option<String>,
 }
 
-/// All events of these tenants, by tenant.
+/// All events of these tenants, by tenant. Events in `known` (those of the batch at hand,
+/// validated on arrival) are taken as they are; only older ones are read from their `data`.
 pub async fn load(
     tx: &mut Tx,
     tenants: &[TenantId],
+    known: &HashMap<EventId, &Event>,
 ) -> Result<HashMap<TenantId, Vec<StoredEvent>>, StoreError> {
     let ids: Vec<Uuid> = tenants.iter().map(TenantId::as_uuid).collect();
     let rows = sqlx::query!(
@@ -154,8 +169,9 @@ pub async fn load(
     for r in rows {
         let id = EventId::from_uuid(r.event_id);
         let tenant = TenantId::from_uuid(r.tenant_id);
-        let event = match &r.data {
-            Value::Object(data) => parse_kind(&r.r#type, data, r.occurred_at)
+        let event = match (known.get(&id), &r.data) {
+            (Some(event), _) => Ok((*event).clone()),
+            (None, Value::Object(data)) => parse_kind(&r.r#type, data, r.occurred_at)
                 .map(|kind| Event {
                     id,
                     tenant_id: tenant,
@@ -164,12 +180,12 @@ pub async fn load(
                     kind,
                 })
                 .map_err(|e| format!("stored event no longer valid: {e}")),
-            _ => Err("stored event has no data object".to_owned()),
+            (None, _) => Err("stored event has no data object".to_owned()),
         };
         by_tenant.entry(tenant).or_default().push(StoredEvent {
             id,
             event,
-            outcome: r.outcome,
+            outcome: OutcomeKind::parse(&r.outcome),
             reason: r.reason,
         });
     }
@@ -203,13 +219,13 @@ pub async fn save_outcomes(
     let mut ids = Vec::new();
     let mut kinds = Vec::new();
     let mut reasons: Vec<Option<String>> = Vec::new();
-    let before: HashMap<EventId, (&str, Option<&str>)> = stored
+    let before: HashMap<EventId, (Option<OutcomeKind>, Option<&str>)> = stored
         .iter()
-        .map(|s| (s.id, (s.outcome.as_str(), s.reason.as_deref())))
+        .map(|s| (s.id, (s.outcome, s.reason.as_deref())))
         .collect();
     for (id, outcome) in outcomes {
         let reason = outcome.reason();
-        let unchanged = before.get(id) == Some(&(outcome.as_str(), reason.as_deref()));
+        let unchanged = before.get(id) == Some(&(Some(outcome.kind()), reason.as_deref()));
         if !unchanged {
             ids.push(id.as_uuid());
             kinds.push(outcome.as_str().to_owned());
@@ -241,7 +257,9 @@ pub struct HistoryEntry {
     pub event_type: String,
     pub occurred_at: DateTime<Utc>,
     pub sequence: Option<i64>,
-    pub outcome: String,
+    /// `applied`, `duplicate`, `rejected` or `cancelled`.
+    #[schema(value_type = String)]
+    pub outcome: OutcomeKind,
     pub reason: Option<String>,
     pub deliveries: i32,
     pub received_at: DateTime<Utc>,
@@ -252,9 +270,8 @@ pub struct HistoryEntry {
 }
 
 /// The tenant's history in contract order (a missing sequence sorts first, as in the fold).
-pub async fn history(db: &super::Db, tenant: TenantId) -> Result<Vec<HistoryEntry>, StoreError> {
-    sqlx::query_as!(
-        HistoryEntry,
+pub async fn history(db: &Db, tenant: TenantId) -> Result<Vec<HistoryEntry>, StoreError> {
+    let rows = sqlx::query!(
         r#"select event_id, type as event_type, occurred_at, sequence, outcome, reason, deliveries,
                   received_at, data
            from tenant_events where tenant_id = $1
@@ -263,5 +280,26 @@ pub async fn history(db: &super::Db, tenant: TenantId) -> Result<Vec<HistoryEntr
     )
     .fetch_all(db)
     .await
-    .doing(|| format!("reading the history of tenant {tenant}"))
+    .doing(|| format!("reading the history of tenant {tenant}"))?;
+    rows.into_iter()
+        .map(|r| {
+            let outcome = OutcomeKind::parse(&r.outcome).ok_or_else(|| {
+                StoreError::new(
+                    format!("reading the outcome of event {}", r.event_id),
+                    sqlx::Error::Decode(format!("`{}` is not an outcome", r.outcome).into()),
+                )
+            })?;
+            Ok(HistoryEntry {
+                event_id: r.event_id,
+                event_type: r.event_type,
+                occurred_at: r.occurred_at,
+                sequence: r.sequence,
+                outcome,
+                reason: r.reason,
+                deliveries: r.deliveries,
+                received_at: r.received_at,
+                data: r.data,
+            })
+        })
+        .collect()
 }

@@ -1,19 +1,22 @@
-//! The catalog in PostgreSQL: tenants, their events, shards, old hosts, and the change-feed
-//! outbox. Functions here take an open transaction, so callers decide what commits together.
+//! The catalog in PostgreSQL: tenants, their events, shards, old hosts, the change-feed outbox
+//! and the admin API's records. SQL only: what to write is decided in `apply`. Functions here
+//! take an open transaction (or the pool, for reads), so callers decide what commits together.
 
 pub mod admin;
 pub mod events;
 pub mod outbox;
-pub mod refold;
-pub mod replay;
 pub mod routes;
 pub mod shards;
 pub mod tenants;
 
 mod db;
+mod error;
 
-pub use db::{Db, Doing, StoreError, connect, migrate_and_seed, pending_migrations, redact};
-pub use refold::{Change, IngestReport, Ingested, ingest, refold};
+pub use db::{connect, migrate_and_seed, pending_migrations};
+pub use error::{Doing, StoreError};
+
+/// The catalog's connection pool.
+pub type Db = sqlx::PgPool;
 
 /// A transaction on the catalog.
 pub type Tx = sqlx::Transaction<'static, sqlx::Postgres>;

@@ -2,7 +2,7 @@
 //! publishes what committed.
 
 use super::Tx;
-use super::db::{Doing, StoreError};
+use super::error::{Doing, StoreError};
 use serde_json::Value;
 use uuid::Uuid;
 

@@ -1,11 +1,12 @@
 //! Shards and their fill. Slots are claimed by conditional increments that the database checks
 //! against the capacity, so concurrent placements can never overfill a shard.
 
-use super::db::{Doing, StoreError};
-use super::tenants::Placement;
+use super::error::{Doing, StoreError};
 use super::{Db, Tx};
 use crate::config::SeedShards;
-use crate::domain::{Capacity, Endpoint, Region, Residency, ShardId, ShardStatus, TenantId};
+use crate::domain::{
+    Capacity, Endpoint, InvalidValue, Placement, Region, Residency, ShardId, ShardStatus, TenantId,
+};
 use crate::placement::{Candidate, choose};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -67,9 +68,10 @@ pub async fn claim_slots(
         .doing(|| "reading shards with room".into())?
         .into_iter()
         .filter_map(|r| {
+            // The table's check constraints make every row a valid candidate.
             Some(Candidate {
                 region: r.region.parse::<Region>().ok()?,
-                id: r.id,
+                id: ShardId::try_from(r.id.as_str()).ok()?,
                 capacity: r.capacity,
                 tenant_count: r.tenant_count,
                 open: true,
@@ -108,10 +110,10 @@ pub async fn claim_slots(
         pending.clear();
         for (tenant, residency, i) in chosen {
             let c = &candidates[i];
-            if taken.contains(&c.id) {
+            if taken.contains(c.id.as_str()) {
                 let placement = Placement {
-                    region: c.region.as_str().to_owned(),
-                    shard_id: c.id.clone(),
+                    region: c.region,
+                    shard: c.id.clone(),
                 };
                 placed.insert(tenant, placement);
             } else {
@@ -123,15 +125,16 @@ pub async fn claim_slots(
 }
 
 /// Frees the slots of deleted tenants: `shard_ids` holds one entry per slot.
-pub async fn release_slots(tx: &mut Tx, shard_ids: &[String]) -> Result<(), StoreError> {
+pub async fn release_slots(tx: &mut Tx, shard_ids: &[ShardId]) -> Result<(), StoreError> {
     if shard_ids.is_empty() {
         return Ok(());
     }
+    let shard_ids: Vec<&str> = shard_ids.iter().map(ShardId::as_str).collect();
     sqlx::query!(
         r#"update shards s set tenant_count = s.tenant_count - u.n
            from (select id, count(*)::int4 as n from unnest($1::text[]) as id group by id) as u
            where s.id = u.id"#,
-        shard_ids
+        &shard_ids as &[&str]
     )
     .execute(&mut **tx)
     .await
@@ -139,37 +142,71 @@ pub async fn release_slots(tx: &mut Tx, shard_ids: &[String]) -> Result<(), Stor
     Ok(())
 }
 
-/// The endpoint of a shard, for change messages.
-pub async fn endpoint(tx: &mut Tx, shard_id: &str) -> Result<Option<String>, StoreError> {
-    sqlx::query_scalar!("select endpoint from shards where id = $1", shard_id)
-        .fetch_optional(&mut **tx)
-        .await
-        .doing(|| format!("reading shard {shard_id}"))
-}
-
 /// A shard with its fill.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShardRow {
-    pub id: String,
-    pub region: String,
-    pub endpoint: String,
+    pub id: ShardId,
+    pub region: Region,
+    pub endpoint: Endpoint,
     pub capacity: i32,
     pub tenant_count: i32,
-    pub status: String,
+    pub status: ShardStatus,
+}
+
+impl ShardRow {
+    /// Whether the shard takes another tenant now.
+    pub fn has_room(&self) -> bool {
+        self.status == ShardStatus::Open && self.tenant_count < self.capacity
+    }
+}
+
+/// The columns of `shards` as PostgreSQL holds them.
+struct Columns {
+    id: String,
+    region: String,
+    endpoint: String,
+    capacity: i32,
+    tenant_count: i32,
+    status: String,
+}
+
+impl TryFrom<Columns> for ShardRow {
+    type Error = StoreError;
+    fn try_from(c: Columns) -> Result<Self, StoreError> {
+        let column = |name: &str, e: InvalidValue| {
+            StoreError::new(
+                format!("reading column `{name}` of shard {}", c.id),
+                sqlx::Error::Decode(e.0.into()),
+            )
+        };
+        Ok(ShardRow {
+            id: ShardId::try_from(c.id.as_str()).map_err(|e| column("id", e))?,
+            region: c.region.parse().map_err(|e| column("region", e))?,
+            endpoint: Endpoint::try_from(c.endpoint.as_str()).map_err(|e| column("endpoint", e))?,
+            capacity: c.capacity,
+            tenant_count: c.tenant_count,
+            status: c.status.parse().map_err(|e| column("status", e))?,
+        })
+    }
+}
+
+fn decode(rows: Vec<Columns>) -> Result<Vec<ShardRow>, StoreError> {
+    rows.into_iter().map(ShardRow::try_from).collect()
 }
 
 /// All shards, or those of one region, by id.
-pub async fn list(db: &Db, region: Option<&str>) -> Result<Vec<ShardRow>, StoreError> {
-    sqlx::query_as!(
-        ShardRow,
+pub async fn list(db: &Db, region: Option<Region>) -> Result<Vec<ShardRow>, StoreError> {
+    let rows = sqlx::query_as!(
+        Columns,
         r#"select id, region, endpoint, capacity, tenant_count, status from shards
            where $1::text is null or region = $1
            order by id"#,
-        region
+        region.map(Region::as_str)
     )
     .fetch_all(db)
     .await
-    .doing(|| "listing shards".into())
+    .doing(|| "listing shards".into())?;
+    decode(rows)
 }
 
 /// A shard as an admin declares it.
@@ -196,16 +233,18 @@ pub enum Declared {
 pub async fn declare(tx: &mut Tx, spec: &ShardSpec) -> Result<Declared, StoreError> {
     let id = spec.id.as_str();
     let current = sqlx::query_as!(
-        ShardRow,
+        Columns,
         "select id, region, endpoint, capacity, tenant_count, status from shards where id = $1 for update",
         id
     )
     .fetch_optional(&mut **tx)
     .await
-    .doing(|| format!("reading shard {id}"))?;
+    .doing(|| format!("reading shard {id}"))?
+    .map(ShardRow::try_from)
+    .transpose()?;
     let Some(current) = current else {
         let row = sqlx::query_as!(
-            ShardRow,
+            Columns,
             r#"insert into shards (id, region, endpoint, capacity, status) values ($1, $2, $3, $4, $5)
                returning id, region, endpoint, capacity, tenant_count, status"#,
             id,
@@ -217,9 +256,9 @@ pub async fn declare(tx: &mut Tx, spec: &ShardSpec) -> Result<Declared, StoreErr
         .fetch_one(&mut **tx)
         .await
         .doing(|| format!("creating shard {id}"))?;
-        return Ok(Declared::Created(row));
+        return Ok(Declared::Created(row.try_into()?));
     };
-    if current.region != spec.region.as_str() {
+    if current.region != spec.region {
         return Ok(Declared::Refused(format!(
             "shard {id} is in region {}; a shard's region cannot change (its tenants live there): declare a new shard instead",
             current.region
@@ -233,7 +272,7 @@ pub async fn declare(tx: &mut Tx, spec: &ShardSpec) -> Result<Declared, StoreErr
         )));
     }
     let row = sqlx::query_as!(
-        ShardRow,
+        Columns,
         r#"update shards set endpoint = $2, capacity = $3, status = $4 where id = $1
            returning id, region, endpoint, capacity, tenant_count, status"#,
         id,
@@ -244,7 +283,7 @@ pub async fn declare(tx: &mut Tx, spec: &ShardSpec) -> Result<Declared, StoreErr
     .fetch_one(&mut **tx)
     .await
     .doing(|| format!("updating shard {id}"))?;
-    Ok(Declared::Updated(row))
+    Ok(Declared::Updated(row.try_into()?))
 }
 
 /// The status of a shard, if it exists.

@@ -1,36 +1,37 @@
-//! Tenant rows: the stored projection of a tenant's fold plus its placement.
+//! Tenant rows: the stored projection of a tenant's fold plus its placement. Rows are read
+//! into domain types here, at the row boundary; nothing above this module sees the columns'
+//! text.
 
-use super::Tx;
-use super::db::{Doing, StoreError};
-use crate::domain::{Residency, Site, TenantId};
-use crate::lifecycle::{Lifecycle, Tenant, timers};
+use super::error::{Doing, StoreError};
+use super::{Db, Tx};
+use crate::domain::{
+    BillingDay, Cycle, InvalidValue, Placement, Products, Region, Residency, ShardId, Site,
+    TenantId,
+};
+use crate::lifecycle::{Lifecycle, ShownState, Tenant, timers};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// Where a tenant is placed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Placement {
-    pub region: String,
-    pub shard_id: String,
-}
-
 /// A row of `tenants`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantRow {
-    pub id: Uuid,
-    pub lifecycle: String,
-    pub state: String,
+    pub id: TenantId,
+    pub lifecycle: Lifecycle,
+    pub state: ShownState,
     pub suspended: bool,
-    pub site: Option<String>,
-    pub old_sites: Vec<String>,
-    pub residency: String,
-    pub region: Option<String>,
-    pub shard_id: Option<String>,
-    pub products: Option<Vec<String>>,
-    pub billing_day: Option<i16>,
+    /// `None` once deleted.
+    pub site: Option<Site>,
+    /// Earlier sites whose hosts still resolve to this tenant, oldest first.
+    pub old_sites: Vec<Site>,
+    pub residency: Residency,
+    /// `None` while the tenant waits for a shard with room.
+    pub placement: Option<Placement>,
+    /// `None` once deleted.
+    pub products: Option<Products>,
+    pub billing_day: Option<BillingDay>,
     pub plan: Option<String>,
-    pub cycle: Option<String>,
+    pub cycle: Option<Cycle>,
     pub trial_ends_at: Option<DateTime<Utc>>,
     pub current_period_end: Option<DateTime<Utc>>,
     pub cancellation_effective_at: Option<DateTime<Utc>>,
@@ -38,28 +39,29 @@ pub struct TenantRow {
     pub next_timer_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Goes up by one with every change.
     pub version: i64,
+    /// The event (or the timer's derived id) behind the last change.
     pub caused_by: Option<Uuid>,
 }
 
 impl TenantRow {
     /// The row for a folded tenant at a placement. `version` and `caused_by` are set by the
     /// caller once it knows the row changed.
-    pub fn project(t: &Tenant, placement: Option<&Placement>) -> Self {
+    pub fn project(t: &Tenant, placement: Option<Placement>) -> Self {
         TenantRow {
-            id: t.id.as_uuid(),
-            lifecycle: t.lifecycle.as_str().to_owned(),
-            state: t.shown_state(placement.is_some()).as_str().to_owned(),
+            id: t.id,
+            lifecycle: t.lifecycle,
+            state: t.shown_state(placement.is_some()),
             suspended: t.suspended,
-            site: t.site.as_ref().map(|s| s.as_str().to_owned()),
-            old_sites: t.old_sites.iter().map(|s| s.as_str().to_owned()).collect(),
-            residency: t.residency.as_str().to_owned(),
-            region: placement.map(|p| p.region.clone()),
-            shard_id: placement.map(|p| p.shard_id.clone()),
-            products: t.products.as_ref().map(|p| p.as_slice().to_vec()),
-            billing_day: t.billing_day.map(|d| i16::from(d.get())),
+            site: t.site.clone(),
+            old_sites: t.old_sites.clone(),
+            residency: t.residency,
+            placement,
+            products: t.products.clone(),
+            billing_day: t.billing_day,
             plan: t.plan.clone(),
-            cycle: t.cycle.map(|c| c.as_str().to_owned()),
+            cycle: t.cycle,
             trial_ends_at: t.trial_ends_at,
             current_period_end: t.current_period_end,
             cancellation_effective_at: t.cancellation_effective_at,
@@ -72,18 +74,8 @@ impl TenantRow {
         }
     }
 
-    pub fn placement(&self) -> Option<Placement> {
-        match (&self.region, &self.shard_id) {
-            (Some(region), Some(shard_id)) => Some(Placement {
-                region: region.clone(),
-                shard_id: shard_id.clone(),
-            }),
-            _ => None,
-        }
-    }
-
     pub fn is_deleted(&self) -> bool {
-        self.lifecycle == Lifecycle::Deleted.as_str()
+        self.lifecycle == Lifecycle::Deleted
     }
 
     /// Whether two rows say the same about the tenant, whatever their versions.
@@ -95,6 +87,147 @@ impl TenantRow {
         };
         strip(self) == strip(other)
     }
+}
+
+/// The columns of `tenants` as PostgreSQL holds them: what the queries read and write.
+#[derive(Debug, serde::Serialize)]
+struct Columns {
+    id: Uuid,
+    lifecycle: String,
+    state: String,
+    suspended: bool,
+    site: Option<String>,
+    old_sites: Vec<String>,
+    residency: String,
+    region: Option<String>,
+    shard_id: Option<String>,
+    products: Option<Vec<String>>,
+    billing_day: Option<i16>,
+    plan: Option<String>,
+    cycle: Option<String>,
+    trial_ends_at: Option<DateTime<Utc>>,
+    current_period_end: Option<DateTime<Utc>>,
+    cancellation_effective_at: Option<DateTime<Utc>>,
+    deletion_due_at: Option<DateTime<Utc>>,
+    next_timer_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    deleted_at: Option<DateTime<Utc>>,
+    version: i64,
+    caused_by: Option<Uuid>,
+}
+
+impl From<&TenantRow> for Columns {
+    fn from(r: &TenantRow) -> Self {
+        Columns {
+            id: r.id.as_uuid(),
+            lifecycle: r.lifecycle.as_str().to_owned(),
+            state: r.state.as_str().to_owned(),
+            suspended: r.suspended,
+            site: r.site.as_ref().map(|s| s.as_str().to_owned()),
+            old_sites: r.old_sites.iter().map(|s| s.as_str().to_owned()).collect(),
+            residency: r.residency.as_str().to_owned(),
+            region: r.placement.as_ref().map(|p| p.region.as_str().to_owned()),
+            shard_id: r.placement.as_ref().map(|p| p.shard.as_str().to_owned()),
+            products: r.products.as_ref().map(|p| p.as_slice().to_vec()),
+            billing_day: r.billing_day.map(|d| i16::from(d.get())),
+            plan: r.plan.clone(),
+            cycle: r.cycle.map(|c| c.as_str().to_owned()),
+            trial_ends_at: r.trial_ends_at,
+            current_period_end: r.current_period_end,
+            cancellation_effective_at: r.cancellation_effective_at,
+            deletion_due_at: r.deletion_due_at,
+            next_timer_at: r.next_timer_at,
+            created_at: r.created_at,
+            deleted_at: r.deleted_at,
+            version: r.version,
+            caused_by: r.caused_by,
+        }
+    }
+}
+
+/// A column whose text is not a value of its type: the row was written by hand or by a
+/// version that had other rules.
+fn column<T>(id: Uuid, name: &str, value: Result<T, InvalidValue>) -> Result<T, StoreError> {
+    value.map_err(|e| {
+        StoreError::new(
+            format!("reading column `{name}` of tenant {id}"),
+            sqlx::Error::Decode(e.0.into()),
+        )
+    })
+}
+
+fn known<T>(parsed: Option<T>, what: &str, raw: &str) -> Result<T, InvalidValue> {
+    parsed.ok_or_else(|| InvalidValue(format!("`{raw}` is not a {what}")))
+}
+
+impl TryFrom<Columns> for TenantRow {
+    type Error = StoreError;
+    fn try_from(c: Columns) -> Result<Self, StoreError> {
+        let id = c.id;
+        let placement = match (c.region, c.shard_id) {
+            (Some(region), Some(shard)) => Some(Placement {
+                region: column(id, "region", region.parse::<Region>())?,
+                shard: column(id, "shard_id", ShardId::try_from(shard.as_str()))?,
+            }),
+            _ => None,
+        };
+        let sites = |raw: &[String]| -> Result<Vec<Site>, StoreError> {
+            raw.iter()
+                .map(|s| column(id, "old_sites", Site::try_from(s.as_str())))
+                .collect()
+        };
+        Ok(TenantRow {
+            id: TenantId::from_uuid(id),
+            lifecycle: column(
+                id,
+                "lifecycle",
+                known(
+                    Lifecycle::parse(&c.lifecycle),
+                    "lifecycle state",
+                    &c.lifecycle,
+                ),
+            )?,
+            state: column(
+                id,
+                "state",
+                known(ShownState::parse(&c.state), "shown state", &c.state),
+            )?,
+            suspended: c.suspended,
+            site: c
+                .site
+                .map(|s| column(id, "site", Site::try_from(s.as_str())))
+                .transpose()?,
+            old_sites: sites(&c.old_sites)?,
+            residency: column(id, "residency", c.residency.parse())?,
+            placement,
+            products: c
+                .products
+                .map(|p| column(id, "products", Products::try_from(p)))
+                .transpose()?,
+            billing_day: c
+                .billing_day
+                .map(|d| column(id, "billing_day", BillingDay::try_from(i64::from(d))))
+                .transpose()?,
+            plan: c.plan,
+            cycle: c
+                .cycle
+                .map(|s| column(id, "cycle", s.parse()))
+                .transpose()?,
+            trial_ends_at: c.trial_ends_at,
+            current_period_end: c.current_period_end,
+            cancellation_effective_at: c.cancellation_effective_at,
+            deletion_due_at: c.deletion_due_at,
+            next_timer_at: c.next_timer_at,
+            created_at: c.created_at,
+            deleted_at: c.deleted_at,
+            version: c.version,
+            caused_by: c.caused_by,
+        })
+    }
+}
+
+fn decode(rows: Vec<Columns>) -> Result<Vec<TenantRow>, StoreError> {
+    rows.into_iter().map(TenantRow::try_from).collect()
 }
 
 /// Serialises all work on these tenants until the transaction ends, whether or not their rows
@@ -131,7 +264,7 @@ pub async fn load_many<'e>(
 ) -> Result<HashMap<TenantId, TenantRow>, StoreError> {
     let uuids: Vec<Uuid> = ids.iter().map(TenantId::as_uuid).collect();
     let rows = sqlx::query_as!(
-        TenantRow,
+        Columns,
         r#"select id, lifecycle, state, suspended, site, old_sites, residency, region, shard_id,
                   products, billing_day, plan, cycle, trial_ends_at, current_period_end,
                   cancellation_effective_at, deletion_due_at, next_timer_at, created_at,
@@ -142,10 +275,7 @@ pub async fn load_many<'e>(
     .fetch_all(ex)
     .await
     .doing(|| format!("loading {} tenants", uuids.len()))?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (TenantId::from_uuid(r.id), r))
-        .collect())
+    Ok(decode(rows)?.into_iter().map(|r| (r.id, r)).collect())
 }
 
 /// Inserts or replaces tenant rows, in one statement.
@@ -153,7 +283,8 @@ pub async fn save(tx: &mut Tx, rows: &[TenantRow]) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
-    let json = serde_json::to_value(rows)
+    let columns: Vec<Columns> = rows.iter().map(Columns::from).collect();
+    let json = serde_json::to_value(columns)
         .map_err(|e| StoreError::new("encoding tenant rows", sqlx::Error::Encode(Box::new(e))))?;
     sqlx::query!(
         r#"insert into tenants (id, lifecycle, state, suspended, site, old_sites, residency, region,
@@ -189,18 +320,24 @@ pub async fn save(tx: &mut Tx, rows: &[TenantRow]) -> Result<(), StoreError> {
 
 /// Makes exactly the tenant's old sites resolve to it.
 pub async fn save_old_sites(tx: &mut Tx, row: &TenantRow) -> Result<(), StoreError> {
+    let id = row.id.as_uuid();
+    let old_sites: Vec<String> = row
+        .old_sites
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .collect();
     sqlx::query!(
         "delete from site_aliases where tenant_id = $1 and not (site = any($2))",
-        row.id,
-        &row.old_sites
+        id,
+        &old_sites
     )
     .execute(&mut **tx)
     .await
     .doing(|| format!("pruning old hosts of tenant {}", row.id))?;
     sqlx::query!(
         "insert into site_aliases (site, tenant_id) select unnest($2::text[]), $1 on conflict do nothing",
-        row.id,
-        &row.old_sites
+        id,
+        &old_sites
     )
     .execute(&mut **tx)
     .await
@@ -212,7 +349,7 @@ pub async fn save_old_sites(tx: &mut Tx, row: &TenantRow) -> Result<(), StoreErr
 pub async fn site_holders(
     tx: &mut Tx,
     sites: &[&Site],
-) -> Result<HashMap<String, TenantId>, StoreError> {
+) -> Result<HashMap<Site, TenantId>, StoreError> {
     if sites.is_empty() {
         return Ok(HashMap::new());
     }
@@ -224,9 +361,15 @@ pub async fn site_holders(
     .fetch_all(&mut **tx)
     .await
     .doing(|| "checking which sites are taken".into())?;
+    // Every name asked for is a valid site, so every name found is one.
     Ok(held
         .into_iter()
-        .map(|r| (r.site, TenantId::from_uuid(r.id)))
+        .filter_map(|r| {
+            Some((
+                Site::try_from(r.site.as_str()).ok()?,
+                TenantId::from_uuid(r.id),
+            ))
+        })
         .collect())
 }
 
@@ -258,14 +401,11 @@ pub async fn claim_waiting(tx: &mut Tx, limit: i64) -> Result<Vec<TenantId>, Sto
     .fetch_all(&mut **tx)
     .await
     .doing(|| "reading regions with room".into())?;
-    let residencies: Vec<String> = Residency::ALL
+    let regions: Vec<Region> = regions.iter().filter_map(|r| r.parse().ok()).collect();
+    let residencies: Vec<&str> = Residency::ALL
         .iter()
-        .filter(|r| {
-            r.allowed_regions()
-                .iter()
-                .any(|g| regions.iter().any(|x| x == g.as_str()))
-        })
-        .map(|r| r.as_str().to_owned())
+        .filter(|r| r.allowed_regions().iter().any(|g| regions.contains(g)))
+        .map(|r| r.as_str())
         .collect();
     if residencies.is_empty() {
         return Ok(Vec::new());
@@ -275,7 +415,7 @@ pub async fn claim_waiting(tx: &mut Tx, limit: i64) -> Result<Vec<TenantId>, Sto
            where shard_id is null and lifecycle <> 'DELETED' and residency = any($2)
            order by inserted_at limit $1 for update skip locked"#,
         limit,
-        &residencies
+        &residencies as &[&str]
     )
     .fetch_all(&mut **tx)
     .await
@@ -284,27 +424,27 @@ pub async fn claim_waiting(tx: &mut Tx, limit: i64) -> Result<Vec<TenantId>, Sto
 }
 
 /// The tenant row, outside any transaction.
-pub async fn get(db: &super::Db, id: TenantId) -> Result<Option<TenantRow>, StoreError> {
+pub async fn get(db: &Db, id: TenantId) -> Result<Option<TenantRow>, StoreError> {
     Ok(load_many(db, &[id]).await?.remove(&id))
 }
 
 /// Which tenants a listing shows; `None` fields do not filter.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
-    pub state: Option<String>,
-    pub region: Option<String>,
+    pub state: Option<ShownState>,
+    pub region: Option<Region>,
     pub shard_id: Option<String>,
 }
 
 /// Up to `limit` tenants matching `filter` with ids after `after`, in id order.
 pub async fn page(
-    db: &super::Db,
+    db: &Db,
     filter: &Filter,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<TenantRow>, StoreError> {
-    sqlx::query_as!(
-        TenantRow,
+    let rows = sqlx::query_as!(
+        Columns,
         r#"select id, lifecycle, state, suspended, site, old_sites, residency, region, shard_id,
                   products, billing_day, plan, cycle, trial_ends_at, current_period_end,
                   cancellation_effective_at, deletion_due_at, next_timer_at, created_at,
@@ -316,19 +456,20 @@ pub async fn page(
              and ($4::uuid is null or id > $4)
            order by id
            limit $5"#,
-        filter.state,
-        filter.region,
+        filter.state.map(ShownState::as_str),
+        filter.region.map(Region::as_str),
         filter.shard_id,
         after,
         limit
     )
     .fetch_all(db)
     .await
-    .doing(|| "listing tenants".into())
+    .doing(|| "listing tenants".into())?;
+    decode(rows)
 }
 
 /// How many live tenants wait for a shard with room.
-pub async fn count_waiting(db: &super::Db) -> Result<i64, StoreError> {
+pub async fn count_waiting(db: &Db) -> Result<i64, StoreError> {
     sqlx::query_scalar!(
         r#"select count(*) as "n!" from tenants where shard_id is null and lifecycle <> 'DELETED'"#
     )
@@ -340,7 +481,7 @@ pub async fn count_waiting(db: &super::Db) -> Result<i64, StoreError> {
 /// Up to `limit` tenant ids after `after`, in id order: a keyset page for walking the whole
 /// catalog in bounded memory.
 pub async fn ids_after(
-    db: &super::Db,
+    db: &Db,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<TenantId>, StoreError> {
@@ -356,7 +497,7 @@ pub async fn ids_after(
 }
 
 /// How many tenants the catalog holds.
-pub async fn count(db: &super::Db) -> Result<i64, StoreError> {
+pub async fn count(db: &Db) -> Result<i64, StoreError> {
     sqlx::query_scalar!(r#"select count(*) as "n!" from tenants"#)
         .fetch_one(db)
         .await
@@ -364,7 +505,7 @@ pub async fn count(db: &super::Db) -> Result<i64, StoreError> {
 }
 
 /// Seconds since the most overdue timer came due; 0 when none is due.
-pub async fn timer_lag(db: &super::Db) -> Result<f64, StoreError> {
+pub async fn timer_lag(db: &Db) -> Result<f64, StoreError> {
     sqlx::query_scalar!(
         r#"select coalesce(extract(epoch from now() - min(next_timer_at)), 0)::float8 as "lag!"
            from tenants where next_timer_at <= now()"#

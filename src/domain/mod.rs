@@ -1,15 +1,43 @@
 //! Value types that can only hold valid values. Raw input is parsed into them once, at the
 //! edge (events, admin requests, configuration); the rest of the code never re-checks.
 
+mod base_domain;
 mod ids;
 mod region;
 mod shard;
 mod site;
 
+pub use base_domain::BaseDomain;
 pub use ids::{EventId, TenantId};
 pub use region::{Region, Residency};
-pub use shard::{Capacity, Endpoint, ShardId, ShardStatus};
+pub use shard::{Capacity, Endpoint, Placement, ShardId, ShardStatus};
 pub use site::Site;
+
+/// Serialises values of these types as their text (`Display`), as the JSON of the API and of
+/// the change feed shows them.
+macro_rules! serialize_as_text {
+    ($($name:ty),+ $(,)?) => {
+        $(impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        })+
+    };
+}
+pub(crate) use serialize_as_text;
+
+serialize_as_text!(
+    TenantId,
+    EventId,
+    Site,
+    Region,
+    Residency,
+    ShardId,
+    ShardStatus,
+    Endpoint,
+    Cycle,
+    BaseDomain,
+);
 
 use std::fmt;
 
@@ -116,6 +144,12 @@ impl Products {
 
     pub fn as_slice(&self) -> &[String] {
         &self.0
+    }
+}
+
+impl serde::Serialize for Products {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
     }
 }
 

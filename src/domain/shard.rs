@@ -1,7 +1,14 @@
 //! Shards as the admin API defines them: id, endpoint, capacity and status.
 
-use super::InvalidValue;
+use super::{InvalidValue, Region};
 use std::fmt;
+
+/// Where a tenant is placed: a shard, and the region that shard is in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Placement {
+    pub region: Region,
+    pub shard: ShardId,
+}
 
 /// 1 to 63 characters of `a-z`, `0-9` and `-`, starting with a letter or digit (the catalog's
 /// check constraint says the same).
@@ -54,6 +61,12 @@ impl ShardStatus {
     }
 }
 
+impl fmt::Display for ShardStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl std::str::FromStr for ShardStatus {
     type Err = InvalidValue;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -94,6 +107,12 @@ impl TryFrom<&str> for Endpoint {
                 "endpoint must be an http:// or https:// URL with a host, without spaces, at most 2048 characters, got `{s}`"
             )))
         }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 

@@ -12,11 +12,6 @@ impl Site {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The host this site is served at.
-    pub fn host(&self, base_domain: &str) -> String {
-        format!("{}.{}", self.0, base_domain)
-    }
 }
 
 impl TryFrom<&str> for Site {
@@ -75,12 +70,6 @@ mod tests {
         ] {
             assert!(Site::try_from(s).is_err(), "{s}");
         }
-    }
-
-    #[test]
-    fn host_appends_the_base_domain() {
-        let site = Site::try_from("acme").expect("valid");
-        assert_eq!(site.host("example.net"), "acme.example.net");
     }
 
     proptest! {

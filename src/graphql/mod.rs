@@ -9,13 +9,13 @@ pub mod types;
 use crate::auth::{Scope, Verifier};
 use crate::catalog::{Db, StoreError};
 use crate::config::GraphqlSettings;
-use crate::http::{error_body, read_body, refusal};
+use crate::error::{ApiError, Code};
+use crate::http::read_body;
 use crate::routing::Router;
-use actix_web::http::StatusCode;
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{EmptyMutation, EmptySubscription, ErrorExtensions, SchemaBuilder};
+use async_graphql::{EmptyMutation, EmptySubscription, SchemaBuilder};
 use std::time::Duration;
 
 pub type Schema = async_graphql::Schema<query::Query, EmptyMutation, EmptySubscription>;
@@ -24,7 +24,7 @@ pub type Schema = async_graphql::Schema<query::Query, EmptyMutation, EmptySubscr
 pub struct Context {
     pub db: Db,
     pub router: Router,
-    pub base_domain: String,
+    pub base_domain: crate::domain::BaseDomain,
     pub max_route_ids: usize,
 }
 
@@ -60,7 +60,12 @@ pub fn sdl() -> String {
 }
 
 /// The schema `serve` answers with.
-pub fn schema(settings: &GraphqlSettings, db: Db, router: Router, base_domain: String) -> Schema {
+pub fn schema(
+    settings: &GraphqlSettings,
+    db: Db,
+    router: Router,
+    base_domain: crate::domain::BaseDomain,
+) -> Schema {
     build_schema(settings.introspection)
         .data(Context {
             db,
@@ -90,14 +95,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// An error the caller can fix, with code `BAD_USER_INPUT`.
 pub fn bad_input(message: impl Into<String>) -> async_graphql::Error {
-    async_graphql::Error::new(message).extend_with(|_, e| e.set("code", "BAD_USER_INPUT"))
+    ApiError::bad_request(message).graphql()
 }
 
 /// A storage failure: logged in full, shown to the caller without internals.
 pub fn internal(error: StoreError) -> async_graphql::Error {
     tracing::error!(%error, "A GraphQL query failed on the catalog.");
-    async_graphql::Error::new("the catalog could not answer; try again")
-        .extend_with(|_, e| e.set("code", "INTERNAL"))
+    ApiError::new(
+        Code::CatalogUnavailable,
+        "the catalog could not answer; try again",
+    )
+    .graphql()
 }
 
 async fn post(
@@ -110,22 +118,19 @@ async fn post(
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     if let Err(error) = state.verifier.authorize(header, Scope::Read) {
-        return refusal(&error);
+        return ApiError::from(error).error_response();
     }
     let body = match read_body(payload, MAX_BODY_BYTES).await {
         Ok(body) => body,
-        Err(e) => return e.response(),
+        Err(e) => return ApiError::from(e).error_response(),
     };
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
-            return error_body(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                &format!(
-                    "the body must be a GraphQL request in JSON ({{\"query\": \"...\"}}): {e}"
-                ),
-            );
+            return ApiError::bad_request(format!(
+                "the body must be a GraphQL request in JSON ({{\"query\": \"...\"}}): {e}"
+            ))
+            .error_response();
         }
     };
     let response = match tokio::time::timeout(TIMEOUT, state.schema.execute(request)).await {
@@ -140,11 +145,8 @@ async fn post(
 
 async fn graphiql(state: web::Data<GraphqlState>) -> HttpResponse {
     if !state.graphiql {
-        return error_body(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "GraphiQL is switched off (GRAPHQL_INTROSPECTION=false)",
-        );
+        return ApiError::not_found("GraphiQL is switched off (GRAPHQL_INTROSPECTION=false)")
+            .error_response();
     }
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")

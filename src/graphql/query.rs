@@ -2,9 +2,11 @@
 
 use super::types::{Route, Shard, Tenant, TenantState};
 use super::{Context, bad_input, internal};
+use crate::catalog::tenants::TenantRow;
 use crate::catalog::{shards, tenants};
 use crate::domain::{Region, TenantId};
 use crate::lifecycle::ShownState;
+use crate::snapshot::TenantSnapshot;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{ID, Object, Result};
 use base64::Engine;
@@ -17,21 +19,31 @@ pub const MAX_PAGE: i32 = 100;
 
 pub struct Query;
 
-fn uuid(id: &str, what: &str) -> Result<Uuid> {
-    Uuid::parse_str(id).map_err(|_| bad_input(format!("{what} must be a UUID, got `{id}`")))
+fn parse_id(id: &str, what: &str) -> Result<TenantId> {
+    id.parse()
+        .map_err(|_| bad_input(format!("{what} must be a UUID, got `{id}`")))
 }
 
 fn ctx<'a>(ctx: &async_graphql::Context<'a>) -> &'a Context {
     ctx.data_unchecked::<Context>()
 }
 
+impl Context {
+    fn tenant(&self, row: TenantRow) -> Tenant {
+        Tenant(TenantSnapshot::new(row, &self.base_domain))
+    }
+
+    async fn tenant_by_id(&self, id: TenantId) -> Result<Option<Tenant>> {
+        let row = tenants::get(&self.db, id).await.map_err(internal)?;
+        Ok(row.map(|r| self.tenant(r)))
+    }
+}
+
 #[Object]
 impl Query {
     /// A tenant by id; null when unknown.
     async fn tenant(&self, c: &async_graphql::Context<'_>, id: ID) -> Result<Option<Tenant>> {
-        let id = TenantId::from_uuid(uuid(&id, "id")?);
-        let row = tenants::get(&ctx(c).db, id).await.map_err(internal)?;
-        Ok(row.map(Tenant))
+        ctx(c).tenant_by_id(parse_id(&id, "id")?).await
     }
 
     /// A tenant by host: its current host, or the old host of a renamed tenant.
@@ -41,13 +53,10 @@ impl Query {
         host: String,
     ) -> Result<Option<Tenant>> {
         let cx = ctx(c);
-        let Some(id) = cx.router.tenant_of_host(&host).await.map_err(internal)? else {
-            return Ok(None);
-        };
-        let row = tenants::get(&cx.db, TenantId::from_uuid(id))
-            .await
-            .map_err(internal)?;
-        Ok(row.map(Tenant))
+        match cx.router.tenant_of_host(&host).await.map_err(internal)? {
+            Some(id) => cx.tenant_by_id(id).await,
+            None => Ok(None),
+        }
     }
 
     /// Where to send a tenant's requests, by tenant id or by host (give exactly one). Null for
@@ -61,7 +70,7 @@ impl Query {
     ) -> Result<Option<Route>> {
         let router = &ctx(c).router;
         let route = match (tenant_id, host) {
-            (Some(id), None) => router.route(uuid(&id, "tenantId")?).await,
+            (Some(id), None) => router.route(parse_id(&id, "tenantId")?).await,
             (None, Some(host)) => router.route_by_host(&host).await,
             _ => return Err(bad_input("give exactly one of `tenantId` and `host`")),
         };
@@ -85,7 +94,7 @@ impl Query {
         }
         let ids = tenant_ids
             .iter()
-            .map(|id| uuid(id, "every tenantId"))
+            .map(|id| parse_id(id, "every tenantId"))
             .collect::<Result<Vec<_>>>()?;
         let routes = cx.router.routes(&ids).await.map_err(internal)?;
         Ok(routes.into_iter().map(|r| r.map(Route)).collect())
@@ -110,18 +119,18 @@ impl Query {
                 "`first` must be from 0 to {MAX_PAGE}, got {first}"
             )));
         }
-        if let Some(region) = &region {
-            region
-                .parse::<Region>()
-                .map_err(|e| bad_input(format!("region: {}", e.0)))?;
-        }
+        let region = region
+            .map(|r| r.parse::<Region>())
+            .transpose()
+            .map_err(|e| bad_input(format!("region: {}", e.0)))?;
         let after = after.as_deref().map(decode_cursor).transpose()?;
         let filter = tenants::Filter {
-            state: state.map(|s| ShownState::from(s).as_str().to_owned()),
+            state: state.map(ShownState::from),
             region,
             shard_id: shard,
         };
-        let mut rows = tenants::page(&ctx(c).db, &filter, after, i64::from(first) + 1)
+        let cx = ctx(c);
+        let mut rows = tenants::page(&cx.db, &filter, after, i64::from(first) + 1)
             .await
             .map_err(internal)?;
         let has_next = rows.len() > first as usize;
@@ -129,7 +138,7 @@ impl Query {
         let mut connection = Connection::new(after.is_some(), has_next);
         connection.edges.extend(
             rows.into_iter()
-                .map(|row| Edge::new(encode_cursor(row.id), Tenant(row))),
+                .map(|row| Edge::new(encode_cursor(row.id.as_uuid()), cx.tenant(row))),
         );
         Ok(connection)
     }
@@ -140,9 +149,12 @@ impl Query {
         c: &async_graphql::Context<'_>,
         region: Option<String>,
     ) -> Result<Vec<Shard>> {
-        let rows = shards::list(&ctx(c).db, region.as_deref())
-            .await
-            .map_err(internal)?;
+        let region = match region.map(|r| r.parse::<Region>()) {
+            // No shard is in a region the contract does not name.
+            Some(Err(_)) => return Ok(Vec::new()),
+            parsed => parsed.and_then(Result::ok),
+        };
+        let rows = shards::list(&ctx(c).db, region).await.map_err(internal)?;
         Ok(rows.into_iter().map(Shard).collect())
     }
 }

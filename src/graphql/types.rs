@@ -1,12 +1,11 @@
-//! The GraphQL object types of CONTRACT.md section 5, over the catalog's rows.
+//! The GraphQL object types of CONTRACT.md section 5, over the tenant snapshot and the
+//! catalog's rows.
 
 use super::{Context, internal};
 use crate::catalog::events::{self, HistoryEntry};
 use crate::catalog::shards::ShardRow;
-use crate::catalog::tenants::TenantRow;
-use crate::domain::TenantId;
 use crate::lifecycle::ShownState;
-use crate::routing;
+use crate::snapshot::{self, TenantSnapshot};
 use async_graphql::{Enum, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
@@ -24,13 +23,8 @@ pub enum TenantState {
     Deleted,
 }
 
-fn shown(row: &TenantRow) -> ShownState {
-    // The column is constrained to the shown states, so this never falls back in practice.
-    ShownState::parse(&row.state).unwrap_or(ShownState::Provisioning)
-}
-
 /// A customer tenant.
-pub struct Tenant(pub TenantRow);
+pub struct Tenant(pub TenantSnapshot);
 
 #[Object]
 impl Tenant {
@@ -40,51 +34,45 @@ impl Tenant {
     }
     /// The site name; null once the tenant is DELETED.
     async fn site(&self) -> Option<&str> {
-        self.0.site.as_deref()
+        self.0.site.as_ref().map(|s| s.as_str())
     }
     /// `<site>.<base domain>`; null once the tenant is DELETED.
-    async fn host(&self, ctx: &async_graphql::Context<'_>) -> Option<String> {
-        let base = &ctx.data_unchecked::<Context>().base_domain;
-        self.0.site.as_ref().map(|s| format!("{s}.{base}"))
+    async fn host(&self) -> Option<&str> {
+        self.0.host.as_deref()
     }
     /// Hosts the tenant had before it was renamed; they still resolve to it.
-    async fn old_hosts(&self, ctx: &async_graphql::Context<'_>) -> Vec<String> {
-        let base = &ctx.data_unchecked::<Context>().base_domain;
-        self.0
-            .old_sites
-            .iter()
-            .map(|s| format!("{s}.{base}"))
-            .collect()
+    async fn old_hosts(&self) -> &[String] {
+        &self.0.old_hosts
     }
     async fn state(&self) -> TenantState {
-        shown(&self.0).into()
+        self.0.state.into()
     }
     /// Whether product services may serve it: the state is TRIAL, ACTIVE or CANCELLING.
     async fn serving(&self) -> bool {
-        shown(&self.0).serving()
+        self.0.serving
     }
     /// The lifecycle state without suspension or placement: TRIAL, ACTIVE, CANCELLING,
     /// DEACTIVATED or DELETED.
     async fn lifecycle(&self) -> &str {
-        &self.0.lifecycle
+        self.0.lifecycle.as_str()
     }
     async fn suspended(&self) -> bool {
         self.0.suspended
     }
     /// The data-residency rule: us, eu, de, ie, sg, au or global.
     async fn residency(&self) -> &str {
-        &self.0.residency
+        self.0.residency.as_str()
     }
     /// Null while PROVISIONING.
     async fn region(&self) -> Option<&str> {
-        self.0.region.as_deref()
+        self.0.region.map(|r| r.as_str())
     }
     /// Null while PROVISIONING.
     async fn shard(&self) -> Option<&str> {
-        self.0.shard_id.as_deref()
+        self.0.shard.as_ref().map(|s| s.as_str())
     }
-    async fn products(&self) -> Vec<String> {
-        self.0.products.clone().unwrap_or_default()
+    async fn products(&self) -> &[String] {
+        self.0.products.as_ref().map_or(&[], |p| p.as_slice())
     }
     async fn plan(&self) -> Option<&str> {
         self.0.plan.as_deref()
@@ -113,9 +101,7 @@ impl Tenant {
     #[graphql(complexity = "20 + child_complexity")]
     async fn history(&self, ctx: &async_graphql::Context<'_>) -> Result<Vec<TenantEvent>> {
         let db = &ctx.data_unchecked::<Context>().db;
-        let entries = events::history(db, TenantId::from_uuid(self.0.id))
-            .await
-            .map_err(internal)?;
+        let entries = events::history(db, self.0.id).await.map_err(internal)?;
         Ok(entries.into_iter().map(TenantEvent).collect())
     }
     /// Where to send the tenant's requests; null while PROVISIONING and once DELETED.
@@ -147,7 +133,7 @@ impl TenantEvent {
     }
     /// `applied`, `duplicate` (the same fact under another id) or `rejected`.
     async fn outcome(&self) -> &str {
-        &self.0.outcome
+        self.0.outcome.as_str()
     }
     /// Why it was rejected, or which event it duplicates.
     async fn reason(&self) -> Option<&str> {
@@ -160,32 +146,32 @@ impl TenantEvent {
 }
 
 /// Where a tenant's requests go.
-pub struct Route(pub routing::Route);
+pub struct Route(pub snapshot::Route);
 
 #[Object]
 impl Route {
     async fn tenant_id(&self) -> ID {
-        ID(self.0.tenant_id.to_string())
+        ID(self.0.to.tenant_id.to_string())
     }
     async fn host(&self) -> &str {
-        &self.0.host
+        &self.0.to.host
     }
     async fn region(&self) -> &str {
-        &self.0.region
+        self.0.to.placement.region.as_str()
     }
     async fn shard(&self) -> &str {
-        &self.0.shard
+        self.0.to.placement.shard.as_str()
     }
     /// The shard's endpoint.
     async fn endpoint(&self) -> &str {
-        &self.0.endpoint
+        self.0.endpoint.as_str()
     }
     async fn state(&self) -> TenantState {
-        self.0.state.into()
+        self.0.to.state.into()
     }
     /// Whether the caller may serve the tenant: TRIAL, ACTIVE or CANCELLING.
     async fn serving(&self) -> bool {
-        self.0.serving
+        self.0.to.serving
     }
 }
 
@@ -195,13 +181,13 @@ pub struct Shard(pub ShardRow);
 #[Object]
 impl Shard {
     async fn id(&self) -> ID {
-        ID(self.0.id.clone())
+        ID(self.0.id.to_string())
     }
     async fn region(&self) -> &str {
-        &self.0.region
+        self.0.region.as_str()
     }
     async fn endpoint(&self) -> &str {
-        &self.0.endpoint
+        self.0.endpoint.as_str()
     }
     async fn capacity(&self) -> i32 {
         self.0.capacity
@@ -212,6 +198,6 @@ impl Shard {
     }
     /// `open` (takes new tenants) or `draining` (takes none).
     async fn status(&self) -> &str {
-        &self.0.status
+        self.0.status.as_str()
     }
 }

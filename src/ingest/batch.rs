@@ -1,12 +1,13 @@
 //! One batch of deliveries: validate, store in one transaction, dead-letter what is refused,
 //! and acknowledge only once everything is safely stored or dead-lettered.
 
-use super::broker::{BrokerError, Doing};
 use super::consumer::Consumer;
-use super::topology::DEAD_LETTER_QUEUE;
-use crate::catalog::Doing as _;
+use crate::amqp::topology::DEAD_LETTER_QUEUE;
+use crate::amqp::{BrokerError, Doing, confirmed};
+use crate::apply::{IngestReport, Ingested, apply_events};
 use crate::catalog::events::NewEvent;
-use crate::catalog::{IngestReport, Ingested, StoreError};
+use crate::catalog::{Doing as _, StoreError};
+use crate::lifecycle::Event;
 use crate::lifecycle::events::Envelope;
 use lapin::Channel;
 use lapin::message::Delivery;
@@ -16,10 +17,10 @@ use serde_json::Value;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// A delivery that parsed into a valid event.
+/// A delivery that parsed into a valid event, with its `data` as sent.
 struct Valid {
     index: usize,
-    envelope: Envelope,
+    event: Event,
     data: Value,
 }
 
@@ -33,15 +34,12 @@ pub(super) async fn handle_batch(
     let mut refused: Vec<(usize, String)> = Vec::new();
     let mut valid: Vec<Valid> = Vec::new();
     for (index, delivery) in batch.iter().enumerate() {
-        match Envelope::parse(&delivery.data).and_then(|env| env.event().map(|_| env)) {
-            Ok(envelope) => {
-                let data = Value::Object(envelope.data.clone());
-                valid.push(Valid {
-                    index,
-                    envelope,
-                    data,
-                });
-            }
+        match Envelope::parse(&delivery.data).and_then(Envelope::into_event) {
+            Ok((event, data)) => valid.push(Valid {
+                index,
+                event,
+                data: Value::Object(data),
+            }),
             Err(reason) => refused.push((index, reason.to_string())),
         }
     }
@@ -86,11 +84,7 @@ pub(super) async fn handle_batch(
 
 fn new_event(v: &Valid) -> NewEvent<'_> {
     NewEvent {
-        id: v.envelope.id,
-        tenant_id: v.envelope.tenant_id,
-        event_type: &v.envelope.event_type,
-        occurred_at: v.envelope.occurred_at,
-        sequence: v.envelope.sequence,
+        event: &v.event,
         data: &v.data,
     }
 }
@@ -103,7 +97,7 @@ fn account(
 ) {
     for (v, result) in valid.iter().zip(report.results) {
         match result {
-            Ingested::Judged { outcome, .. } => c.metrics.count_event(outcome),
+            Ingested::Judged(outcome) => c.metrics.count_event(outcome.as_str()),
             Ingested::Redelivered => c.metrics.count_event("redelivered"),
             Ingested::Conflict { reason } => refused.push((v.index, reason)),
         }
@@ -156,8 +150,7 @@ async fn store_once(c: &Consumer, events: &[NewEvent<'_>]) -> Result<IngestRepor
         c.db.begin()
             .await
             .doing(|| "starting a transaction".into())?;
-    let report =
-        crate::catalog::ingest(&mut tx, events, chrono::Utc::now(), &c.base_domain).await?;
+    let report = apply_events(&mut tx, events, chrono::Utc::now(), &c.base_domain).await?;
     tx.commit().await.doing(|| "committing events".into())?;
     Ok(report)
 }
@@ -191,14 +184,6 @@ async fn dead_letter(dlq: &Channel, delivery: &Delivery, reason: &str) -> Result
             properties,
         )
         .await
-        .doing("publishing to the dead-letter queue")?
-        .await
-        .doing("waiting for the dead-letter confirm")?;
-    if confirm.is_nack() {
-        return Err(lapin::Error::from(
-            lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Error),
-        ))
-        .doing("the broker refused a dead-letter message (nack)");
-    }
-    Ok(())
+        .doing("publishing to the dead-letter queue")?;
+    confirmed(confirm).await
 }

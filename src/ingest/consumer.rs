@@ -1,14 +1,15 @@
-//! The lifecycle consumer: a supervisor that (re)builds connection, channels, topology and
-//! consumer after any failure, because lapin's own recovery is not dependable (lapin #450,
-//! #389, #222). Deliveries are taken in batches, stored in one transaction, and acknowledged
-//! only after it commits.
+//! The lifecycle consumer: under a [`Supervisor`] that (re)builds connection, channels,
+//! topology and consumer after any failure, because lapin's own recovery is not dependable
+//! (lapin #450, #389, #222). Deliveries are taken in batches, stored in one transaction, and
+//! acknowledged only after it commits.
 
 use super::batch::handle_batch;
-use super::broker::{BrokerError, Doing, connect};
-use super::topology::{self, LIFECYCLE_QUEUE};
+use crate::amqp::topology::{self, LIFECYCLE_QUEUE};
+use crate::amqp::{BrokerError, Doing, connect};
 use crate::catalog::Db;
 use crate::health::Health;
 use crate::metrics::Metrics;
+use crate::supervise::{Supervisor, Up};
 use futures_util::{FutureExt, StreamExt};
 use lapin::options::{
     BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions,
@@ -32,56 +33,34 @@ pub struct Consumer {
     pub db: Db,
     pub amqp_url: String,
     pub prefetch: u16,
-    pub base_domain: String,
+    pub base_domain: crate::domain::BaseDomain,
     pub metrics: Metrics,
     pub health: Health,
     /// Woken after a commit that queued change messages, so the relay publishes at once.
     pub changes: Arc<Notify>,
 }
 
+const SUPERVISOR: Supervisor = Supervisor {
+    lost: "The lifecycle consumer lost the broker; reconnecting.",
+    stopped: "The lifecycle consumer stopped.",
+    first_retry: Duration::from_millis(200),
+    max_retry: Duration::from_secs(10),
+};
+
 /// Consumes until `shutdown`, reconnecting with backoff after any failure.
 pub async fn run_consumer(consumer: Consumer, shutdown: CancellationToken) {
-    let mut backoff = Duration::from_millis(200);
-    while !shutdown.is_cancelled() {
-        match session(&consumer, &shutdown).await {
-            Ok(()) => break,
-            Err(SessionEnd {
-                error,
-                was_consuming,
-            }) => {
-                consumer.health.set_consuming(false);
-                if was_consuming {
-                    backoff = Duration::from_millis(200);
-                }
-                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "The lifecycle consumer lost the broker; reconnecting.");
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
-        }
-    }
-    consumer.health.set_consuming(false);
-    tracing::info!("The lifecycle consumer stopped.");
-}
-
-struct SessionEnd {
-    error: BrokerError,
-    was_consuming: bool,
-}
-
-impl From<BrokerError> for SessionEnd {
-    fn from(error: BrokerError) -> Self {
-        SessionEnd {
-            error,
-            was_consuming: false,
-        }
-    }
+    let (c, stop) = (&consumer, &shutdown);
+    SUPERVISOR
+        .run(stop, move |up| async move {
+            let result = session(c, stop, up).await;
+            c.health.set_consuming(false);
+            result
+        })
+        .await;
 }
 
 /// One connection's life: set up, then consume until it fails or shutdown.
-async fn session(c: &Consumer, shutdown: &CancellationToken) -> Result<(), SessionEnd> {
+async fn session(c: &Consumer, shutdown: &CancellationToken, up: Up) -> Result<(), BrokerError> {
     let conn = connect(&c.amqp_url, "consumer").await?;
     let channel = conn
         .create_channel()
@@ -117,6 +96,7 @@ async fn session(c: &Consumer, shutdown: &CancellationToken) -> Result<(), Sessi
         .await
         .doing("starting to consume tenant-catalog.lifecycle")?;
     c.health.set_consuming(true);
+    up.set();
     tracing::info!("The lifecycle consumer is consuming.");
 
     let lag = tokio::spawn(watch_lag(lag_channel, c.metrics.clone()));
@@ -153,10 +133,7 @@ async fn session(c: &Consumer, shutdown: &CancellationToken) -> Result<(), Sessi
     let _ = conn
         .close(200, "tenant-catalog consumer stopping".into())
         .await;
-    result.map_err(|error| SessionEnd {
-        error,
-        was_consuming: true,
-    })
+    result
 }
 
 /// Keeps the consumer-lag gauge current: messages ready in the queue, every few seconds.

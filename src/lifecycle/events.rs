@@ -254,6 +254,12 @@ impl Envelope {
             kind,
         })
     }
+
+    /// The valid commerce event, and its `data` as sent (what the catalog stores).
+    pub fn into_event(self) -> Result<(Event, Map<String, Value>), RejectedEvent> {
+        let event = self.event()?;
+        Ok((event, self.data))
+    }
 }
 
 impl Event {

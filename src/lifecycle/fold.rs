@@ -31,14 +31,57 @@ pub enum Outcome {
     },
 }
 
-impl Outcome {
-    pub fn as_str(&self) -> &'static str {
+/// An outcome without its details, as the history stores and shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutcomeKind {
+    Applied,
+    Duplicate,
+    Rejected,
+    Cancelled,
+}
+
+impl OutcomeKind {
+    pub const ALL: [OutcomeKind; 4] = [
+        OutcomeKind::Applied,
+        OutcomeKind::Duplicate,
+        OutcomeKind::Rejected,
+        OutcomeKind::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
         match self {
-            Outcome::Applied => "applied",
-            Outcome::Duplicate { .. } => "duplicate",
-            Outcome::Rejected { .. } => "rejected",
-            Outcome::Cancelled { .. } => "cancelled",
+            OutcomeKind::Applied => "applied",
+            OutcomeKind::Duplicate => "duplicate",
+            OutcomeKind::Rejected => "rejected",
+            OutcomeKind::Cancelled => "cancelled",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for OutcomeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+crate::domain::serialize_as_text!(OutcomeKind);
+
+impl Outcome {
+    pub fn kind(&self) -> OutcomeKind {
+        match self {
+            Outcome::Applied => OutcomeKind::Applied,
+            Outcome::Duplicate { .. } => OutcomeKind::Duplicate,
+            Outcome::Rejected { .. } => OutcomeKind::Rejected,
+            Outcome::Cancelled { .. } => OutcomeKind::Cancelled,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        self.kind().as_str()
     }
 
     pub fn reason(&self) -> Option<String> {

@@ -12,7 +12,7 @@ pub mod state;
 pub mod timers;
 
 pub use events::{Event, EventKind, EventType, NewTenant, RejectedEvent};
-pub use fold::{Folded, Outcome, fold};
+pub use fold::{Folded, Outcome, OutcomeKind, fold};
 pub use state::{Lifecycle, ShownState, Tenant};
 pub use timers::Timer;
 

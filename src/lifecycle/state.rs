@@ -98,6 +98,8 @@ impl fmt::Display for ShownState {
     }
 }
 
+crate::domain::serialize_as_text!(Lifecycle, ShownState);
+
 /// Everything the lifecycle knows of a tenant. Placement (region and shard) is not here: it
 /// depends on the shards' fill, not on the tenant's events, and is kept by the catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]

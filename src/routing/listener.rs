@@ -5,6 +5,7 @@
 
 use super::Router;
 use crate::catalog::Db;
+use crate::supervise::{Supervisor, Up};
 use sqlx::postgres::PgListener;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -18,28 +19,31 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 /// every tick, so a silently dead connection is noticed within 3 s.
 const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
+const SUPERVISOR: Supervisor = Supervisor {
+    lost: "The routing cache lost its change notifications; lookups read the database until it is back.",
+    stopped: "The routing cache listener stopped.",
+    first_retry: Duration::from_millis(100),
+    max_retry: Duration::from_secs(5),
+};
+
 /// Listens until `shutdown`, reconnecting with backoff.
 pub async fn run_listener(router: Router, db: Db, shutdown: CancellationToken) {
-    let mut backoff = Duration::from_millis(100);
-    while !shutdown.is_cancelled() {
-        let connected = Instant::now();
-        let error = listen(&router, &db, &shutdown).await;
-        router.set_live(false);
-        let Err(error) = error else { break };
-        if connected.elapsed() > Duration::from_secs(10) {
-            backoff = Duration::from_millis(100);
-        }
-        tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "The routing cache lost its change notifications; lookups read the database until it is back.");
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(backoff) => {}
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
-    }
-    tracing::info!("The routing cache listener stopped.");
+    let (router, db, stop) = (&router, &db, &shutdown);
+    SUPERVISOR
+        .run(stop, move |up| async move {
+            let result = listen(router, db, stop, up).await;
+            router.set_live(false);
+            result
+        })
+        .await;
 }
 
-async fn listen(router: &Router, db: &Db, shutdown: &CancellationToken) -> Result<(), String> {
+async fn listen(
+    router: &Router,
+    db: &Db,
+    shutdown: &CancellationToken,
+    up: Up,
+) -> Result<(), String> {
     let mut listener = PgListener::connect_with(db)
         .await
         .map_err(|e| format!("connecting the listener: {e}"))?;
@@ -50,6 +54,7 @@ async fn listen(router: &Router, db: &Db, shutdown: &CancellationToken) -> Resul
     // From here on every change is announced to us, so the cache may fill again; anything it
     // held from before may be stale, so it starts empty.
     router.set_live(true);
+    up.set();
     tracing::info!("The routing cache is live.");
 
     let mut ping: Option<(String, Instant)> = None;
@@ -96,7 +101,7 @@ async fn listen(router: &Router, db: &Db, shutdown: &CancellationToken) -> Resul
 fn apply(router: &Router, payload: &str) {
     let mut words = payload.split(' ');
     match (words.next(), words.next()) {
-        (Some("t"), Some(id)) => match Uuid::parse_str(id) {
+        (Some("t"), Some(id)) => match id.parse() {
             Ok(id) => router.forget_tenant(id, &words.collect::<Vec<_>>()),
             Err(_) => router.clear(),
         },

@@ -9,29 +9,17 @@
 pub mod lease;
 pub mod listener;
 
-use crate::catalog::routes::{self, RouteRow, ShardRoute};
-use crate::catalog::{Db, StoreError};
-use crate::lifecycle::ShownState;
+use crate::catalog::shards::{self, ShardRow};
+use crate::catalog::{Db, StoreError, routes, tenants};
+use crate::domain::{BaseDomain, ShardId, TenantId};
 use crate::metrics::Metrics;
+use crate::snapshot::{Destination, Route, TenantSnapshot};
 use lease::{Found, LeaseMap};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use uuid::Uuid;
 
-/// Where a served tenant lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
-    pub tenant_id: Uuid,
-    pub host: String,
-    pub region: String,
-    pub shard: String,
-    pub endpoint: String,
-    pub state: ShownState,
-    pub serving: bool,
-}
-
-type Shards = Arc<HashMap<String, ShardRoute>>;
+type Shards = Arc<HashMap<ShardId, ShardRow>>;
 
 /// The routing cache of one process; cheap to clone.
 #[derive(Clone)]
@@ -41,12 +29,12 @@ pub struct Router {
 
 struct Inner {
     db: Db,
-    base_domain: String,
+    base_domain: BaseDomain,
     metrics: Metrics,
-    /// `None`: no such tenant.
-    by_id: LeaseMap<Uuid, Option<Arc<RouteRow>>>,
+    /// `None`: no such tenant, or one without a route.
+    by_id: LeaseMap<TenantId, Option<Arc<Destination>>>,
     /// Site (the host without the base domain) to tenant; `None`: no tenant has it.
-    by_site: LeaseMap<String, Option<Uuid>>,
+    by_site: LeaseMap<String, Option<TenantId>>,
     shards: RwLock<Option<Shards>>,
     shards_generation: AtomicU64,
     /// Whether notifications are flowing; without them nothing is served from the cache.
@@ -54,7 +42,7 @@ struct Inner {
 }
 
 impl Router {
-    pub fn new(db: Db, base_domain: String, capacity: usize, metrics: Metrics) -> Self {
+    pub fn new(db: Db, base_domain: BaseDomain, capacity: usize, metrics: Metrics) -> Self {
         Router {
             inner: Arc::new(Inner {
                 db,
@@ -70,23 +58,27 @@ impl Router {
     }
 
     /// The route of one tenant; `None` for unknown, `PROVISIONING` and `DELETED` tenants.
-    pub async fn route(&self, id: Uuid) -> Result<Option<Route>, StoreError> {
+    pub async fn route(&self, id: TenantId) -> Result<Option<Route>, StoreError> {
         Ok(self.routes(&[id]).await?.pop().flatten())
     }
 
     /// The routes of `ids`, in the order asked, with one database round trip for all misses.
-    pub async fn routes(&self, ids: &[Uuid]) -> Result<Vec<Option<Route>>, StoreError> {
-        let rows = self.rows(ids).await?;
+    pub async fn routes(&self, ids: &[TenantId]) -> Result<Vec<Option<Route>>, StoreError> {
+        let destinations = self.destinations(ids).await?;
         let shards = self.shards().await?;
-        Ok(rows
-            .iter()
-            .map(|row| row.as_deref().and_then(|r| self.to_route(r, &shards)))
+        Ok(destinations
+            .into_iter()
+            .map(|to| {
+                let to = to?;
+                let endpoint = shards.get(&to.placement.shard)?.endpoint.clone();
+                Some(Route { to, endpoint })
+            })
             .collect())
     }
 
     /// The tenant that `host` names: its current host, or a renamed tenant's old host.
-    pub async fn tenant_of_host(&self, host: &str) -> Result<Option<Uuid>, StoreError> {
-        let Some(site) = self.site_of(host) else {
+    pub async fn tenant_of_host(&self, host: &str) -> Result<Option<TenantId>, StoreError> {
+        let Some(site) = self.inner.base_domain.site_of(host) else {
             return Ok(None);
         };
         let i = &self.inner;
@@ -114,19 +106,15 @@ impl Router {
         }
     }
 
-    /// The site part of a host under our base domain, lowercased; `None` for other hosts.
-    fn site_of(&self, host: &str) -> Option<String> {
-        let host = host.trim().trim_end_matches('.').to_ascii_lowercase();
-        let site = host
-            .strip_suffix(&self.inner.base_domain)?
-            .strip_suffix('.')?;
-        (!site.is_empty() && !site.contains('.')).then(|| site.to_owned())
-    }
-
-    async fn rows(&self, ids: &[Uuid]) -> Result<Vec<Option<Arc<RouteRow>>>, StoreError> {
+    /// Where each tenant's requests go, from the cache or, for all misses at once, from the
+    /// catalog.
+    async fn destinations(
+        &self,
+        ids: &[TenantId],
+    ) -> Result<Vec<Option<Arc<Destination>>>, StoreError> {
         let i = &self.inner;
         let live = self.live();
-        let mut found: Vec<Option<Arc<RouteRow>>> = vec![None; ids.len()];
+        let mut found: Vec<Option<Arc<Destination>>> = vec![None; ids.len()];
         let mut missing: Vec<(usize, Option<u64>)> = Vec::new();
         for (n, id) in ids.iter().enumerate() {
             match live.then(|| i.by_id.get(id)) {
@@ -147,37 +135,23 @@ impl Router {
             .route_cache
             .with_label_values(&["miss"])
             .inc_by(missing.len() as u64);
-        let wanted: Vec<Uuid> = missing.iter().map(|(n, _)| ids[*n]).collect();
-        let read: HashMap<Uuid, Arc<RouteRow>> = routes::by_ids(&i.db, &wanted)
+        let wanted: Vec<TenantId> = missing.iter().map(|(n, _)| ids[*n]).collect();
+        let read: HashMap<TenantId, Arc<Destination>> = tenants::load_many(&i.db, &wanted)
             .await?
-            .into_iter()
-            .map(|r| (r.id, Arc::new(r)))
+            .into_values()
+            .filter_map(|row| {
+                let to = TenantSnapshot::new(row, &i.base_domain).destination()?;
+                Some((to.tenant_id, Arc::new(to)))
+            })
             .collect();
         for (n, token) in missing {
-            let row = read.get(&ids[n]).cloned();
+            let to = read.get(&ids[n]).cloned();
             if let Some(token) = token {
-                i.by_id.fill(ids[n], token, row.clone());
+                i.by_id.fill(ids[n], token, to.clone());
             }
-            found[n] = row;
+            found[n] = to;
         }
         Ok(found)
-    }
-
-    fn to_route(&self, row: &RouteRow, shards: &Shards) -> Option<Route> {
-        let state = ShownState::parse(&row.state)?;
-        if matches!(state, ShownState::Provisioning | ShownState::Deleted) {
-            return None;
-        }
-        let shard = shards.get(row.shard_id.as_deref()?)?;
-        Some(Route {
-            tenant_id: row.id,
-            host: format!("{}.{}", row.site.as_deref()?, self.inner.base_domain),
-            region: row.region.clone().unwrap_or_else(|| shard.region.clone()),
-            shard: shard.id.clone(),
-            endpoint: shard.endpoint.clone(),
-            state,
-            serving: state.serving(),
-        })
     }
 
     async fn shards(&self) -> Result<Shards, StoreError> {
@@ -190,7 +164,7 @@ impl Router {
         }
         let generation = i.shards_generation.load(Ordering::SeqCst);
         let shards: Shards = Arc::new(
-            routes::shard_routes(&i.db)
+            shards::list(&i.db, None)
                 .await?
                 .into_iter()
                 .map(|s| (s.id.clone(), s))
@@ -225,7 +199,7 @@ impl Router {
         self.forget_shards();
     }
 
-    pub(crate) fn forget_tenant(&self, id: Uuid, sites: &[&str]) {
+    pub(crate) fn forget_tenant(&self, id: TenantId, sites: &[&str]) {
         self.inner.by_id.invalidate(&id);
         if sites.contains(&"*") {
             self.inner.by_site.clear();

@@ -39,7 +39,7 @@ async fn admin_actions(app: &TestApp, id: &str) -> Vec<(String, String, Value, V
         .map(|e| {
             (
                 e.event_type,
-                e.outcome,
+                e.outcome.to_string(),
                 e.data["by"].clone(),
                 e.data["reason"].clone(),
             )

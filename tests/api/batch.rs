@@ -2,39 +2,29 @@
 //! holds, the result is what storing them one after another would give.
 
 use crate::helpers::*;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::{Value, json};
+use tenant_catalog::apply::{Ingested, apply_events};
 use tenant_catalog::catalog::events::NewEvent;
 use tenant_catalog::catalog::tenants::lock_key;
-use tenant_catalog::catalog::{Ingested, ingest};
-use tenant_catalog::domain::TenantId;
-
-fn tenant_id(event: &Value) -> TenantId {
-    event["tenant_id"].as_str().unwrap().parse().unwrap()
-}
+use tenant_catalog::domain::BaseDomain;
+use tenant_catalog::lifecycle::{Event, Outcome};
 
 /// Stores `events` as one batch in one transaction.
 async fn store(app: &TestApp, events: &[Value]) -> Vec<Ingested> {
     let data: Vec<Value> = events.iter().map(|e| e["data"].clone()).collect();
-    let news: Vec<NewEvent<'_>> = events
+    let parsed: Vec<Event> = events
+        .iter()
+        .map(|e| Event::parse(e.to_string().as_bytes()).unwrap())
+        .collect();
+    let news: Vec<NewEvent<'_>> = parsed
         .iter()
         .zip(&data)
-        .map(|(e, data)| NewEvent {
-            id: e["id"].as_str().unwrap().parse().unwrap(),
-            tenant_id: tenant_id(e),
-            event_type: e["type"].as_str().unwrap(),
-            occurred_at: e["occurred_at"]
-                .as_str()
-                .unwrap()
-                .parse::<DateTime<Utc>>()
-                .map(micros)
-                .unwrap(),
-            sequence: e["sequence"].as_i64(),
-            data,
-        })
+        .map(|(event, data)| NewEvent { event, data })
         .collect();
+    let base = BaseDomain::try_from("example.net").unwrap();
     let mut tx = app.db.begin().await.unwrap();
-    let report = ingest(&mut tx, &news, Utc::now(), "example.net")
+    let report = apply_events(&mut tx, &news, Utc::now(), &base)
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -86,7 +76,7 @@ async fn one_batch_in_lock_order(a_first: bool) {
     let b_row = app.tenant(&b.tenant_id).await.expect("B stored");
     assert_eq!(b_row.site.as_deref(), Some(site.as_str()));
     let judged = |i: usize| match &results[i] {
-        Ingested::Judged { outcome, reason } => (*outcome, reason.clone().unwrap_or_default()),
+        Ingested::Judged(outcome) => (outcome.as_str(), outcome.reason().unwrap_or_default()),
         other => panic!("event {i} judged: {other:?}"),
     };
     if a_first {
@@ -131,15 +121,7 @@ async fn a_batch_of_many_tenants_places_each_on_the_emptiest_shard_in_turn() {
     let results = store(&app, &events).await;
     let applied = results
         .iter()
-        .filter(|r| {
-            matches!(
-                r,
-                Ingested::Judged {
-                    outcome: "applied",
-                    ..
-                }
-            )
-        })
+        .filter(|r| matches!(r, Ingested::Judged(Outcome::Applied)))
         .count();
     assert_eq!(applied, 30);
 

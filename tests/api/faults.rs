@@ -4,10 +4,10 @@
 //! Nothing may be lost, and every tenant must be what the lifecycle engine makes of its events.
 
 use crate::helpers::*;
+use crate::load::generate::{self as loadgen, Spec};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use tenant_catalog::ingest::publisher::EventPublisher;
-use tenant_catalog::loadgen::{self, Spec};
+use tenant_catalog::amqp::EventPublisher;
 
 /// `tenant-catalog serve` as a child process on the app's database and vhost.
 fn serve_process(app: &TestApp, key: &std::path::Path) -> Child {

@@ -131,7 +131,7 @@ async fn every_event_type_moves_the_tenant_through_its_lifecycle() {
     let history = app.history(&id).await;
     assert_eq!(history.len(), 9);
     assert!(
-        history.iter().all(|h| h.outcome == "applied"),
+        history.iter().all(|h| h.outcome.as_str() == "applied"),
         "{history:#?}"
     );
 
@@ -327,7 +327,7 @@ async fn an_event_before_its_tenant_exists_is_judged_again_when_the_tenant_arriv
         "no tenant from a non-creating event"
     );
     let h = app.history(&c.tenant_id).await;
-    assert_eq!(h[0].outcome, "rejected");
+    assert_eq!(h[0].outcome.as_str(), "rejected");
     assert!(
         h[0].reason
             .as_deref()
@@ -342,7 +342,7 @@ async fn an_event_before_its_tenant_exists_is_judged_again_when_the_tenant_arriv
         .await;
     assert_eq!(t.region.as_deref(), Some("ap-southeast-1"));
     let h = app.history(&c.tenant_id).await;
-    assert!(h.iter().all(|e| e.outcome == "applied"), "{h:?}");
+    assert!(h.iter().all(|e| e.outcome.as_str() == "applied"), "{h:?}");
 }
 
 #[tokio::test]
@@ -476,7 +476,7 @@ async fn a_site_given_up_and_taken_by_another_tenant_does_not_undo_the_first_ten
         .history(&first.tenant_id)
         .await
         .into_iter()
-        .map(|e| e.outcome)
+        .map(|e| e.outcome.to_string())
         .collect();
     assert_eq!(outcomes, ["applied", "applied", "applied"]);
 
@@ -485,7 +485,7 @@ async fn a_site_given_up_and_taken_by_another_tenant_does_not_undo_the_first_ten
     app.publish(&back).await;
     app.wait_events_stored(5).await;
     let h = app.history(&first.tenant_id).await;
-    assert_eq!(h[3].outcome, "rejected");
+    assert_eq!(h[3].outcome.as_str(), "rejected");
     assert!(
         h[3].reason
             .as_deref()

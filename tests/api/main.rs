@@ -4,6 +4,11 @@
 
 mod helpers;
 
+// The load tools, as `tenant-catalog-load` runs them; the tests use part of them.
+#[allow(dead_code)]
+#[path = "../../src/bin/tenant-catalog-load/load/mod.rs"]
+mod load;
+
 mod admin;
 mod auth;
 mod batch;

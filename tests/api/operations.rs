@@ -2,10 +2,10 @@
 //! load that loses nothing.
 
 use crate::helpers::*;
+use crate::load::generate::{self as loadgen, Spec};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use tenant_catalog::ingest::publisher::EventPublisher;
-use tenant_catalog::loadgen::{self, Spec};
+use tenant_catalog::amqp::EventPublisher;
 
 /// Runs the binary with the app's settings: (exit code, stdout).
 fn run(app: &TestApp, args: &[&str]) -> (i32, String) {

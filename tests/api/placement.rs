@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 
-async fn place(app: &TestApp, residency: &str) -> tenant_catalog::catalog::tenants::TenantRow {
+async fn place(app: &TestApp, residency: &str) -> StoredTenant {
     let mut c = Commerce::new();
     app.publish(&c.trial(days_ago(1), &unique_site(residency), residency))
         .await;

@@ -64,7 +64,12 @@ fn activation_renewal_and_rename_keep_the_tenant_active() {
     let (t, shown) = state_after(4, "2026-10-26T00:00:00Z");
     assert_eq!(shown, ShownState::Active);
     assert_eq!(
-        t.site.as_ref().map(|s| s.host("example.net")).as_deref(),
+        t.site
+            .as_ref()
+            .map(|s| crate::domain::BaseDomain::try_from("example.net")
+                .expect("valid")
+                .host(s))
+            .as_deref(),
         Some("acme-corp.example.net")
     );
     assert_eq!(

@@ -2,9 +2,9 @@
 //! `commerce.lifecycle`, routing key = event type, persistent, JSON, `message_id` = event id.
 //! Used by `tenant-catalog publish`, the tests and the load tools.
 
-use super::broker::{BrokerError, Doing};
 use super::topology::COMMERCE_EXCHANGE;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use super::{BrokerError, Doing, confirm_channel};
+use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Channel, Connection};
 
 /// A confirm-mode channel for publishing events.
@@ -15,18 +15,7 @@ pub struct EventPublisher {
 
 impl EventPublisher {
     pub async fn connect(amqp_url: &str) -> Result<Self, BrokerError> {
-        let conn = super::connect(amqp_url, "publisher").await?;
-        let channel = conn
-            .create_channel()
-            .await
-            .doing("opening a publish channel")?;
-        super::topology::declare(&channel)
-            .await
-            .doing("declaring the AMQP topology")?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .doing("enabling publisher confirms")?;
+        let (conn, channel) = confirm_channel(amqp_url, "publisher").await?;
         Ok(Self {
             _conn: conn,
             channel,
@@ -94,13 +83,13 @@ impl EventPublisher {
 }
 
 /// Waits for a publish's confirm; a nack is an error.
-async fn confirmed(confirm: lapin::PublisherConfirm) -> Result<(), BrokerError> {
+pub async fn confirmed(confirm: lapin::PublisherConfirm) -> Result<(), BrokerError> {
     let confirmation = confirm.await.doing("waiting for the broker's confirm")?;
     if confirmation.is_nack() {
         return Err(lapin::Error::from(
             lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Error),
         ))
-        .doing("the broker refused the event (nack)");
+        .doing("the broker refused (nacked) a message");
     }
     Ok(())
 }

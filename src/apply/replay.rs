@@ -3,9 +3,9 @@
 //! pages, one transaction each, so memory stays bounded whatever its size, and a `serve`
 //! running at the same time is only held up one page at a time (the tenant locks are the same).
 
-use super::db::{Doing, StoreError};
-use super::refold::{Change, refold};
-use super::{Db, tenants};
+use super::{Change, refold};
+use crate::catalog::{Db, Doing, StoreError, tenants};
+use crate::domain::BaseDomain;
 use chrono::Utc;
 
 /// Tenants per page (and per transaction).
@@ -26,7 +26,7 @@ pub struct Replayed {
 /// are done.
 pub async fn replay(
     db: &Db,
-    base_domain: &str,
+    base: &BaseDomain,
     write: bool,
     mut found: impl FnMut(&Change),
     mut progress: impl FnMut(usize),
@@ -40,7 +40,7 @@ pub async fn replay(
         };
         after = Some(last.as_uuid());
         let mut tx = db.begin().await.doing(|| "starting a replay page".into())?;
-        let changes = refold(&mut tx, &ids, Utc::now(), base_domain).await?;
+        let changes = refold(&mut tx, &ids, Utc::now(), base).await?;
         if write {
             tx.commit()
                 .await

@@ -41,6 +41,6 @@ pub async fn connect(amqp_url: &str, role: &str) -> Result<Connection, BrokerErr
         .with_connection_name(format!("tenant-catalog {role}").into());
     Connection::connect(&url, props).await.doing(&format!(
         "connecting to RabbitMQ at {} (is it running? is AMQP_URL right?)",
-        crate::catalog::redact(amqp_url)
+        crate::config::redact(amqp_url)
     ))
 }

@@ -1,0 +1,198 @@
+//! Tenants: deletion requests and their cancellation, and the tenant with its history.
+
+use super::AdminState;
+use super::audit::Reply;
+use super::input::{field, json_body, json_text, tenant_id};
+use super::views::{self, DeletionCancel, DeletionRequest, TenantView};
+use crate::apply::admin::{Acted, AdminAction, act};
+use crate::auth::Principal;
+use crate::catalog::{Doing, events, tenants};
+use crate::domain::{FreeText, TenantId};
+use crate::error::{ApiError, Code};
+use crate::lifecycle::Lifecycle;
+use crate::snapshot::TenantSnapshot;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, web};
+use chrono::Utc;
+
+fn not_found(id: TenantId) -> ApiError {
+    ApiError::not_found(format!(
+        "no tenant {id}: the catalog has no tenant with this id (an id that only had rejected events has none)"
+    ))
+}
+
+/// Loads the tenant as the admin API shows it.
+async fn snapshot(state: &AdminState, id: TenantId) -> Result<TenantSnapshot, ApiError> {
+    let row = tenants::get(&state.db, id)
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    Ok(TenantSnapshot::new(row, &state.base_domain))
+}
+
+/// Records an admin action on a tenant and commits it only when it changed the tenant.
+async fn commit_action(
+    state: &AdminState,
+    id: TenantId,
+    by: &str,
+    action: &AdminAction,
+) -> Result<Acted, ApiError> {
+    let mut tx = state
+        .db
+        .begin()
+        .await
+        .doing(|| "starting an admin transaction".into())?;
+    let acted = act(&mut tx, id, by, action, Utc::now(), &state.base_domain).await?;
+    if acted == Acted::Changed {
+        tx.commit()
+            .await
+            .doing(|| format!("committing an admin action on tenant {id}"))?;
+    } else {
+        tx.rollback()
+            .await
+            .doing(|| "leaving the history as it was".into())?;
+    }
+    Ok(acted)
+}
+
+/// Ask for a tenant's deletion.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/tenants/{id}/deletion",
+    tag = "tenants",
+    params(("id" = uuid::Uuid, Path, description = "The tenant's id")),
+    request_body = DeletionRequest,
+    responses(
+        (status = 202, description = "Deletion scheduled (or carried out, when `immediate`); a repeat changes nothing and answers the same", body = TenantView),
+        (status = 400, description = "Malformed JSON, unknown fields, a non-UUID id or an empty reason", body = views::ErrorBody),
+        (status = 401, description = "No valid token, or a token used for a write before", body = views::ErrorBody),
+        (status = 403, description = "The token lacks scope `admin`", body = views::ErrorBody),
+        (status = 404, description = "Unknown tenant", body = views::ErrorBody),
+        (status = 409, description = "Already DELETED, or a served, suspended or provisioning tenant without `force: true`", body = views::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn request_deletion(
+    state: web::Data<AdminState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<Reply, ApiError> {
+    let who = state.authorize(&req)?;
+    let id = tenant_id(&req)?;
+    let body: DeletionRequest = json_body(&req, payload, false).await?;
+    let reason = field("reason", FreeText::try_from(body.reason.as_str()))?;
+    let action = AdminAction::RequestDeletion {
+        reason: reason.into(),
+        immediate: body.immediate,
+        force: body.force,
+    };
+    let (acted, tenant) = tenant_action(&state, id, &action, &who).await?;
+    let outcome = match acted {
+        Acted::Unchanged => "nothing changed: the deletion was scheduled already".to_owned(),
+        _ if tenant.lifecycle == Lifecycle::Deleted => "tenant deleted".to_owned(),
+        _ => format!(
+            "deletion scheduled for {}",
+            tenant
+                .deletion_due_at
+                .map_or_else(|| "?".into(), |at| at.to_rfc3339())
+        ),
+    };
+    Ok(tenant_reply(StatusCode::ACCEPTED, tenant, outcome))
+}
+
+/// Cancel a tenant's admin deletions that are not carried out yet.
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/tenants/{id}/deletion",
+    tag = "tenants",
+    params(("id" = uuid::Uuid, Path, description = "The tenant's id")),
+    request_body(content = Option<DeletionCancel>, description = "Optional: why the deletion is cancelled"),
+    responses(
+        (status = 200, description = "Admin deletions cancelled: the tenant is what commerce's events alone make it", body = TenantView),
+        (status = 400, description = "Malformed JSON, unknown fields, a non-UUID id or an empty reason", body = views::ErrorBody),
+        (status = 401, description = "No valid token, or a token used for a write before", body = views::ErrorBody),
+        (status = 403, description = "The token lacks scope `admin`", body = views::ErrorBody),
+        (status = 404, description = "Unknown tenant", body = views::ErrorBody),
+        (status = 409, description = "No admin deletion is pending, or it was carried out already (final)", body = views::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn cancel_deletion(
+    state: web::Data<AdminState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<Reply, ApiError> {
+    let who = state.authorize(&req)?;
+    let id = tenant_id(&req)?;
+    let body: DeletionCancel = json_body(&req, payload, true).await?;
+    let reason = match body.reason.as_deref() {
+        Some(r) => String::from(field("reason", FreeText::try_from(r))?),
+        None => "no reason given".to_owned(),
+    };
+    let action = AdminAction::CancelDeletion { reason };
+    let (_, tenant) = tenant_action(&state, id, &action, &who).await?;
+    let outcome = format!("deletion cancelled; tenant is {}", tenant.state);
+    Ok(tenant_reply(StatusCode::OK, tenant, outcome))
+}
+
+/// An admin action on a tenant: the token spent, the action recorded in the tenant's history
+/// and judged by the lifecycle rules. A refusal is a 409 that says why.
+async fn tenant_action(
+    state: &AdminState,
+    id: TenantId,
+    action: &AdminAction,
+    who: &Principal,
+) -> Result<(Acted, TenantSnapshot), ApiError> {
+    state.spend(who).await?;
+    if tenants::get(&state.db, id).await?.is_none() {
+        return Err(not_found(id));
+    }
+    let acted = commit_action(state, id, &who.subject, action).await?;
+    let tenant = snapshot(state, id).await?;
+    if let Acted::Refused(message) = acted {
+        let code = match (tenant.lifecycle == Lifecycle::Deleted, action) {
+            (true, _) => Code::AlreadyDeleted,
+            (false, AdminAction::RequestDeletion { .. }) => Code::ForceRequired,
+            (false, AdminAction::CancelDeletion { .. }) => Code::NothingToCancel,
+        };
+        return Err(ApiError::new(code, message));
+    }
+    Ok((acted, tenant))
+}
+
+fn tenant_reply(status: StatusCode, tenant: TenantSnapshot, outcome: String) -> Reply {
+    Reply {
+        status,
+        body: json_text(&TenantView {
+            tenant,
+            history: None,
+        }),
+        outcome,
+    }
+}
+
+/// A tenant with its full history.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/tenants/{id}",
+    tag = "tenants",
+    params(("id" = uuid::Uuid, Path, description = "The tenant's id")),
+    responses(
+        (status = 200, description = "The tenant with its full history in contract order, admin actions included", body = TenantView),
+        (status = 400, description = "A non-UUID id", body = views::ErrorBody),
+        (status = 401, description = "No valid token", body = views::ErrorBody),
+        (status = 403, description = "The token lacks scope `admin`", body = views::ErrorBody),
+        (status = 404, description = "Unknown tenant", body = views::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn tenant(state: web::Data<AdminState>, req: HttpRequest) -> Result<Reply, ApiError> {
+    state.authorize(&req)?;
+    let id = tenant_id(&req)?;
+    let tenant = snapshot(&state, id).await?;
+    let history = Some(events::history(&state.db, id).await?);
+    Ok(Reply {
+        status: StatusCode::OK,
+        body: json_text(&TenantView { tenant, history }),
+        outcome: "read".into(),
+    })
+}

@@ -1,0 +1,108 @@
+//! Admin actions on a tenant. An admin action is an event of the tenant's history, applied
+//! with commerce's events by the same steps; the lifecycle rules judge it, nothing here
+//! re-implements them.
+
+use super::{Ingested, apply_events};
+use crate::catalog::events::NewEvent;
+use crate::catalog::{StoreError, Tx};
+use crate::domain::{BaseDomain, EventId, TenantId};
+use crate::lifecycle::{Event, EventKind, Outcome};
+use chrono::{DateTime, SubsecRound, Utc};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// What an admin asks of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminAction {
+    RequestDeletion {
+        reason: String,
+        immediate: bool,
+        force: bool,
+    },
+    CancelDeletion {
+        reason: String,
+    },
+}
+
+impl AdminAction {
+    /// The event that records the action, by `by` (the token's `sub`), and its `data` as
+    /// stored (what a refold reads back).
+    fn event(&self, tenant: TenantId, by: &str, at: DateTime<Utc>) -> (Event, Value) {
+        let (kind, data) = match self.clone() {
+            AdminAction::RequestDeletion {
+                reason,
+                immediate,
+                force,
+            } => (
+                EventKind::AdminDeletionRequested {
+                    by: by.to_owned(),
+                    reason: reason.clone(),
+                    immediate,
+                    force,
+                },
+                json!({"reason": reason, "immediate": immediate, "force": force, "by": by}),
+            ),
+            AdminAction::CancelDeletion { reason } => (
+                EventKind::AdminDeletionCancelled {
+                    by: by.to_owned(),
+                    reason: reason.clone(),
+                },
+                json!({"reason": reason, "by": by}),
+            ),
+        };
+        let event = Event {
+            id: EventId::from_uuid(Uuid::new_v4()),
+            tenant_id: tenant,
+            occurred_at: at,
+            sequence: None,
+            kind,
+        };
+        (event, data)
+    }
+}
+
+/// What an admin action did. Only `Changed` is meant to be committed: a repeat or a refusal
+/// leaves the history as it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acted {
+    /// Applied and the tenant changed.
+    Changed,
+    /// Applied, but the tenant is already so (a repeated request).
+    Unchanged,
+    /// The lifecycle rules refuse it, for this reason.
+    Refused(String),
+}
+
+/// Records an admin action at `now` and refolds the tenant. The caller commits only when the
+/// result is [`Acted::Changed`].
+#[tracing::instrument(name = "Applying an admin action", skip_all, fields(tenant_id = %tenant, by = %by))]
+pub async fn act(
+    tx: &mut Tx,
+    tenant: TenantId,
+    by: &str,
+    action: &AdminAction,
+    now: DateTime<Utc>,
+    base: &BaseDomain,
+) -> Result<Acted, StoreError> {
+    // Kept to the microsecond, as stored, so the fold sees exactly what a refold will read.
+    let now = now.trunc_subsecs(6);
+    let (event, data) = action.event(tenant, by, now);
+    let report = apply_events(
+        tx,
+        &[NewEvent {
+            event: &event,
+            data: &data,
+        }],
+        now,
+        base,
+    )
+    .await?;
+    Ok(match report.results.first() {
+        Some(Ingested::Judged(Outcome::Applied)) if report.changes.is_empty() => Acted::Unchanged,
+        Some(Ingested::Judged(Outcome::Applied)) => Acted::Changed,
+        Some(Ingested::Judged(other)) => {
+            Acted::Refused(other.reason().unwrap_or_else(|| "refused".into()))
+        }
+        other => Acted::Refused(format!("the action could not be recorded: {other:?}")),
+    })
+}

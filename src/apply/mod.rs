@@ -1,0 +1,137 @@
+//! Applying events: the one place where events (from commerce, from admins, or a timer that
+//! came due) meet the lifecycle fold and the catalog. Every change to a tenant goes through
+//! here, in the caller's transaction, in these steps:
+//!
+//! 1. **record** ([`record`]): store each delivered event once, telling first deliveries from
+//!    redeliveries and from ids reused with other content;
+//! 2. **lock and load**: lock every tenant concerned, in one order, and read their rows;
+//! 3. **judge** ([`judge`]): fold each tenant's whole history at `now`, judging site claims
+//!    against the catalog, and store every event's outcome;
+//! 4. **place, persist, publish** ([`persist`]): claim shard slots for tenants that wait for
+//!    one, write the rows that changed with a new version, and queue their change messages.
+//!
+//! A batch of tenants costs one statement of each kind, whatever its size.
+
+pub mod admin;
+pub mod replay;
+
+mod judge;
+mod persist;
+mod record;
+
+use crate::catalog::events::NewEvent;
+use crate::catalog::tenants::{self, TenantRow};
+use crate::catalog::{StoreError, Tx};
+use crate::domain::{BaseDomain, EventId, TenantId};
+use crate::lifecycle::{EventType, Outcome, ShownState};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+/// Why a tenant is refolded.
+#[derive(Debug, Clone)]
+pub enum Cause {
+    Event {
+        id: EventId,
+        event_type: EventType,
+    },
+    /// The scheduler found a timer due, or a shard with room for a waiting tenant.
+    Scheduler,
+}
+
+/// A committed change of a tenant row (one version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub tenant_id: TenantId,
+    pub previous_state: Option<ShownState>,
+    pub state: ShownState,
+    pub version: i64,
+}
+
+/// What became of one delivered event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    /// A new event, judged at its place in contract order.
+    Judged(Outcome),
+    /// A redelivery of a stored event: nothing to do.
+    Redelivered,
+    /// An id already used by an event with other content: the message is refused.
+    Conflict { reason: String },
+}
+
+/// What a batch of delivered events did.
+#[derive(Debug, Clone, Default)]
+pub struct IngestReport {
+    /// One entry per event, in the order given.
+    pub results: Vec<Ingested>,
+    pub changes: Vec<Change>,
+}
+
+/// Records events and refolds each of their tenants once. Every tenant of the batch is locked
+/// first, in ascending key order, before any shard row is claimed: a batch that holds a shard
+/// row then waits for no tenant, so two batches cannot deadlock.
+#[tracing::instrument(name = "Applying events", skip_all, fields(events = events.len()))]
+pub async fn apply_events(
+    tx: &mut Tx,
+    events: &[NewEvent<'_>],
+    now: DateTime<Utc>,
+    base: &BaseDomain,
+) -> Result<IngestReport, StoreError> {
+    let batch = record::Batch::of(events);
+    let mut tenant_ids = batch.tenant_ids();
+    sort_for_locking(&mut tenant_ids);
+    tenants::lock(tx, &tenant_ids).await?;
+    let stored = tenants::load_many(&mut **tx, &tenant_ids).await?;
+    let recorded = batch.record(tx, &stored).await?;
+    let work: Vec<(TenantId, Cause)> = tenant_ids
+        .iter()
+        .filter_map(|t| recorded.causes.get(t).map(|c| (*t, c.clone())))
+        .collect();
+    let known = recorded.new_events(events);
+    let (changes, outcomes) = refold_locked(tx, &work, &stored, &known, now, base).await?;
+    let results = recorded.results_with(&outcomes);
+    Ok(IngestReport { results, changes })
+}
+
+/// Refolds tenants at `now`: fires due timers and places those waiting for a shard. Deleted
+/// tenants are left alone. Returns the changes.
+pub async fn refold(
+    tx: &mut Tx,
+    ids: &[TenantId],
+    now: DateTime<Utc>,
+    base: &BaseDomain,
+) -> Result<Vec<Change>, StoreError> {
+    let mut ids = ids.to_vec();
+    sort_for_locking(&mut ids);
+    tenants::lock(tx, &ids).await?;
+    let stored = tenants::load_many(&mut **tx, &ids).await?;
+    let work: Vec<(TenantId, Cause)> = ids
+        .iter()
+        .filter(|id| !stored.get(id).is_some_and(TenantRow::is_deleted))
+        .map(|id| (*id, Cause::Scheduler))
+        .collect();
+    let (changes, _) = refold_locked(tx, &work, &stored, &HashMap::new(), now, base).await?;
+    Ok(changes)
+}
+
+/// Ascending lock key, the order every caller locks tenants in, without repeats.
+fn sort_for_locking(ids: &mut Vec<TenantId>) {
+    ids.sort_by_key(|id| (tenants::lock_key(*id), *id));
+    ids.dedup();
+}
+
+/// Judges and persists locked tenants, in the order given.
+async fn refold_locked(
+    tx: &mut Tx,
+    work: &[(TenantId, Cause)],
+    stored: &HashMap<TenantId, TenantRow>,
+    known: &HashMap<EventId, &crate::lifecycle::Event>,
+    now: DateTime<Utc>,
+    base: &BaseDomain,
+) -> Result<(Vec<Change>, HashMap<EventId, Outcome>), StoreError> {
+    if work.is_empty() {
+        return Ok((Vec::new(), HashMap::new()));
+    }
+    let judged = judge::judge(tx, work, stored, known, now).await?;
+    let changes = persist::persist(tx, judged.refolded, now, base).await?;
+    Ok((changes, judged.outcomes))
+}

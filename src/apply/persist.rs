@@ -1,0 +1,126 @@
+//! Step 4: placing the tenants that wait for a shard, writing the rows that changed with a
+//! new version, and queueing one change message per new version, all in the caller's
+//! transaction.
+
+use super::Cause;
+use super::Change;
+use super::judge::Refolded;
+use crate::catalog::tenants::{self, TenantRow};
+use crate::catalog::{StoreError, Tx, events, outbox, shards};
+use crate::domain::{BaseDomain, Placement, Residency, ShardId, TenantId};
+use crate::lifecycle::Lifecycle;
+use crate::snapshot::TenantSnapshot;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// A row to write, with what the write must also do.
+struct NextRow {
+    row: TenantRow,
+    cause: String,
+    previous: Option<TenantRow>,
+}
+
+/// Places, persists and publishes the refolded tenants whose row changed.
+pub(super) async fn persist(
+    tx: &mut Tx,
+    refolded: Vec<Refolded<'_>>,
+    now: DateTime<Utc>,
+    base: &BaseDomain,
+) -> Result<Vec<Change>, StoreError> {
+    let wanted: Vec<(TenantId, Residency)> = refolded
+        .iter()
+        .filter(|r| r.tenant.lifecycle != Lifecycle::Deleted)
+        .filter(|r| r.stored.is_none_or(|s| s.placement.is_none()))
+        .map(|r| (r.id, r.tenant.residency))
+        .collect();
+    let mut placed = shards::claim_slots(tx, &wanted).await?;
+    let next: Vec<NextRow> = refolded
+        .into_iter()
+        .filter_map(|r| {
+            let placement = r
+                .stored
+                .and_then(|s| s.placement.clone())
+                .or_else(|| placed.remove(&r.id));
+            next_row(r, placement)
+        })
+        .collect();
+    write(tx, &next).await?;
+    publish(tx, &next, now, base).await
+}
+
+/// The new version of a tenant's row, unless it says what the stored row says.
+fn next_row(r: Refolded<'_>, placement: Option<Placement>) -> Option<NextRow> {
+    let mut row = TenantRow::project(&r.tenant, placement);
+    if r.stored.is_some_and(|s| s.same_content(&row)) {
+        return None;
+    }
+    let (caused_by, cause) = match (r.cause, r.last_fired) {
+        (Cause::Event { id, event_type }, _) => (Some(id.as_uuid()), event_type.to_string()),
+        (Cause::Scheduler, Some((timer, at))) => {
+            // A timer has no event id; the same firing always gets the same derived one.
+            let name = format!("{}/{timer}/{}", r.id, at.to_rfc3339());
+            (
+                Some(Uuid::new_v5(&Uuid::NAMESPACE_OID, name.as_bytes())),
+                timer.to_string(),
+            )
+        }
+        (Cause::Scheduler, None) => (None, "placement".to_owned()),
+    };
+    row.version = r.stored.map_or(1, |s| s.version + 1);
+    row.caused_by = caused_by;
+    Some(NextRow {
+        row,
+        cause,
+        previous: r.stored.cloned(),
+    })
+}
+
+/// Writes the rows, their old hosts, and what a deletion frees and purges.
+async fn write(tx: &mut Tx, next: &[NextRow]) -> Result<(), StoreError> {
+    let deleted: Vec<&NextRow> = next.iter().filter(|n| n.row.is_deleted()).collect();
+    let freed: Vec<ShardId> = deleted
+        .iter()
+        .filter_map(|n| n.row.placement.as_ref().map(|p| p.shard.clone()))
+        .collect();
+    shards::release_slots(tx, &freed).await?;
+    let rows: Vec<TenantRow> = next.iter().map(|n| n.row.clone()).collect();
+    tenants::save(tx, &rows).await?;
+    for n in next {
+        let old_sites_changed = n
+            .previous
+            .as_ref()
+            .map_or(!n.row.old_sites.is_empty(), |s| {
+                s.old_sites != n.row.old_sites
+            });
+        if old_sites_changed {
+            tenants::save_old_sites(tx, &n.row).await?;
+        }
+    }
+    // A deleted tenant is never refolded again, so its events are not read again.
+    let purged: Vec<TenantId> = deleted.iter().map(|n| n.row.id).collect();
+    events::purge_personal_data(tx, &purged).await
+}
+
+/// Queues one change message per new version; returns the changes.
+async fn publish(
+    tx: &mut Tx,
+    next: &[NextRow],
+    now: DateTime<Utc>,
+    base: &BaseDomain,
+) -> Result<Vec<Change>, StoreError> {
+    let mut changes = Vec::with_capacity(next.len());
+    let mut messages = Vec::with_capacity(next.len());
+    for n in next {
+        let previous_state = n.previous.as_ref().map(|p| p.state);
+        let snapshot = TenantSnapshot::new(n.row.clone(), base);
+        messages.push(snapshot.change_message(previous_state, &n.cause, now));
+        changes.push(Change {
+            tenant_id: n.row.id,
+            previous_state,
+            state: n.row.state,
+            version: n.row.version,
+        });
+    }
+    outbox::enqueue(tx, &messages).await?;
+    Ok(changes)
+}

@@ -1,0 +1,249 @@
+//! The checker: compares the catalog with what the pure lifecycle engine says each tenant
+//! must be, and counts the events it lost.
+
+use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
+use tenant_catalog::catalog::tenants::{self, TenantRow};
+use tenant_catalog::catalog::{Db, Doing, StoreError};
+use tenant_catalog::domain::{Site, TenantId};
+use tenant_catalog::lifecycle::{Event, OutcomeKind, fold};
+use uuid::Uuid;
+
+/// What the checker found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Report {
+    pub distinct_events: usize,
+    pub tenants: usize,
+    /// Distinct events the catalog does not hold.
+    pub lost: usize,
+    /// Stored judgements.
+    pub applied: usize,
+    pub rejected: usize,
+    pub duplicate: usize,
+    /// Extra deliveries the catalog counted (redeliveries seen).
+    pub redeliveries_seen: i64,
+    /// Tenants that match the fold of their events.
+    pub matching: usize,
+    /// Tenants deleted early: some earlier state of the catalog already folded to DELETED, and
+    /// what arrived after that was rejected, as the contract allows.
+    pub deleted_early: usize,
+    /// Tenants whose state differs from the fold of their events (must be 0): an event lost,
+    /// applied twice or judged wrongly would show here.
+    pub mismatched: usize,
+    /// A few mismatches, for a person to look at.
+    pub examples: Vec<String>,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.lost == 0 && self.mismatched == 0
+    }
+}
+
+/// Events read back from a JSON Lines file of distinct events.
+pub fn read_events(text: &str) -> Result<Vec<Event>, String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| Event::parse(l.as_bytes()).map_err(|e| format!("line {}: {e}", i + 1)))
+        .collect()
+}
+
+/// How many tenants the checker reads per query.
+const CHUNK: usize = 2000;
+
+/// Compares the catalog with the fold of `events` at `now` (the generated sites never collide,
+/// so no site is taken). A tenant whose scheduler may not have fired a timer of the last few
+/// seconds yet is compared at `now - 10 s` as well.
+pub async fn check(db: &Db, events: &[Event], now: DateTime<Utc>) -> Result<Report, StoreError> {
+    let mut by_tenant: HashMap<TenantId, Vec<Event>> = HashMap::new();
+    for e in events {
+        by_tenant.entry(e.tenant_id).or_default().push(e.clone());
+    }
+    let mut report = Report {
+        distinct_events: events.len(),
+        tenants: by_tenant.len(),
+        ..Report::default()
+    };
+    let ids: Vec<TenantId> = by_tenant.keys().copied().collect();
+    for chunk in ids.chunks(CHUNK) {
+        let mut tx = db.begin().await.doing(|| "starting to read".into())?;
+        let rows = tenants::load_many(&mut *tx, chunk).await?;
+        let uuids: Vec<Uuid> = chunk.iter().map(TenantId::as_uuid).collect();
+        let stored = sqlx::query!(
+            r#"select event_id, tenant_id, outcome, reason, deliveries
+               from tenant_events where tenant_id = any($1)"#,
+            &uuids
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .doing(|| "reading stored events".into())?;
+        tx.rollback().await.doing(|| "ending the read".into())?;
+        let mut judged: HashMap<Uuid, Option<String>> = HashMap::new();
+        for s in stored {
+            report.redeliveries_seen += i64::from(s.deliveries - 1);
+            match OutcomeKind::parse(&s.outcome) {
+                Some(OutcomeKind::Applied) => report.applied += 1,
+                Some(OutcomeKind::Duplicate) => report.duplicate += 1,
+                _ => report.rejected += 1,
+            }
+            judged.insert(s.event_id, s.reason);
+        }
+        for id in chunk {
+            let events = &by_tenant[id];
+            report.lost += events
+                .iter()
+                .filter(|e| !judged.contains_key(&e.id.as_uuid()))
+                .count();
+            match compare(events, rows.get(id), &judged, now) {
+                Verdict::Matches => report.matching += 1,
+                Verdict::DeletedEarly => report.deleted_early += 1,
+                Verdict::Differs(why) => {
+                    report.mismatched += 1;
+                    if report.examples.len() < 10 {
+                        report.examples.push(format!("tenant {id}: {why}"));
+                    }
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+enum Verdict {
+    Matches,
+    DeletedEarly,
+    Differs(String),
+}
+
+fn no_site_taken(_: &Site) -> bool {
+    false
+}
+
+/// The stored row against the fold of the tenant's events.
+fn compare(
+    events: &[Event],
+    row: Option<&TenantRow>,
+    judged: &HashMap<Uuid, Option<String>>,
+    now: DateTime<Utc>,
+) -> Verdict {
+    let same = |events: &[Event], at: DateTime<Utc>| {
+        let folded = fold(events, at, &no_site_taken).tenant;
+        match (folded, row) {
+            (None, None) => true,
+            (Some(t), Some(r)) => TenantRow::project(&t, r.placement.clone()).same_content(r),
+            _ => false,
+        }
+    };
+    if same(events, now) || same(events, now - Duration::seconds(10)) {
+        return Verdict::Matches;
+    }
+    if let Some(r) = row.filter(|r| r.is_deleted()) {
+        // The events the catalog had when it carried out the deletion: those not rejected as
+        // coming after it.
+        let before: Vec<Event> = events
+            .iter()
+            .filter(|e| {
+                !judged.get(&e.id.as_uuid()).is_some_and(|reason| {
+                    reason
+                        .as_deref()
+                        .is_some_and(|r| r.contains("a carried-out deletion is final"))
+                })
+            })
+            .cloned()
+            .collect();
+        if before.len() < events.len() && same(&before, r.deleted_at.unwrap_or(now)) {
+            return Verdict::DeletedEarly;
+        }
+    }
+    let expected = fold(events, now, &no_site_taken).tenant;
+    Verdict::Differs(format!(
+        "stored {:?}, expected {:?}",
+        row.map(|r| (
+            r.lifecycle,
+            r.state,
+            r.suspended,
+            &r.site,
+            r.deletion_due_at
+        )),
+        expected.map(|t| (t.lifecycle, t.suspended, t.site, t.deletion_due_at))
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load::generate::{Spec, generate};
+
+    fn spec(tenants: usize) -> Spec {
+        Spec {
+            tenants,
+            duplicates: 0.3,
+            poison: 10,
+            seed: 42,
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_stream_with_redeliveries_and_poison() {
+        let now = Utc::now();
+        let a = generate(&spec(200), now);
+        let b = generate(&spec(200), now);
+        assert_eq!(a.events, b.events);
+        assert_eq!(a.deliveries, b.deliveries);
+        let distinct = a.events.len();
+        let poison = a
+            .deliveries
+            .iter()
+            .filter(|d| Event::parse(d).is_err())
+            .count();
+        assert_eq!(poison, 10);
+        let redelivered = a.deliveries.len() - distinct - poison;
+        assert!(
+            (distinct as f64 * 0.2..distinct as f64 * 0.4).contains(&(redelivered as f64)),
+            "about 30% redelivered: {redelivered} of {distinct}"
+        );
+        assert!(
+            a.events
+                .iter()
+                .all(|e| Event::parse(e.to_string().as_bytes()).is_ok())
+        );
+    }
+
+    #[test]
+    fn the_checker_tells_a_right_row_from_a_tampered_one() {
+        let plan = generate(&spec(50), Utc::now());
+        let events = read_events(
+            &plan
+                .events
+                .iter()
+                .map(|e| format!("{e}\n"))
+                .collect::<String>(),
+        )
+        .unwrap();
+        let now = Utc::now();
+        let first = events[0].tenant_id;
+        let mine: Vec<Event> = events
+            .iter()
+            .filter(|e| e.tenant_id == first)
+            .cloned()
+            .collect();
+        let tenant = fold(&mine, now, &no_site_taken).tenant.expect("created");
+        let row = TenantRow::project(&tenant, None);
+        let judged = HashMap::new();
+        assert!(matches!(
+            compare(&mine, Some(&row), &judged, now),
+            Verdict::Matches
+        ));
+        let mut tampered = row.clone();
+        tampered.suspended = !tampered.suspended;
+        assert!(matches!(
+            compare(&mine, Some(&tampered), &judged, now),
+            Verdict::Differs(_)
+        ));
+        assert!(matches!(
+            compare(&mine, None, &judged, now),
+            Verdict::Differs(_)
+        ));
+    }
+}

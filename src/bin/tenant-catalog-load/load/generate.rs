@@ -1,0 +1,228 @@
+//! Realistic commerce event streams: whole lifecycles for many tenants, with timestamps
+//! spread over the past months, then a delivery plan: every event once, a share of them again
+//! (redeliveries with the same id), all shuffled, with poison messages interleaved.
+
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// A small, seedable pseudo-random generator (SplitMix64): the same seed gives the same
+/// stream, so a failing run can be repeated.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A whole number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// `true` with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+
+    pub fn uuid(&mut self) -> Uuid {
+        let bytes = (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64());
+        uuid::Builder::from_random_bytes(bytes.to_be_bytes()).into_uuid()
+    }
+}
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub tenants: usize,
+    /// Share of events delivered a second time (0.3: 30% of the distinct events).
+    pub duplicates: f64,
+    /// Poison messages interleaved with the events.
+    pub poison: usize,
+    pub seed: u64,
+}
+
+/// A generated stream.
+pub struct Plan {
+    /// Every distinct event, as JSON.
+    pub events: Vec<Value>,
+    /// What to publish, in order: events (some twice) and poison, shuffled.
+    pub deliveries: Vec<Vec<u8>>,
+}
+
+/// Generates `spec.tenants` lifecycles ending before `now`, and their delivery plan.
+pub fn generate(spec: &Spec, now: DateTime<Utc>) -> Plan {
+    let mut rng = Rng::new(spec.seed);
+    let now = now.trunc_subsecs(0);
+    let run = format!("{:x}", spec.seed & 0xffff_ffff);
+    let mut events = Vec::new();
+    for n in 0..spec.tenants {
+        lifecycle(&mut rng, &run, n, now, &mut events);
+    }
+    let mut deliveries: Vec<Vec<u8>> = events.iter().map(|e| e.to_string().into_bytes()).collect();
+    for e in &events {
+        if rng.chance(spec.duplicates) {
+            deliveries.push(e.to_string().into_bytes());
+        }
+    }
+    for i in 0..spec.poison {
+        deliveries.push(poison(&mut rng, i, now));
+    }
+    // Fisher-Yates: any order, as the bus promises none.
+    for i in (1..deliveries.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        deliveries.swap(i, j);
+    }
+    Plan { events, deliveries }
+}
+
+const RESIDENCIES: [&str; 7] = ["us", "eu", "de", "ie", "sg", "au", "global"];
+
+/// One tenant's life: a trial or a direct purchase some time in the last four months, then what
+/// customers do: convert, renew, rename, get suspended, cancel, come back, ask for deletion.
+fn lifecycle(rng: &mut Rng, run: &str, n: usize, now: DateTime<Utc>, out: &mut Vec<Value>) {
+    let tenant = rng.uuid();
+    let mut seq = 0u64;
+    let start = now - Duration::minutes(rng.below(120 * 24 * 60) as i64 + 60);
+    let mut at = start;
+    let mut push = |rng: &mut Rng, at: DateTime<Utc>, kind: &str, data: Value| {
+        seq += 1;
+        out.push(json!({
+            "id": rng.uuid().to_string(),
+            "type": kind,
+            "tenant_id": tenant.to_string(),
+            "occurred_at": at.to_rfc3339(),
+            "sequence": seq,
+            "data": data,
+        }));
+    };
+    // Later steps happen after the previous one, and never after `now`.
+    let later = |rng: &mut Rng, at: DateTime<Utc>, max_days: u64| {
+        (at + Duration::minutes(rng.below(max_days * 24 * 60) as i64 + 1)).min(now)
+    };
+    let residency = RESIDENCIES[rng.below(RESIDENCIES.len() as u64) as usize];
+    let site = format!("lg-{run}-{n}");
+    let period_end = |at: DateTime<Utc>| (at + Duration::days(30)).to_rfc3339();
+    let mut active = if rng.chance(0.7) {
+        let billing_day = rng.below(28) + 1;
+        push(
+            rng,
+            at,
+            "trial.started",
+            json!({"site": site, "products": ["jira", "confluence"], "residency": residency,
+                   "billing_day": billing_day}),
+        );
+        // Most trials convert before they end (30 to 58 days); some do not.
+        if rng.chance(0.6) {
+            at = later(rng, at, 29);
+            push(
+                rng,
+                at,
+                "subscription.activated",
+                json!({"plan": "standard", "cycle": "monthly", "current_period_end": period_end(at)}),
+            );
+            true
+        } else {
+            false
+        }
+    } else {
+        push(
+            rng,
+            at,
+            "subscription.activated",
+            json!({"plan": "premium", "cycle": "annual", "current_period_end": period_end(at),
+                   "site": site, "products": ["jira"], "residency": residency}),
+        );
+        true
+    };
+    if !active {
+        return;
+    }
+    for _ in 0..rng.below(3) {
+        at = later(rng, at, 30);
+        push(
+            rng,
+            at,
+            "subscription.renewed",
+            json!({"current_period_end": period_end(at)}),
+        );
+    }
+    if rng.chance(0.2) {
+        at = later(rng, at, 20);
+        push(
+            rng,
+            at,
+            "site.renamed",
+            json!({"site": format!("lg-{run}-{n}-r")}),
+        );
+    }
+    if rng.chance(0.1) {
+        at = later(rng, at, 10);
+        push(
+            rng,
+            at,
+            "subscription.suspended",
+            json!({"reason": "payment_overdue"}),
+        );
+        if rng.chance(0.7) {
+            at = later(rng, at, 10);
+            push(rng, at, "subscription.unsuspended", json!({}));
+        }
+    }
+    if rng.chance(0.15) {
+        at = later(rng, at, 20);
+        let effective = at + Duration::minutes(rng.below(40 * 24 * 60) as i64);
+        push(
+            rng,
+            at,
+            "subscription.cancelled",
+            json!({"effective_at": effective.to_rfc3339()}),
+        );
+        active = false;
+        if rng.chance(0.3) {
+            at = later(rng, at, 30);
+            push(
+                rng,
+                at,
+                "subscription.reactivated",
+                json!({"current_period_end": period_end(at)}),
+            );
+            active = true;
+        }
+    }
+    if active && rng.chance(0.05) {
+        at = later(rng, at, 20);
+        push(
+            rng,
+            at,
+            "data.deletion_requested",
+            json!({"reason": "customer request"}),
+        );
+    }
+}
+
+/// A message the consumer must dead-letter, of one of several kinds.
+fn poison(rng: &mut Rng, i: usize, now: DateTime<Utc>) -> Vec<u8> {
+    let id = rng.uuid().to_string();
+    let tenant = rng.uuid().to_string();
+    let at = now.to_rfc3339();
+    let body = match i % 5 {
+        0 => return format!("not json {i}").into_bytes(),
+        1 => json!({"type": "trial.started", "tenant_id": tenant, "occurred_at": at, "data": {}}),
+        2 => json!({"id": id, "type": "subscription.teleported", "tenant_id": tenant,
+                    "occurred_at": at, "data": {}}),
+        3 => json!({"id": id, "type": "subscription.renewed", "tenant_id": tenant,
+                    "occurred_at": "yesterday", "data": {"current_period_end": at}}),
+        _ => json!({"id": id, "type": "admin.deletion_requested", "tenant_id": tenant,
+                    "occurred_at": at, "data": {"by": "mallory", "reason": "x", "force": true}}),
+    };
+    body.to_string().into_bytes()
+}

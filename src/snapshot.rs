@@ -1,0 +1,185 @@
+//! The tenant as every reader sees it: one snapshot derived from the stored row, so the admin
+//! API, GraphQL, the router and the change feed show the same host, the same `serving` and
+//! the same placement, computed here once.
+
+use crate::catalog::outbox;
+use crate::catalog::tenants::TenantRow;
+use crate::domain::{
+    BaseDomain, Cycle, Endpoint, Placement, Products, Region, Residency, ShardId, Site, TenantId,
+};
+use crate::lifecycle::{Lifecycle, ShownState};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::sync::Arc;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// A tenant, as the admin API, GraphQL and `tenant-catalog show` present it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct TenantSnapshot {
+    #[schema(value_type = Uuid)]
+    pub id: TenantId,
+    /// The shown state: PROVISIONING, TRIAL, ACTIVE, CANCELLING, SUSPENDED, DEACTIVATED or DELETED.
+    #[schema(value_type = String)]
+    pub state: ShownState,
+    /// Whether product services may serve the tenant.
+    pub serving: bool,
+    /// The lifecycle state: TRIAL, ACTIVE, CANCELLING, DEACTIVATED or DELETED.
+    #[schema(value_type = String)]
+    pub lifecycle: Lifecycle,
+    pub suspended: bool,
+    /// Null once deleted.
+    #[schema(value_type = Option<String>)]
+    pub site: Option<Site>,
+    /// Null once deleted.
+    pub host: Option<String>,
+    /// Hosts of earlier sites that still resolve to this tenant.
+    pub old_hosts: Vec<String>,
+    /// Null once deleted.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub products: Option<Products>,
+    #[schema(value_type = String)]
+    pub residency: Residency,
+    /// Null while PROVISIONING.
+    #[schema(value_type = Option<String>)]
+    pub region: Option<Region>,
+    /// Null while PROVISIONING.
+    #[schema(value_type = Option<String>)]
+    pub shard: Option<ShardId>,
+    pub plan: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub cycle: Option<Cycle>,
+    pub trial_ends_at: Option<DateTime<Utc>>,
+    pub current_period_end: Option<DateTime<Utc>>,
+    pub cancellation_effective_at: Option<DateTime<Utc>>,
+    /// When the deletion is due (DEACTIVATED tenants).
+    pub deletion_due_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Goes up by one with every change.
+    pub version: i64,
+    /// The event (or timer) behind the last change.
+    #[serde(skip)]
+    pub caused_by: Option<Uuid>,
+}
+
+impl TenantSnapshot {
+    pub fn new(row: TenantRow, base: &BaseDomain) -> Self {
+        let (region, shard) = match row.placement {
+            Some(Placement { region, shard }) => (Some(region), Some(shard)),
+            None => (None, None),
+        };
+        TenantSnapshot {
+            id: row.id,
+            state: row.state,
+            serving: row.state.serving(),
+            lifecycle: row.lifecycle,
+            suspended: row.suspended,
+            host: row.site.as_ref().map(|s| base.host(s)),
+            site: row.site,
+            old_hosts: row.old_sites.iter().map(|s| base.host(s)).collect(),
+            products: row.products,
+            residency: row.residency,
+            region,
+            shard,
+            plan: row.plan,
+            cycle: row.cycle,
+            trial_ends_at: row.trial_ends_at,
+            current_period_end: row.current_period_end,
+            cancellation_effective_at: row.cancellation_effective_at,
+            deletion_due_at: row.deletion_due_at,
+            created_at: row.created_at,
+            deleted_at: row.deleted_at,
+            version: row.version,
+            caused_by: row.caused_by,
+        }
+    }
+
+    /// Where product services send the tenant's requests; `None` for tenants without a route
+    /// (PROVISIONING or DELETED).
+    pub fn destination(&self) -> Option<Destination> {
+        if matches!(self.state, ShownState::Provisioning | ShownState::Deleted) {
+            return None;
+        }
+        Some(Destination {
+            tenant_id: self.id,
+            host: self.host.clone()?,
+            state: self.state,
+            serving: self.serving,
+            placement: Placement {
+                region: self.region?,
+                shard: self.shard.clone()?,
+            },
+        })
+    }
+
+    /// The message that announces this version of the tenant on `tenant-catalog.changes`.
+    pub fn change_message(
+        &self,
+        previous_state: Option<ShownState>,
+        cause: &str,
+        changed_at: DateTime<Utc>,
+    ) -> outbox::Message {
+        let payload = ChangePayload {
+            tenant_id: self.id,
+            state: self.state,
+            previous_state,
+            serving: self.serving,
+            lifecycle: self.lifecycle,
+            suspended: self.suspended,
+            region: self.region,
+            shard: self.shard.as_ref(),
+            host: self.host.as_deref(),
+            old_hosts: &self.old_hosts,
+            products: self.products.as_ref(),
+            version: self.version,
+            caused_by: self.caused_by,
+            cause,
+            changed_at,
+        };
+        outbox::Message {
+            tenant_id: self.id.as_uuid(),
+            routing_key: format!("tenant.{}", self.state.as_str().to_lowercase()),
+            // A struct of plain fields: serialising it cannot fail.
+            payload: serde_json::to_value(payload).unwrap_or_default(),
+        }
+    }
+}
+
+/// The body of a change message (CONTRACT.md section 3, plus `serving`, `lifecycle`,
+/// `suspended`, `old_hosts`, `products`, `cause` and `changed_at`).
+#[derive(Serialize)]
+struct ChangePayload<'a> {
+    tenant_id: TenantId,
+    state: ShownState,
+    previous_state: Option<ShownState>,
+    serving: bool,
+    lifecycle: Lifecycle,
+    suspended: bool,
+    region: Option<Region>,
+    shard: Option<&'a ShardId>,
+    host: Option<&'a str>,
+    old_hosts: &'a [String],
+    products: Option<&'a Products>,
+    version: i64,
+    caused_by: Option<Uuid>,
+    cause: &'a str,
+    changed_at: DateTime<Utc>,
+}
+
+/// What a route needs of a tenant: the part of its snapshot that the router keeps per tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    pub tenant_id: TenantId,
+    pub host: String,
+    pub state: ShownState,
+    pub serving: bool,
+    pub placement: Placement,
+}
+
+/// Where a tenant's requests go: its destination and its shard's endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub to: Arc<Destination>,
+    pub endpoint: Endpoint,
+}
