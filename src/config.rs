@@ -106,31 +106,9 @@ impl Settings {
 
     /// Reads settings through `get`, so tests can pass their own environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let var =
-            |name: &'static str, default: &str| get(name).unwrap_or_else(|| default.to_owned());
-        let bad = |var: &'static str, value: &str, reason: String| ConfigError {
-            var,
-            value: value.to_owned(),
-            reason,
-        };
-
-        let database_url = var("DATABASE_URL", DEFAULT_DATABASE_URL);
-        if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
-            return Err(bad(
-                "DATABASE_URL",
-                &database_url,
-                "expected a URL like postgres://user@host:5432/dbname".into(),
-            ));
-        }
-        let amqp_url = var("AMQP_URL", DEFAULT_AMQP_URL);
-        if !amqp_url.starts_with("amqp://") {
-            return Err(bad(
-                "AMQP_URL",
-                &amqp_url,
-                "expected a URL like amqp://user:pass@host:5672/%2f (TLS is not built in)".into(),
-            ));
-        }
-        let raw = var("HTTP_ADDR", DEFAULT_HTTP_ADDR);
+        let env = Env(&get);
+        let (database_url, amqp_url) = env.urls()?;
+        let raw = env.var("HTTP_ADDR", DEFAULT_HTTP_ADDR);
         let http_addr = raw.parse().map_err(|e| {
             bad(
                 "HTTP_ADDR",
@@ -138,18 +116,75 @@ impl Settings {
                 format!("{e}; expected host:port like 127.0.0.1:8080"),
             )
         })?;
-
-        let raw = var("BASE_DOMAIN", "example.net");
+        let raw = env.var("BASE_DOMAIN", "example.net");
         let base_domain =
             BaseDomain::try_from(raw.as_str()).map_err(|e| bad("BASE_DOMAIN", &raw, e.0))?;
+        Ok(Settings {
+            auth: env.auth()?,
+            graphql: env.graphql()?,
+            database_url,
+            amqp_url,
+            http_addr,
+            base_domain,
+            seed_shards: env.seed_shards()?,
+            database_max_connections: env.number("DATABASE_MAX_CONNECTIONS", "16", 2..=1000)?,
+            amqp_prefetch: env.number("AMQP_PREFETCH", "1000", 1..=u16::MAX)?,
+            scheduler_interval: env.scheduler_interval()?,
+            log_format: env.log_format()?,
+        })
+    }
+}
 
-        let capacity = number(
-            &var("SEED_SHARD_CAPACITY", "10000"),
-            "SEED_SHARD_CAPACITY",
-            0..=i32::MAX,
-        )?;
-        let endpoint_template = var("SEED_SHARD_ENDPOINT", "https://{shard}.shards.example.net");
-        let raw = var(
+fn bad(var: &'static str, value: &str, reason: String) -> ConfigError {
+    ConfigError {
+        var,
+        value: value.to_owned(),
+        reason,
+    }
+}
+
+/// The environment being read, a group of settings at a time.
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn var(&self, name: &'static str, default: &str) -> String {
+        (self.0)(name).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn number<T>(
+        &self,
+        name: &'static str,
+        default: &str,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ConfigError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display,
+    {
+        number(&self.var(name, default), name, range)
+    }
+
+    fn urls(&self) -> Result<(String, String), ConfigError> {
+        let database_url = self.var("DATABASE_URL", DEFAULT_DATABASE_URL);
+        if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(bad(
+                "DATABASE_URL",
+                &database_url,
+                "expected a URL like postgres://user@host:5432/dbname".into(),
+            ));
+        }
+        let amqp_url = self.var("AMQP_URL", DEFAULT_AMQP_URL);
+        if !amqp_url.starts_with("amqp://") {
+            return Err(bad(
+                "AMQP_URL",
+                &amqp_url,
+                "expected a URL like amqp://user:pass@host:5672/%2f (TLS is not built in)".into(),
+            ));
+        }
+        Ok((database_url, amqp_url))
+    }
+
+    fn seed_shards(&self) -> Result<SeedShards, ConfigError> {
+        let raw = self.var(
             "SEED_SHARD_REGIONS",
             &Region::ALL.map(Region::as_str).join(","),
         );
@@ -160,16 +195,17 @@ impl Settings {
             .map(|s| s.parse::<Region>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| bad("SEED_SHARD_REGIONS", &raw, e.0))?;
+        Ok(SeedShards {
+            capacity: self.number("SEED_SHARD_CAPACITY", "10000", 0..=i32::MAX)?,
+            endpoint_template: self
+                .var("SEED_SHARD_ENDPOINT", "https://{shard}.shards.example.net"),
+            regions,
+        })
+    }
 
-        let database_max_connections = number(
-            &var("DATABASE_MAX_CONNECTIONS", "16"),
-            "DATABASE_MAX_CONNECTIONS",
-            2..=1000,
-        )?;
-        let amqp_prefetch = number(&var("AMQP_PREFETCH", "1000"), "AMQP_PREFETCH", 1..=u16::MAX)?;
-        let raw = var("SCHEDULER_INTERVAL_MS", "1000");
-        let scheduler_interval = raw
-            .parse::<u64>()
+    fn scheduler_interval(&self) -> Result<Duration, ConfigError> {
+        let raw = self.var("SCHEDULER_INTERVAL_MS", "1000");
+        raw.parse::<u64>()
             .ok()
             .filter(|n| (10..=5000).contains(n))
             .map(Duration::from_millis)
@@ -179,67 +215,47 @@ impl Settings {
                     &raw,
                     "expected milliseconds from 10 to 5000 (timers must fire within 5 s)".into(),
                 )
-            })?;
-        let raw = var("LOG_FORMAT", "pretty");
-        let log_format = match raw.as_str() {
-            "json" => LogFormat::Json,
-            "pretty" => LogFormat::Pretty,
-            _ => {
-                return Err(bad(
-                    "LOG_FORMAT",
-                    &raw,
-                    "expected `json` or `pretty`".into(),
-                ));
-            }
-        };
+            })
+    }
 
-        let auth = AuthSettings {
-            signing_key: PathBuf::from(var("AUTH_SIGNING_KEY", ".dev/signing-key.pem")),
-            public_keys_dir: get("AUTH_PUBLIC_KEYS_DIR")
+    fn log_format(&self) -> Result<LogFormat, ConfigError> {
+        let raw = self.var("LOG_FORMAT", "pretty");
+        match raw.as_str() {
+            "json" => Ok(LogFormat::Json),
+            "pretty" => Ok(LogFormat::Pretty),
+            _ => Err(bad(
+                "LOG_FORMAT",
+                &raw,
+                "expected `json` or `pretty`".into(),
+            )),
+        }
+    }
+
+    fn auth(&self) -> Result<AuthSettings, ConfigError> {
+        Ok(AuthSettings {
+            signing_key: PathBuf::from(self.var("AUTH_SIGNING_KEY", ".dev/signing-key.pem")),
+            public_keys_dir: (self.0)("AUTH_PUBLIC_KEYS_DIR")
                 .filter(|d| !d.is_empty())
                 .map(PathBuf::from),
-            issuer: key_id_part(var("AUTH_ISSUER", "tenant-catalog"), "AUTH_ISSUER")?,
-            key_name: key_id_part(var("AUTH_KEY_NAME", "dev"), "AUTH_KEY_NAME")?,
-            audience: var("AUTH_AUDIENCE", "tenant-catalog"),
-            max_ttl_secs: number(
-                &var("AUTH_MAX_TTL_SECS", "3600"),
-                "AUTH_MAX_TTL_SECS",
-                1..=86400,
-            )?,
-        };
-        let graphql = GraphqlSettings {
+            issuer: key_id_part(self.var("AUTH_ISSUER", "tenant-catalog"), "AUTH_ISSUER")?,
+            key_name: key_id_part(self.var("AUTH_KEY_NAME", "dev"), "AUTH_KEY_NAME")?,
+            audience: self.var("AUTH_AUDIENCE", "tenant-catalog"),
+            max_ttl_secs: self.number("AUTH_MAX_TTL_SECS", "3600", 1..=86400)?,
+        })
+    }
+
+    fn graphql(&self) -> Result<GraphqlSettings, ConfigError> {
+        Ok(GraphqlSettings {
             introspection: boolean(
-                &var("GRAPHQL_INTROSPECTION", "true"),
+                &self.var("GRAPHQL_INTROSPECTION", "true"),
                 "GRAPHQL_INTROSPECTION",
             )?,
-            max_route_ids: number(
-                &var("GRAPHQL_MAX_ROUTE_IDS", "100"),
-                "GRAPHQL_MAX_ROUTE_IDS",
-                1..=1000,
-            )?,
-            route_cache_capacity: number(
-                &var("ROUTE_CACHE_CAPACITY", "2000000"),
+            max_route_ids: self.number("GRAPHQL_MAX_ROUTE_IDS", "100", 1..=1000)?,
+            route_cache_capacity: self.number(
                 "ROUTE_CACHE_CAPACITY",
+                "2000000",
                 0..=100_000_000,
             )?,
-        };
-
-        Ok(Settings {
-            auth,
-            graphql,
-            database_url,
-            amqp_url,
-            http_addr,
-            base_domain,
-            seed_shards: SeedShards {
-                capacity,
-                endpoint_template,
-                regions,
-            },
-            database_max_connections,
-            amqp_prefetch,
-            scheduler_interval,
-            log_format,
         })
     }
 }

@@ -98,10 +98,12 @@ async fn publish_batch(r: &Relay, channel: &Channel) -> Result<usize, RelayError
     let mut confirms = Vec::with_capacity(pending.len());
     for message in &pending {
         let body = serde_json::to_vec(&message.payload).unwrap_or_default();
+        let message_id = change_id(&message.payload);
+        tracing::debug!(%message_id, routing_key = %message.routing_key, "Publishing a change.");
         let properties = BasicProperties::default()
             .with_content_type("application/json".into())
             .with_delivery_mode(2)
-            .with_message_id(change_id(&message.payload).into());
+            .with_message_id(message_id.into());
         let confirm = channel
             .basic_publish(
                 CHANGES_EXCHANGE.into(),

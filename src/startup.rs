@@ -21,6 +21,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Why `serve` could not start.
 #[derive(Debug, thiserror::Error)]
@@ -109,45 +110,7 @@ impl Application {
             health: health.clone(),
             metrics: metrics.clone(),
         };
-        let server = HttpServer::new(move || {
-            let histogram = state.metrics.http_duration.clone();
-            App::new()
-                .wrap_fn(move |req, srv| {
-                    let started = std::time::Instant::now();
-                    let request_id = http::request_id(&req);
-                    let response = actix_web::dev::Service::call(srv, req);
-                    let histogram = histogram.clone();
-                    async move {
-                        let mut response = response.await?;
-                        http::observe(&histogram, &response, started.elapsed());
-                        response.headers_mut().insert(
-                            actix_web::http::header::HeaderName::from_static(http::REQUEST_ID),
-                            request_id,
-                        );
-                        Ok(response)
-                    }
-                })
-                // Outermost, so that it logs the request id set inside.
-                .wrap(
-                    actix_web::middleware::Logger::new(
-                        "%a \"%r\" %s %b %Dms request_id=%{x-request-id}o",
-                    )
-                    .log_target("http"),
-                )
-                .app_data(web::Data::new(state.clone()))
-                .app_data(web::Data::new(graphql.clone()))
-                .app_data(web::Data::new(admin.clone()))
-                .configure(http::configure)
-                .configure(graphql::configure)
-                .configure(admin::configure)
-                .default_service(web::to(http::not_found))
-        })
-        .workers(2)
-        .disable_signals()
-        .shutdown_timeout(10)
-        .listen(listener)
-        .map_err(StartError::Server)?
-        .run();
+        let server = http_server(listener, state, graphql, admin)?;
 
         Ok(Self {
             port,
@@ -206,6 +169,59 @@ impl Application {
         self.db.close().await;
         served
     }
+}
+
+/// The HTTP server of one process: the operational routes, GraphQL and the admin API, each
+/// request with an id and its latency measured.
+fn http_server(
+    listener: TcpListener,
+    state: HttpState,
+    graphql: GraphqlState,
+    admin: AdminState,
+) -> Result<Server, StartError> {
+    let server = HttpServer::new(move || {
+        let histogram = state.metrics.http_duration.clone();
+        App::new()
+            .wrap_fn(move |req, srv| {
+                let started = std::time::Instant::now();
+                let request_id = http::request_id(&req);
+                // Everything logged while the request is served carries its id.
+                let span =
+                    tracing::info_span!("request", request_id = request_id.to_str().unwrap_or("-"));
+                let response = actix_web::dev::Service::call(srv, req).instrument(span);
+                let histogram = histogram.clone();
+                async move {
+                    let mut response = response.await?;
+                    http::observe(&histogram, &response, started.elapsed());
+                    response.headers_mut().insert(
+                        actix_web::http::header::HeaderName::from_static(http::REQUEST_ID),
+                        request_id,
+                    );
+                    Ok(response)
+                }
+            })
+            // Outermost, so that it logs the request id set inside.
+            .wrap(
+                actix_web::middleware::Logger::new(
+                    "%a \"%r\" %s %b %Dms request_id=%{x-request-id}o",
+                )
+                .log_target("http"),
+            )
+            .app_data(web::Data::new(state.clone()))
+            .app_data(web::Data::new(graphql.clone()))
+            .app_data(web::Data::new(admin.clone()))
+            .configure(http::configure)
+            .configure(graphql::configure)
+            .configure(admin::configure)
+            .default_service(web::to(http::not_found))
+    })
+    .workers(2)
+    .disable_signals()
+    .shutdown_timeout(10)
+    .listen(listener)
+    .map_err(StartError::Server)?
+    .run();
+    Ok(server)
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.

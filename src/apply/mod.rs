@@ -89,11 +89,22 @@ pub async fn apply_events(
     let known = recorded.new_events(events);
     let (changes, outcomes) = refold_locked(tx, &work, &stored, &known, now, base).await?;
     let results = recorded.results_with(&outcomes);
+    for (e, result) in events.iter().zip(&results) {
+        let event = e.event;
+        tracing::debug!(
+            event_id = %event.id,
+            tenant_id = %event.tenant_id,
+            event_type = %event.kind.event_type(),
+            ?result,
+            "An event was recorded and judged."
+        );
+    }
     Ok(IngestReport { results, changes })
 }
 
 /// Refolds tenants at `now`: fires due timers and places those waiting for a shard. Deleted
 /// tenants are left alone. Returns the changes.
+#[tracing::instrument(name = "Refolding tenants", skip_all, fields(tenants = ids.len()))]
 pub async fn refold(
     tx: &mut Tx,
     ids: &[TenantId],

@@ -113,6 +113,14 @@ async fn publish(
     for n in next {
         let previous_state = n.previous.as_ref().map(|p| p.state);
         let snapshot = TenantSnapshot::new(n.row.clone(), base);
+        tracing::debug!(
+            tenant_id = %n.row.id,
+            version = n.row.version,
+            state = %n.row.state,
+            caused_by = ?n.row.caused_by,
+            cause = %n.cause,
+            "A tenant changed; its change message is queued."
+        );
         messages.push(snapshot.change_message(previous_state, &n.cause, now));
         changes.push(Change {
             tenant_id: n.row.id,

@@ -3,7 +3,7 @@
 use super::error::{Doing, StoreError};
 use super::{Db, Tx};
 use crate::domain::{EventId, TenantId};
-use crate::lifecycle::events::{Event, parse_kind};
+use crate::lifecycle::{Event, parse::parse_kind};
 use crate::lifecycle::{Outcome, OutcomeKind};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -106,19 +106,7 @@ pub async fn record(tx: &mut Tx, events: &[ToRecord<'_>]) -> Result<Vec<Recorded
         .filter(|id| !inserted.contains_key(id))
         .copied()
         .collect();
-    let mut others = HashMap::new();
-    if !conflicting.is_empty() {
-        others = sqlx::query!(
-            "select event_id, tenant_id, type from tenant_events where event_id = any($1)",
-            &conflicting
-        )
-        .fetch_all(&mut **tx)
-        .await
-        .doing(|| "reading stored events whose ids were reused".into())?
-        .into_iter()
-        .map(|r| (r.event_id, (r.tenant_id, r.r#type)))
-        .collect();
-    }
+    let others = owners(tx, &conflicting).await?;
     Ok(ids
         .iter()
         .map(|id| match inserted.get(id) {
@@ -135,6 +123,24 @@ pub async fn record(tx: &mut Tx, events: &[ToRecord<'_>]) -> Result<Vec<Recorded
                 }
             }
         })
+        .collect())
+}
+
+/// The tenant and type of stored events, by id: what an id reused with other content named.
+async fn owners(tx: &mut Tx, ids: &[Uuid]) -> Result<HashMap<Uuid, (Uuid, String)>, StoreError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = sqlx::query!(
+        "select event_id, tenant_id, type from tenant_events where event_id = any($1)",
+        ids
+    )
+    .fetch_all(&mut **tx)
+    .await
+    .doing(|| "reading stored events whose ids were reused".into())?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.event_id, (r.tenant_id, r.r#type)))
         .collect())
 }
 

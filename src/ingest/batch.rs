@@ -7,8 +7,8 @@ use crate::amqp::{BrokerError, Doing, confirmed};
 use crate::apply::{IngestReport, Ingested, apply_events};
 use crate::catalog::events::NewEvent;
 use crate::catalog::{Doing as _, StoreError};
+use crate::lifecycle::Envelope;
 use crate::lifecycle::Event;
-use crate::lifecycle::events::Envelope;
 use lapin::Channel;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicPublishOptions};
@@ -24,6 +24,7 @@ struct Valid {
     data: Value,
 }
 
+#[tracing::instrument(name = "Handling deliveries", skip_all, fields(deliveries = batch.len()))]
 pub(super) async fn handle_batch(
     c: &Consumer,
     dlq: &Channel,
@@ -69,7 +70,12 @@ pub(super) async fn handle_batch(
     for (index, reason) in &refused {
         dead_letter(dlq, &batch[*index], reason).await?;
         c.metrics.count_event("dead_lettered");
-        tracing::warn!(reason = %reason, message_id = ?batch[*index].properties.message_id(), "Sent a message to the dead-letter queue.");
+        let message_id = batch[*index]
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|id| id.as_str());
+        tracing::warn!(reason = %reason.escape_debug(), event_id = ?message_id, "Sent a message to the dead-letter queue.");
     }
     if let Some(last) = batch.last() {
         // Deliveries arrive in tag order and earlier batches are all acknowledged, so one

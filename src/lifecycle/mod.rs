@@ -7,12 +7,14 @@
 pub mod billing;
 pub mod events;
 pub mod fold;
+pub mod parse;
 pub mod rules;
 pub mod state;
 pub mod timers;
 
 pub use events::{Event, EventKind, EventType, NewTenant, RejectedEvent};
 pub use fold::{Folded, Outcome, OutcomeKind, fold};
+pub use parse::Envelope;
 pub use state::{Lifecycle, ShownState, Tenant};
 pub use timers::Timer;
 

@@ -9,7 +9,7 @@ use super::state::{Lifecycle, Tenant};
 use super::timers::{DELETION_GRACE_DAYS, deletion_is_final};
 use crate::domain::{EventId, Site};
 use Lifecycle::*;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 /// Answers whether a site is held by another tenant that is not deleted, for the event that
 /// claims it (a registry may know that this event's claim was granted already).
@@ -32,18 +32,23 @@ pub fn apply(
     let Some(current) = tenant else {
         return create(event, sites);
     };
+    if current.lifecycle == Deleted {
+        return Err(deletion_is_final(current.deleted_at));
+    }
     let mut t = current.clone();
+    transition(&mut t, event, sites)?;
+    Ok(t)
+}
+
+/// One row of the transition table: the event applied to a tenant that exists and is not
+/// deleted.
+fn transition(t: &mut Tenant, event: &Event, sites: &dyn SiteRegistry) -> Result<(), String> {
     let l = t.lifecycle;
     let refuse = |rule: &str| Err(format!("{} {rule}; tenant is {l}", event.kind.event_type()));
     match &event.kind {
-        _ if l == Deleted => {
-            return Err(deletion_is_final(t.deleted_at));
-        }
-
         EventKind::TrialStarted { .. } => {
             return Err(format!("tenant already exists; tenant is {l}"));
         }
-
         EventKind::SubscriptionActivated {
             plan,
             cycle,
@@ -58,14 +63,12 @@ pub fn apply(
             t.cycle = Some(*cycle);
             t.current_period_end = Some(*current_period_end);
         }
-
         EventKind::SubscriptionRenewed { current_period_end } => {
             if l != Active {
                 return refuse("is allowed only in ACTIVE");
             }
             t.current_period_end = Some(*current_period_end);
         }
-
         EventKind::SubscriptionCancelled { effective_at } => {
             if !matches!(l, Trial | Active) {
                 return refuse("is allowed only in TRIAL or ACTIVE");
@@ -73,7 +76,6 @@ pub fn apply(
             t.lifecycle = Cancelling;
             t.cancellation_effective_at = Some(*effective_at);
         }
-
         EventKind::SubscriptionReactivated { current_period_end } => {
             if !matches!(l, Cancelling | Deactivated) {
                 return refuse("is allowed only in CANCELLING or DEACTIVATED");
@@ -83,7 +85,6 @@ pub fn apply(
             t.cancellation_effective_at = None;
             t.deletion_due_at = None;
         }
-
         EventKind::SubscriptionSuspended { .. } => {
             if !matches!(l, Trial | Active | Cancelling) {
                 return refuse("is allowed only in TRIAL, ACTIVE or CANCELLING");
@@ -93,63 +94,79 @@ pub fn apply(
             }
             t.suspended = true;
         }
-
         EventKind::SubscriptionUnsuspended => {
             if !t.suspended {
                 return Err(format!("tenant is not suspended; tenant is {l}"));
             }
             t.suspended = false;
         }
-
-        EventKind::SiteRenamed { site } => {
-            if t.site.as_ref() != Some(site) {
-                if sites.is_taken(site, event.id) {
-                    return Err(format!("site `{site}` is taken by another tenant"));
-                }
-                t.old_sites.retain(|old| old != site);
-                if let Some(previous) = t.site.replace(site.clone()) {
-                    t.old_sites.push(previous);
-                }
-            }
-        }
-
+        EventKind::SiteRenamed { site } => rename(t, site, event.id, sites)?,
         EventKind::DataDeletionRequested { .. } => {
             t.lifecycle = Deactivated;
             t.suspended = false;
             t.deletion_due_at = Some(event.occurred_at);
         }
-
         EventKind::AdminDeletionRequested {
             immediate, force, ..
-        } => {
-            let now = event.occurred_at;
-            if l == Deactivated {
-                // Deletion is scheduled already; `immediate` only brings it forward.
-                if *immediate && t.deletion_due_at.is_none_or(|due| due > now) {
-                    t.deletion_due_at = Some(now);
-                }
-            } else if !force {
-                let how = if t.suspended { " and suspended" } else { "" };
-                return Err(format!(
-                    "tenant is {l}{how}, not DEACTIVATED: deleting it needs `force: true`"
-                ));
-            } else {
-                t.lifecycle = Deactivated;
-                t.suspended = false;
-                t.deletion_due_at = Some(if *immediate {
-                    now
-                } else {
-                    now + Duration::days(DELETION_GRACE_DAYS)
-                });
-            }
-        }
-
+        } => admin_deletion(t, *immediate, *force, event.occurred_at)?,
         // Judged by the fold, which knows which admin deletions it cancels.
         EventKind::AdminDeletionCancelled { .. } => {
             return Err("admin.deletion_cancelled is judged by the fold".into());
         }
     }
-    Ok(t)
+    Ok(())
+}
+
+/// `site.renamed`: the old site keeps resolving to the tenant; renaming to the current site
+/// changes nothing.
+fn rename(
+    t: &mut Tenant,
+    site: &Site,
+    claimed_by: EventId,
+    sites: &dyn SiteRegistry,
+) -> Result<(), String> {
+    if t.site.as_ref() == Some(site) {
+        return Ok(());
+    }
+    if sites.is_taken(site, claimed_by) {
+        return Err(format!("site `{site}` is taken by another tenant"));
+    }
+    t.old_sites.retain(|old| old != site);
+    if let Some(previous) = t.site.replace(site.clone()) {
+        t.old_sites.push(previous);
+    }
+    Ok(())
+}
+
+/// `admin.deletion_requested` at `now`: a DEACTIVATED tenant only has its deletion brought
+/// forward (`immediate`); any other needs `force` and is deactivated.
+fn admin_deletion(
+    t: &mut Tenant,
+    immediate: bool,
+    force: bool,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    let l = t.lifecycle;
+    if l == Deactivated {
+        // Deletion is scheduled already; `immediate` only brings it forward.
+        if immediate && t.deletion_due_at.is_none_or(|due| due > now) {
+            t.deletion_due_at = Some(now);
+        }
+    } else if !force {
+        let how = if t.suspended { " and suspended" } else { "" };
+        return Err(format!(
+            "tenant is {l}{how}, not DEACTIVATED: deleting it needs `force: true`"
+        ));
+    } else {
+        t.lifecycle = Deactivated;
+        t.suspended = false;
+        t.deletion_due_at = Some(if immediate {
+            now
+        } else {
+            now + Duration::days(DELETION_GRACE_DAYS)
+        });
+    }
+    Ok(())
 }
 
 /// The two events that create a tenant; anything else for an unknown tenant is rejected.

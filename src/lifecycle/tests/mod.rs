@@ -8,8 +8,9 @@ mod parsing;
 mod table;
 mod timers;
 
-use super::events::{Envelope, Event, parse_kind};
+use super::events::Event;
 use super::fold::{Folded, fold};
+use super::parse::{Envelope, parse_kind};
 use crate::domain::Site;
 use chrono::{DateTime, Utc};
 use serde_json::json;

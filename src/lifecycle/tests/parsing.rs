@@ -14,6 +14,13 @@ fn base() -> Value {
     })
 }
 
+/// The valid trial of [`base`], changed by `change`.
+fn with(change: impl FnOnce(&mut Value)) -> Value {
+    let mut b = base();
+    change(&mut b);
+    b
+}
+
 fn refusal(body: Value) -> String {
     Event::parse(body.to_string().as_bytes())
         .expect_err("must be refused")
@@ -47,87 +54,40 @@ fn broken_messages_are_refused_with_a_reason_naming_the_field() {
     let cases: Vec<(Value, &str)> = vec![
         (json!("just a string"), "not a JSON object"),
         (json!({"type": "trial.started"}), "missing field `id`"),
+        (with(|b| b["id"] = json!("nope")), "field `id`"),
         (
-            {
-                let mut b = base();
-                b["id"] = json!("nope");
-                b
-            },
-            "field `id`",
-        ),
-        (
-            {
-                let mut b = base();
-                b["type"] = json!("tenant.exploded");
-                b
-            },
+            with(|b| b["type"] = json!("tenant.exploded")),
             "unknown event type `tenant.exploded`",
         ),
         (
-            {
-                let mut b = base();
-                b["occurred_at"] = json!("yesterday");
-                b
-            },
+            with(|b| b["occurred_at"] = json!("yesterday")),
             "field `occurred_at`",
         ),
+        (with(|b| b["sequence"] = json!(-1)), "field `sequence`"),
+        (with(|b| b["data"] = json!([])), "field `data`"),
         (
-            {
-                let mut b = base();
-                b["sequence"] = json!(-1);
-                b
-            },
-            "field `sequence`",
-        ),
-        (
-            {
-                let mut b = base();
-                b["data"] = json!([]);
-                b
-            },
-            "field `data`",
-        ),
-        (
-            {
-                let mut b = base();
-                b["data"]["site"] = json!("-bad-");
-                b
-            },
+            with(|b| b["data"]["site"] = json!("-bad-")),
             "field `data.site`",
         ),
         (
-            {
-                let mut b = base();
-                b["data"]["products"] = json!([]);
-                b
-            },
+            with(|b| b["data"]["products"] = json!([])),
             "field `data.products`",
         ),
         (
-            {
-                let mut b = base();
-                b["data"]["residency"] = json!("mars");
-                b
-            },
+            with(|b| b["data"]["residency"] = json!("mars")),
             "field `data.residency`",
         ),
         (
-            {
-                let mut b = base();
-                b["data"]["billing_day"] = json!(29);
-                b
-            },
+            with(|b| b["data"]["billing_day"] = json!(29)),
             "field `data.billing_day`",
         ),
         (
-            {
-                let mut b = base();
+            with(|b| {
                 b["data"]
                     .as_object_mut()
                     .expect("obj")
                     .remove("billing_day");
-                b
-            },
+            }),
             "missing field `data.billing_day`",
         ),
         (

@@ -86,123 +86,127 @@ pub fn generate(spec: &Spec, now: DateTime<Utc>) -> Plan {
 
 const RESIDENCIES: [&str; 7] = ["us", "eu", "de", "ie", "sg", "au", "global"];
 
+/// One tenant's events as they are generated: its clock, its sequence, and where they go.
+struct Life<'a> {
+    rng: &'a mut Rng,
+    out: &'a mut Vec<Value>,
+    tenant: Uuid,
+    seq: u64,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+}
+
+impl Life<'_> {
+    fn push(&mut self, kind: &str, data: Value) {
+        self.seq += 1;
+        self.out.push(json!({
+            "id": self.rng.uuid().to_string(),
+            "type": kind,
+            "tenant_id": self.tenant.to_string(),
+            "occurred_at": self.at.to_rfc3339(),
+            "sequence": self.seq,
+            "data": data,
+        }));
+    }
+
+    /// The next step happens after the previous one, within `max_days`, and never after `now`.
+    fn later(&mut self, max_days: u64) {
+        let step = Duration::minutes(self.rng.below(max_days * 24 * 60) as i64 + 1);
+        self.at = (self.at + step).min(self.now);
+    }
+
+    fn period_end(&self) -> String {
+        (self.at + Duration::days(30)).to_rfc3339()
+    }
+}
+
 /// One tenant's life: a trial or a direct purchase some time in the last four months, then what
 /// customers do: convert, renew, rename, get suspended, cancel, come back, ask for deletion.
 fn lifecycle(rng: &mut Rng, run: &str, n: usize, now: DateTime<Utc>, out: &mut Vec<Value>) {
     let tenant = rng.uuid();
-    let mut seq = 0u64;
-    let start = now - Duration::minutes(rng.below(120 * 24 * 60) as i64 + 60);
-    let mut at = start;
-    let mut push = |rng: &mut Rng, at: DateTime<Utc>, kind: &str, data: Value| {
-        seq += 1;
-        out.push(json!({
-            "id": rng.uuid().to_string(),
-            "type": kind,
-            "tenant_id": tenant.to_string(),
-            "occurred_at": at.to_rfc3339(),
-            "sequence": seq,
-            "data": data,
-        }));
+    let at = now - Duration::minutes(rng.below(120 * 24 * 60) as i64 + 60);
+    let mut life = Life {
+        rng,
+        out,
+        tenant,
+        seq: 0,
+        at,
+        now,
     };
-    // Later steps happen after the previous one, and never after `now`.
-    let later = |rng: &mut Rng, at: DateTime<Utc>, max_days: u64| {
-        (at + Duration::minutes(rng.below(max_days * 24 * 60) as i64 + 1)).min(now)
-    };
-    let residency = RESIDENCIES[rng.below(RESIDENCIES.len() as u64) as usize];
     let site = format!("lg-{run}-{n}");
-    let period_end = |at: DateTime<Utc>| (at + Duration::days(30)).to_rfc3339();
-    let mut active = if rng.chance(0.7) {
-        let billing_day = rng.below(28) + 1;
-        push(
-            rng,
-            at,
-            "trial.started",
-            json!({"site": site, "products": ["jira", "confluence"], "residency": residency,
-                   "billing_day": billing_day}),
-        );
-        // Most trials convert before they end (30 to 58 days); some do not.
-        if rng.chance(0.6) {
-            at = later(rng, at, 29);
-            push(
-                rng,
-                at,
-                "subscription.activated",
-                json!({"plan": "standard", "cycle": "monthly", "current_period_end": period_end(at)}),
-            );
-            true
-        } else {
-            false
-        }
-    } else {
-        push(
-            rng,
-            at,
-            "subscription.activated",
-            json!({"plan": "premium", "cycle": "annual", "current_period_end": period_end(at),
-                   "site": site, "products": ["jira"], "residency": residency}),
-        );
-        true
-    };
-    if !active {
-        return;
+    if start(&mut life, &site) {
+        paid(&mut life, &format!("{site}-r"));
     }
-    for _ in 0..rng.below(3) {
-        at = later(rng, at, 30);
-        push(
-            rng,
-            at,
-            "subscription.renewed",
-            json!({"current_period_end": period_end(at)}),
-        );
+}
+
+/// A trial (converted or not) or a direct purchase; whether the tenant ends up paying.
+fn start(life: &mut Life<'_>, site: &str) -> bool {
+    let residency = RESIDENCIES[life.rng.below(RESIDENCIES.len() as u64) as usize];
+    if !life.rng.chance(0.7) {
+        let data = json!({"plan": "premium", "cycle": "annual", "current_period_end": life.period_end(),
+                          "site": site, "products": ["jira"], "residency": residency});
+        life.push("subscription.activated", data);
+        return true;
     }
-    if rng.chance(0.2) {
-        at = later(rng, at, 20);
-        push(
-            rng,
-            at,
-            "site.renamed",
-            json!({"site": format!("lg-{run}-{n}-r")}),
-        );
+    let billing_day = life.rng.below(28) + 1;
+    life.push(
+        "trial.started",
+        json!({"site": site, "products": ["jira", "confluence"], "residency": residency,
+               "billing_day": billing_day}),
+    );
+    // Most trials convert before they end (30 to 58 days); some do not.
+    if !life.rng.chance(0.6) {
+        return false;
     }
-    if rng.chance(0.1) {
-        at = later(rng, at, 10);
-        push(
-            rng,
-            at,
+    life.later(29);
+    let data =
+        json!({"plan": "standard", "cycle": "monthly", "current_period_end": life.period_end()});
+    life.push("subscription.activated", data);
+    true
+}
+
+/// What a paying tenant does: renew, rename, get suspended, cancel, come back, ask for
+/// deletion.
+fn paid(life: &mut Life<'_>, new_site: &str) {
+    for _ in 0..life.rng.below(3) {
+        life.later(30);
+        let data = json!({"current_period_end": life.period_end()});
+        life.push("subscription.renewed", data);
+    }
+    if life.rng.chance(0.2) {
+        life.later(20);
+        life.push("site.renamed", json!({"site": new_site}));
+    }
+    if life.rng.chance(0.1) {
+        life.later(10);
+        life.push(
             "subscription.suspended",
             json!({"reason": "payment_overdue"}),
         );
-        if rng.chance(0.7) {
-            at = later(rng, at, 10);
-            push(rng, at, "subscription.unsuspended", json!({}));
+        if life.rng.chance(0.7) {
+            life.later(10);
+            life.push("subscription.unsuspended", json!({}));
         }
     }
-    if rng.chance(0.15) {
-        at = later(rng, at, 20);
-        let effective = at + Duration::minutes(rng.below(40 * 24 * 60) as i64);
-        push(
-            rng,
-            at,
+    let mut active = true;
+    if life.rng.chance(0.15) {
+        life.later(20);
+        let effective = life.at + Duration::minutes(life.rng.below(40 * 24 * 60) as i64);
+        life.push(
             "subscription.cancelled",
             json!({"effective_at": effective.to_rfc3339()}),
         );
         active = false;
-        if rng.chance(0.3) {
-            at = later(rng, at, 30);
-            push(
-                rng,
-                at,
-                "subscription.reactivated",
-                json!({"current_period_end": period_end(at)}),
-            );
+        if life.rng.chance(0.3) {
+            life.later(30);
+            let data = json!({"current_period_end": life.period_end()});
+            life.push("subscription.reactivated", data);
             active = true;
         }
     }
-    if active && rng.chance(0.05) {
-        at = later(rng, at, 20);
-        push(
-            rng,
-            at,
+    if active && life.rng.chance(0.05) {
+        life.later(20);
+        life.push(
             "data.deletion_requested",
             json!({"reason": "customer request"}),
         );

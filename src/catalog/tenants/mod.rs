@@ -1,0 +1,242 @@
+//! Tenant rows: the stored projection of a tenant's fold plus its placement. Rows are read
+//! into domain types here, at the row boundary; nothing above this module sees the columns'
+//! text.
+
+mod columns;
+mod due;
+mod listing;
+
+pub use due::{claim_due, claim_waiting, timer_lag};
+pub use listing::{Filter, count, count_waiting, ids_after, page};
+
+use super::{Db, Doing, StoreError, Tx};
+use crate::domain::{BillingDay, Cycle, Placement, Products, Residency, Site, TenantId};
+use crate::lifecycle::{Lifecycle, ShownState, Tenant, timers};
+use chrono::{DateTime, Utc};
+use columns::{Columns, decode};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// A row of `tenants`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantRow {
+    pub id: TenantId,
+    pub lifecycle: Lifecycle,
+    pub state: ShownState,
+    pub suspended: bool,
+    /// `None` once deleted.
+    pub site: Option<Site>,
+    /// Earlier sites whose hosts still resolve to this tenant, oldest first.
+    pub old_sites: Vec<Site>,
+    pub residency: Residency,
+    /// `None` while the tenant waits for a shard with room.
+    pub placement: Option<Placement>,
+    /// `None` once deleted.
+    pub products: Option<Products>,
+    pub billing_day: Option<BillingDay>,
+    pub plan: Option<String>,
+    pub cycle: Option<Cycle>,
+    pub trial_ends_at: Option<DateTime<Utc>>,
+    pub current_period_end: Option<DateTime<Utc>>,
+    pub cancellation_effective_at: Option<DateTime<Utc>>,
+    pub deletion_due_at: Option<DateTime<Utc>>,
+    pub next_timer_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Goes up by one with every change.
+    pub version: i64,
+    /// The event (or the timer's derived id) behind the last change.
+    pub caused_by: Option<Uuid>,
+}
+
+impl TenantRow {
+    /// The row for a folded tenant at a placement. `version` and `caused_by` are set by the
+    /// caller once it knows the row changed.
+    pub fn project(t: &Tenant, placement: Option<Placement>) -> Self {
+        TenantRow {
+            id: t.id,
+            lifecycle: t.lifecycle,
+            state: t.shown_state(placement.is_some()),
+            suspended: t.suspended,
+            site: t.site.clone(),
+            old_sites: t.old_sites.clone(),
+            residency: t.residency,
+            placement,
+            products: t.products.clone(),
+            billing_day: t.billing_day,
+            plan: t.plan.clone(),
+            cycle: t.cycle,
+            trial_ends_at: t.trial_ends_at,
+            current_period_end: t.current_period_end,
+            cancellation_effective_at: t.cancellation_effective_at,
+            deletion_due_at: t.deletion_due_at,
+            next_timer_at: timers::next_timer(t).map(|(_, at)| at),
+            created_at: t.created_at,
+            deleted_at: t.deleted_at,
+            version: 0,
+            caused_by: None,
+        }
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.lifecycle == Lifecycle::Deleted
+    }
+
+    /// Whether two rows say the same about the tenant, whatever their versions.
+    pub fn same_content(&self, other: &TenantRow) -> bool {
+        let strip = |r: &TenantRow| TenantRow {
+            version: 0,
+            caused_by: None,
+            ..r.clone()
+        };
+        strip(self) == strip(other)
+    }
+}
+
+/// Serialises all work on these tenants until the transaction ends, whether or not their rows
+/// exist yet. The locks are taken in ascending key order, the one order every caller uses, so
+/// two transactions never wait for each other in a circle.
+pub async fn lock(tx: &mut Tx, ids: &[TenantId]) -> Result<(), StoreError> {
+    let mut keys: Vec<i64> = ids.iter().map(|id| lock_key(*id)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    sqlx::query!(
+        // A function scan returns the array in order, so the locks are taken in that order.
+        "select pg_advisory_xact_lock(k) from unnest($1::int8[]) as k",
+        &keys
+    )
+    .fetch_all(&mut **tx)
+    .await
+    .doing(|| format!("locking {} tenants", keys.len()))?;
+    Ok(())
+}
+
+/// The advisory-lock key of a tenant: the first 8 bytes of its UUID. Two tenants sharing a
+/// key only wait for each other; correctness does not depend on the key being unique.
+pub fn lock_key(id: TenantId) -> i64 {
+    let bytes = id.as_uuid().into_bytes();
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&bytes[..8]);
+    i64::from_be_bytes(head)
+}
+
+/// The rows of these tenants, by id, in a transaction (`&mut **tx`) or straight from the pool.
+pub async fn load_many<'e>(
+    ex: impl sqlx::PgExecutor<'e>,
+    ids: &[TenantId],
+) -> Result<HashMap<TenantId, TenantRow>, StoreError> {
+    let uuids: Vec<Uuid> = ids.iter().map(TenantId::as_uuid).collect();
+    let rows = sqlx::query_as!(
+        Columns,
+        r#"select id, lifecycle, state, suspended, site, old_sites, residency, region, shard_id,
+                  products, billing_day, plan, cycle, trial_ends_at, current_period_end,
+                  cancellation_effective_at, deletion_due_at, next_timer_at, created_at,
+                  deleted_at, version, caused_by
+           from tenants where id = any($1)"#,
+        &uuids
+    )
+    .fetch_all(ex)
+    .await
+    .doing(|| format!("loading {} tenants", uuids.len()))?;
+    Ok(decode(rows)?.into_iter().map(|r| (r.id, r)).collect())
+}
+
+/// Inserts or replaces tenant rows, in one statement.
+pub async fn save(tx: &mut Tx, rows: &[TenantRow]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let columns: Vec<Columns> = rows.iter().map(Columns::from).collect();
+    let json = serde_json::to_value(columns)
+        .map_err(|e| StoreError::new("encoding tenant rows", sqlx::Error::Encode(Box::new(e))))?;
+    sqlx::query!(
+        r#"insert into tenants (id, lifecycle, state, suspended, site, old_sites, residency, region,
+                shard_id, products, billing_day, plan, cycle, trial_ends_at, current_period_end,
+                cancellation_effective_at, deletion_due_at, next_timer_at, created_at, deleted_at,
+                version, caused_by)
+           select id, lifecycle, state, suspended, site, old_sites, residency, region,
+                shard_id, products, billing_day, plan, cycle, trial_ends_at, current_period_end,
+                cancellation_effective_at, deletion_due_at, next_timer_at, created_at, deleted_at,
+                version, caused_by
+           from jsonb_populate_recordset(null::tenants, $1)
+           on conflict (id) do update set
+                lifecycle = excluded.lifecycle, state = excluded.state,
+                suspended = excluded.suspended, site = excluded.site,
+                old_sites = excluded.old_sites, residency = excluded.residency,
+                region = excluded.region, shard_id = excluded.shard_id,
+                products = excluded.products, billing_day = excluded.billing_day,
+                plan = excluded.plan, cycle = excluded.cycle,
+                trial_ends_at = excluded.trial_ends_at,
+                current_period_end = excluded.current_period_end,
+                cancellation_effective_at = excluded.cancellation_effective_at,
+                deletion_due_at = excluded.deletion_due_at,
+                next_timer_at = excluded.next_timer_at, created_at = excluded.created_at,
+                deleted_at = excluded.deleted_at, version = excluded.version,
+                caused_by = excluded.caused_by"#,
+        json
+    )
+    .execute(&mut **tx)
+    .await
+    .doing(|| format!("saving {} tenants", rows.len()))?;
+    Ok(())
+}
+
+/// Makes exactly the tenant's old sites resolve to it.
+pub async fn save_old_sites(tx: &mut Tx, row: &TenantRow) -> Result<(), StoreError> {
+    let id = row.id.as_uuid();
+    let old_sites: Vec<String> = row
+        .old_sites
+        .iter()
+        .map(|s| s.as_str().to_owned())
+        .collect();
+    sqlx::query!(
+        "delete from site_aliases where tenant_id = $1 and not (site = any($2))",
+        id,
+        &old_sites
+    )
+    .execute(&mut **tx)
+    .await
+    .doing(|| format!("pruning old hosts of tenant {}", row.id))?;
+    sqlx::query!(
+        "insert into site_aliases (site, tenant_id) select unnest($2::text[]), $1 on conflict do nothing",
+        id,
+        &old_sites
+    )
+    .execute(&mut **tx)
+    .await
+    .doing(|| format!("recording old hosts of tenant {}", row.id))?;
+    Ok(())
+}
+
+/// Who holds each of `sites` as their current site now (deleted tenants hold none).
+pub async fn site_holders(
+    tx: &mut Tx,
+    sites: &[&Site],
+) -> Result<HashMap<Site, TenantId>, StoreError> {
+    if sites.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let names: Vec<String> = sites.iter().map(|s| s.as_str().to_owned()).collect();
+    let held = sqlx::query!(
+        r#"select site as "site!", id from tenants where site = any($1)"#,
+        &names
+    )
+    .fetch_all(&mut **tx)
+    .await
+    .doing(|| "checking which sites are taken".into())?;
+    // Every name asked for is a valid site, so every name found is one.
+    Ok(held
+        .into_iter()
+        .filter_map(|r| {
+            Some((
+                Site::try_from(r.site.as_str()).ok()?,
+                TenantId::from_uuid(r.id),
+            ))
+        })
+        .collect())
+}
+
+/// The tenant row, outside any transaction.
+pub async fn get(db: &Db, id: TenantId) -> Result<Option<TenantRow>, StoreError> {
+    Ok(load_many(db, &[id]).await?.remove(&id))
+}
