@@ -89,15 +89,15 @@ async fn write(tx: &mut Tx, next: &[NextRow]) -> Result<(), StoreError> {
         let old_sites_changed = n
             .previous
             .as_ref()
-            .map_or(!n.row.old_sites.is_empty(), |s| {
-                s.old_sites != n.row.old_sites
+            .map_or(!n.row.tenant.old_sites.is_empty(), |s| {
+                s.tenant.old_sites != n.row.tenant.old_sites
             });
         if old_sites_changed {
             tenants::save_old_sites(tx, &n.row).await?;
         }
     }
     // A deleted tenant is never refolded again, so its events are not read again.
-    let purged: Vec<TenantId> = deleted.iter().map(|n| n.row.id).collect();
+    let purged: Vec<TenantId> = deleted.iter().map(|n| n.row.id()).collect();
     events::purge_personal_data(tx, &purged).await
 }
 
@@ -114,7 +114,7 @@ async fn publish(
         let previous_state = n.previous.as_ref().map(|p| p.state);
         let snapshot = TenantSnapshot::new(n.row.clone(), base);
         tracing::debug!(
-            tenant_id = %n.row.id,
+            tenant_id = %n.row.id(),
             version = n.row.version,
             state = %n.row.state,
             caused_by = ?n.row.caused_by,
@@ -123,7 +123,7 @@ async fn publish(
         );
         messages.push(snapshot.change_message(previous_state, &n.cause, now));
         changes.push(Change {
-            tenant_id: n.row.id,
+            tenant_id: n.row.id(),
             previous_state,
             state: n.row.state,
             version: n.row.version,

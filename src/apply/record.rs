@@ -81,7 +81,7 @@ impl<'a> Batch<'a> {
                 event: &self.events[i],
                 deliveries,
                 reason: match deleted(&self.events[i].event.tenant_id) {
-                    Some(row) => deletion_is_final(row.deleted_at),
+                    Some(row) => deletion_is_final(row.tenant.deleted_at),
                     None => "not judged yet".to_owned(),
                 },
             })

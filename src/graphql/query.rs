@@ -138,7 +138,7 @@ impl Query {
         let mut connection = Connection::new(after.is_some(), has_next);
         connection.edges.extend(
             rows.into_iter()
-                .map(|row| Edge::new(encode_cursor(row.id.as_uuid()), cx.tenant(row))),
+                .map(|row| Edge::new(encode_cursor(row.id().as_uuid()), cx.tenant(row))),
         );
         Ok(connection)
     }

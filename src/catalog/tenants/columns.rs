@@ -6,7 +6,7 @@ use crate::catalog::StoreError;
 use crate::domain::{
     BillingDay, InvalidValue, Placement, Products, Region, ShardId, Site, TenantId,
 };
-use crate::lifecycle::{Lifecycle, ShownState};
+use crate::lifecycle::{Lifecycle, ShownState, Tenant};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -39,27 +39,28 @@ pub(super) struct Columns {
 
 impl From<&TenantRow> for Columns {
     fn from(r: &TenantRow) -> Self {
+        let t = &r.tenant;
         Columns {
-            id: r.id.as_uuid(),
-            lifecycle: r.lifecycle.as_str().to_owned(),
+            id: t.id.as_uuid(),
+            lifecycle: t.lifecycle.as_str().to_owned(),
             state: r.state.as_str().to_owned(),
-            suspended: r.suspended,
-            site: r.site.as_ref().map(|s| s.as_str().to_owned()),
-            old_sites: r.old_sites.iter().map(|s| s.as_str().to_owned()).collect(),
-            residency: r.residency.as_str().to_owned(),
+            suspended: t.suspended,
+            site: t.site.as_ref().map(|s| s.as_str().to_owned()),
+            old_sites: t.old_sites.iter().map(|s| s.as_str().to_owned()).collect(),
+            residency: t.residency.as_str().to_owned(),
             region: r.placement.as_ref().map(|p| p.region.as_str().to_owned()),
             shard_id: r.placement.as_ref().map(|p| p.shard.as_str().to_owned()),
-            products: r.products.as_ref().map(|p| p.as_slice().to_vec()),
-            billing_day: r.billing_day.map(|d| i16::from(d.get())),
-            plan: r.plan.clone(),
-            cycle: r.cycle.map(|c| c.as_str().to_owned()),
-            trial_ends_at: r.trial_ends_at,
-            current_period_end: r.current_period_end,
-            cancellation_effective_at: r.cancellation_effective_at,
-            deletion_due_at: r.deletion_due_at,
+            products: t.products.as_ref().map(|p| p.as_slice().to_vec()),
+            billing_day: t.billing_day.map(|d| i16::from(d.get())),
+            plan: t.plan.clone(),
+            cycle: t.cycle.map(|c| c.as_str().to_owned()),
+            trial_ends_at: t.trial_ends_at,
+            current_period_end: t.current_period_end,
+            cancellation_effective_at: t.cancellation_effective_at,
+            deletion_due_at: t.deletion_due_at,
             next_timer_at: r.next_timer_at,
-            created_at: r.created_at,
-            deleted_at: r.deleted_at,
+            created_at: t.created_at,
+            deleted_at: t.deleted_at,
             version: r.version,
             caused_by: r.caused_by,
         }
@@ -97,7 +98,7 @@ impl TryFrom<Columns> for TenantRow {
                 .map(|s| column(id, "old_sites", Site::try_from(s.as_str())))
                 .collect()
         };
-        Ok(TenantRow {
+        let tenant = Tenant {
             id: TenantId::from_uuid(id),
             lifecycle: column(
                 id,
@@ -108,11 +109,6 @@ impl TryFrom<Columns> for TenantRow {
                     &c.lifecycle,
                 ),
             )?,
-            state: column(
-                id,
-                "state",
-                known(ShownState::parse(&c.state), "shown state", &c.state),
-            )?,
             suspended: c.suspended,
             site: c
                 .site
@@ -120,7 +116,6 @@ impl TryFrom<Columns> for TenantRow {
                 .transpose()?,
             old_sites: sites(&c.old_sites)?,
             residency: column(id, "residency", c.residency.parse())?,
-            placement,
             products: c
                 .products
                 .map(|p| column(id, "products", Products::try_from(p)))
@@ -138,9 +133,18 @@ impl TryFrom<Columns> for TenantRow {
             current_period_end: c.current_period_end,
             cancellation_effective_at: c.cancellation_effective_at,
             deletion_due_at: c.deletion_due_at,
-            next_timer_at: c.next_timer_at,
             created_at: c.created_at,
             deleted_at: c.deleted_at,
+        };
+        Ok(TenantRow {
+            tenant,
+            state: column(
+                id,
+                "state",
+                known(ShownState::parse(&c.state), "shown state", &c.state),
+            )?,
+            placement,
+            next_timer_at: c.next_timer_at,
             version: c.version,
             caused_by: c.caused_by,
         })

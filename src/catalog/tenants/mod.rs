@@ -10,39 +10,24 @@ pub use due::{claim_due, claim_waiting, timer_lag};
 pub use listing::{Filter, count, count_waiting, ids_after, page};
 
 use super::{Db, Doing, StoreError, Tx};
-use crate::domain::{BillingDay, Cycle, Placement, Products, Residency, Site, TenantId};
+use crate::domain::{Placement, Site, TenantId};
 use crate::lifecycle::{Lifecycle, ShownState, Tenant, timers};
 use chrono::{DateTime, Utc};
 use columns::{Columns, decode};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// A row of `tenants`.
+/// A row of `tenants`: what the fold makes of the tenant's events, where it is placed, and
+/// which version of it this is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantRow {
-    pub id: TenantId,
-    pub lifecycle: Lifecycle,
+    pub tenant: Tenant,
+    /// The shown state, derived from the tenant and whether it is placed.
     pub state: ShownState,
-    pub suspended: bool,
-    /// `None` once deleted.
-    pub site: Option<Site>,
-    /// Earlier sites whose hosts still resolve to this tenant, oldest first.
-    pub old_sites: Vec<Site>,
-    pub residency: Residency,
     /// `None` while the tenant waits for a shard with room.
     pub placement: Option<Placement>,
-    /// `None` once deleted.
-    pub products: Option<Products>,
-    pub billing_day: Option<BillingDay>,
-    pub plan: Option<String>,
-    pub cycle: Option<Cycle>,
-    pub trial_ends_at: Option<DateTime<Utc>>,
-    pub current_period_end: Option<DateTime<Utc>>,
-    pub cancellation_effective_at: Option<DateTime<Utc>>,
-    pub deletion_due_at: Option<DateTime<Utc>>,
+    /// When the one timer armed in the tenant's state is due.
     pub next_timer_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub deleted_at: Option<DateTime<Utc>>,
     /// Goes up by one with every change.
     pub version: i64,
     /// The event (or the timer's derived id) behind the last change.
@@ -54,32 +39,21 @@ impl TenantRow {
     /// caller once it knows the row changed.
     pub fn project(t: &Tenant, placement: Option<Placement>) -> Self {
         TenantRow {
-            id: t.id,
-            lifecycle: t.lifecycle,
+            tenant: t.clone(),
             state: t.shown_state(placement.is_some()),
-            suspended: t.suspended,
-            site: t.site.clone(),
-            old_sites: t.old_sites.clone(),
-            residency: t.residency,
             placement,
-            products: t.products.clone(),
-            billing_day: t.billing_day,
-            plan: t.plan.clone(),
-            cycle: t.cycle,
-            trial_ends_at: t.trial_ends_at,
-            current_period_end: t.current_period_end,
-            cancellation_effective_at: t.cancellation_effective_at,
-            deletion_due_at: t.deletion_due_at,
             next_timer_at: timers::next_timer(t).map(|(_, at)| at),
-            created_at: t.created_at,
-            deleted_at: t.deleted_at,
             version: 0,
             caused_by: None,
         }
     }
 
+    pub fn id(&self) -> TenantId {
+        self.tenant.id
+    }
+
     pub fn is_deleted(&self) -> bool {
-        self.lifecycle == Lifecycle::Deleted
+        self.tenant.lifecycle == Lifecycle::Deleted
     }
 
     /// Whether two rows say the same about the tenant, whatever their versions.
@@ -138,7 +112,7 @@ pub async fn load_many<'e>(
     .fetch_all(ex)
     .await
     .doing(|| format!("loading {} tenants", uuids.len()))?;
-    Ok(decode(rows)?.into_iter().map(|r| (r.id, r)).collect())
+    Ok(decode(rows)?.into_iter().map(|r| (r.id(), r)).collect())
 }
 
 /// Inserts or replaces tenant rows, in one statement.
@@ -183,8 +157,9 @@ pub async fn save(tx: &mut Tx, rows: &[TenantRow]) -> Result<(), StoreError> {
 
 /// Makes exactly the tenant's old sites resolve to it.
 pub async fn save_old_sites(tx: &mut Tx, row: &TenantRow) -> Result<(), StoreError> {
-    let id = row.id.as_uuid();
+    let id = row.id().as_uuid();
     let old_sites: Vec<String> = row
+        .tenant
         .old_sites
         .iter()
         .map(|s| s.as_str().to_owned())
@@ -196,7 +171,7 @@ pub async fn save_old_sites(tx: &mut Tx, row: &TenantRow) -> Result<(), StoreErr
     )
     .execute(&mut **tx)
     .await
-    .doing(|| format!("pruning old hosts of tenant {}", row.id))?;
+    .doing(|| format!("pruning old hosts of tenant {}", row.id()))?;
     sqlx::query!(
         "insert into site_aliases (site, tenant_id) select unnest($2::text[]), $1 on conflict do nothing",
         id,
@@ -204,7 +179,7 @@ pub async fn save_old_sites(tx: &mut Tx, row: &TenantRow) -> Result<(), StoreErr
     )
     .execute(&mut **tx)
     .await
-    .doing(|| format!("recording old hosts of tenant {}", row.id))?;
+    .doing(|| format!("recording old hosts of tenant {}", row.id()))?;
     Ok(())
 }
 

@@ -152,7 +152,7 @@ fn compare(
             })
             .cloned()
             .collect();
-        if before.len() < events.len() && same(&before, r.deleted_at.unwrap_or(now)) {
+        if before.len() < events.len() && same(&before, r.tenant.deleted_at.unwrap_or(now)) {
             return Verdict::DeletedEarly;
         }
     }
@@ -160,11 +160,11 @@ fn compare(
     Verdict::Differs(format!(
         "stored {:?}, expected {:?}",
         row.map(|r| (
-            r.lifecycle,
+            r.tenant.lifecycle,
             r.state,
-            r.suspended,
-            &r.site,
-            r.deletion_due_at
+            r.tenant.suspended,
+            &r.tenant.site,
+            r.tenant.deletion_due_at
         )),
         expected.map(|t| (t.lifecycle, t.suspended, t.site, t.deletion_due_at))
     ))
@@ -236,7 +236,7 @@ mod tests {
             Verdict::Matches
         ));
         let mut tampered = row.clone();
-        tampered.suspended = !tampered.suspended;
+        tampered.tenant.suspended = !tampered.tenant.suspended;
         assert!(matches!(
             compare(&mine, Some(&tampered), &judged, now),
             Verdict::Differs(_)
