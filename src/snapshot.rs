@@ -3,6 +3,7 @@
 //! the same placement, computed here once.
 
 use crate::catalog::outbox;
+use crate::catalog::routes::RouteRow;
 use crate::catalog::tenants::TenantRow;
 use crate::domain::{
     BaseDomain, Cycle, Endpoint, Placement, Products, Region, Residency, ShardId, Site, TenantId,
@@ -99,19 +100,11 @@ impl TenantSnapshot {
     /// Where product services send the tenant's requests; `None` for tenants without a route
     /// (PROVISIONING or DELETED).
     pub fn destination(&self) -> Option<Destination> {
-        if matches!(self.state, ShownState::Provisioning | ShownState::Deleted) {
-            return None;
-        }
-        Some(Destination {
-            tenant_id: self.id,
-            host: self.host.clone()?,
-            state: self.state,
-            serving: self.serving,
-            placement: Placement {
-                region: self.region?,
-                shard: self.shard.clone()?,
-            },
-        })
+        let placement = Placement {
+            region: self.region?,
+            shard: self.shard.clone()?,
+        };
+        Destination::new(self.id, self.host.clone()?, self.state, placement)
     }
 
     /// The message that announces this version of the tenant on `tenant-catalog.changes`.
@@ -176,6 +169,33 @@ pub struct Destination {
     pub state: ShownState,
     pub serving: bool,
     pub placement: Placement,
+}
+
+impl Destination {
+    /// The destination of a tenant in `state` at `host`; `None` for states without a route.
+    pub fn new(
+        tenant_id: TenantId,
+        host: String,
+        state: ShownState,
+        placement: Placement,
+    ) -> Option<Self> {
+        if matches!(state, ShownState::Provisioning | ShownState::Deleted) {
+            return None;
+        }
+        Some(Destination {
+            tenant_id,
+            host,
+            state,
+            serving: state.serving(),
+            placement,
+        })
+    }
+
+    /// The destination of a route row, the router's narrow read of the same tenant row.
+    pub fn of_route(row: RouteRow, base: &BaseDomain) -> Option<Self> {
+        let host = base.host(row.site.as_ref()?);
+        Destination::new(row.id, host, row.state, row.placement?)
+    }
 }
 
 /// Where a tenant's requests go: its destination and its shard's endpoint.

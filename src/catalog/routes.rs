@@ -1,8 +1,56 @@
-//! The read behind host lookups: which tenant a site names.
+//! The reads behind routing lookups, in one round trip each: the part of tenant rows that a
+//! route needs (the hot path reads no more), and which tenant a site names.
 
 use super::Db;
 use super::error::{Doing, StoreError};
-use crate::domain::TenantId;
+use crate::domain::{Placement, ShardId, Site, TenantId};
+use crate::lifecycle::ShownState;
+use uuid::Uuid;
+
+/// The part of a tenant row that a route needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteRow {
+    pub id: TenantId,
+    pub site: Option<Site>,
+    pub state: ShownState,
+    pub placement: Option<Placement>,
+}
+
+/// The route rows of the tenants among `ids` that exist, in one query. A row whose columns do
+/// not decode is left out (it has no route); the tenant reads of the admin API and GraphQL
+/// report it.
+pub async fn by_ids(db: &Db, ids: &[TenantId]) -> Result<Vec<RouteRow>, StoreError> {
+    let uuids: Vec<Uuid> = ids.iter().map(TenantId::as_uuid).collect();
+    let rows = sqlx::query!(
+        r#"select id, site, state, region, shard_id, version from tenants where id = any($1)"#,
+        &uuids
+    )
+    .fetch_all(db)
+    .await
+    .doing(|| format!("reading the routes of {} tenants", ids.len()))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            let placement = match (r.region, r.shard_id) {
+                (Some(region), Some(shard)) => Some(Placement {
+                    region: region.parse().ok()?,
+                    shard: ShardId::try_from(shard.as_str()).ok()?,
+                }),
+                _ => None,
+            };
+            Some(RouteRow {
+                id: TenantId::from_uuid(r.id),
+                site: r
+                    .site
+                    .map(|s| Site::try_from(s.as_str()))
+                    .transpose()
+                    .ok()?,
+                state: ShownState::parse(&r.state)?,
+                placement,
+            })
+        })
+        .collect())
+}
 
 /// The tenant a site names: the tenant whose current site it is, else the tenant that held it
 /// most recently as an old site.

@@ -10,10 +10,10 @@ pub mod lease;
 pub mod listener;
 
 use crate::catalog::shards::{self, ShardRow};
-use crate::catalog::{Db, StoreError, routes, tenants};
+use crate::catalog::{Db, StoreError, routes};
 use crate::domain::{BaseDomain, ShardId, TenantId};
 use crate::metrics::Metrics;
-use crate::snapshot::{Destination, Route, TenantSnapshot};
+use crate::snapshot::{Destination, Route};
 use lease::{Found, LeaseMap};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -136,11 +136,11 @@ impl Router {
             .with_label_values(&["miss"])
             .inc_by(missing.len() as u64);
         let wanted: Vec<TenantId> = missing.iter().map(|(n, _)| ids[*n]).collect();
-        let read: HashMap<TenantId, Arc<Destination>> = tenants::load_many(&i.db, &wanted)
+        let read: HashMap<TenantId, Arc<Destination>> = routes::by_ids(&i.db, &wanted)
             .await?
-            .into_values()
+            .into_iter()
             .filter_map(|row| {
-                let to = TenantSnapshot::new(row, &i.base_domain).destination()?;
+                let to = Destination::of_route(row, &i.base_domain)?;
                 Some((to.tenant_id, Arc::new(to)))
             })
             .collect();
