@@ -1,6 +1,7 @@
 //! The command line (CONTRACT.md section 1).
 
 use crate::amqp::EventPublisher;
+use crate::amqp::dlq::Selection;
 use crate::apply::replay::replay;
 use crate::auth::Scope;
 use crate::catalog::{self, events, tenants};
@@ -49,6 +50,12 @@ pub enum Command {
         #[arg(long)]
         ttl: Option<u64>,
     },
+    /// The dead-letter queue: list its messages with their reasons, or replay chosen ones into
+    /// commerce.lifecycle.
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
     /// Print the GraphQL schema (SDL), as kept in graphql/schema.graphql.
     ExportSchema,
     /// Print the admin API's OpenAPI document, as kept in docs/admin-openapi.json.
@@ -59,6 +66,25 @@ pub enum Command {
     /// Rewrite the tenant rows that differ from the refold of their history (as `verify`
     /// reports them), with a new version and a change message each. Safe next to `serve`.
     Rebuild,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DlqAction {
+    /// Print every dead-lettered message (one JSON object a line: message_id, reason,
+    /// dead_lettered_at, routing_key, body), oldest first. Changes nothing.
+    List {
+        /// Only the message with this id (the event id).
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Publish messages to commerce.lifecycle again, as commerce would, and remove each from
+    /// the dead-letter queue once the broker confirmed it. Give --id (repeatable) or --all.
+    Replay {
+        #[arg(long)]
+        id: Vec<String>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
 }
 
 /// A progress line on a terminal (nothing when stderr is not one).
@@ -127,6 +153,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Token { scope, sub, ttl } => token(&settings, scope, &sub, ttl),
         Command::Verify => verify_or_rebuild(&settings, false).await,
         Command::Rebuild => verify_or_rebuild(&settings, true).await,
+        Command::Dlq { action } => dlq(&settings, action).await,
         Command::ExportSchema | Command::ExportOpenapi => Ok(()),
     }
 }
@@ -203,6 +230,41 @@ fn token(settings: &Settings, scope: Scope, sub: &str, ttl: Option<u64>) -> Resu
     let token =
         crate::auth::mint(&signer, &settings.auth, sub, scope, ttl).map_err(CliError::Token)?;
     println!("{token}");
+    Ok(())
+}
+
+async fn dlq(settings: &Settings, action: DlqAction) -> Result<(), CliError> {
+    let print = |letter: &crate::amqp::dlq::DeadLetter| {
+        println!("{}", serde_json::to_string(letter).unwrap_or_default());
+    };
+    match action {
+        DlqAction::List { id } => {
+            let letters = crate::amqp::dlq::list(&settings.amqp_url).await?;
+            let shown = letters
+                .iter()
+                .filter(|l| id.is_none() || l.message_id == id)
+                .inspect(|l| print(l))
+                .count();
+            eprintln!("{shown} of {} dead-lettered messages", letters.len());
+        }
+        DlqAction::Replay { id, all } => {
+            let which = match (all, id.is_empty()) {
+                (true, _) => Selection::All,
+                (false, false) => Selection::Ids(id),
+                (false, true) => {
+                    return Err(CliError::Usage(
+                        "say which messages to replay: --id ID (repeatable) or --all".into(),
+                    ));
+                }
+            };
+            let replayed = crate::amqp::dlq::replay(&settings.amqp_url, &which).await?;
+            replayed.iter().for_each(print);
+            eprintln!(
+                "replayed {} messages into commerce.lifecycle",
+                replayed.len()
+            );
+        }
+    }
     Ok(())
 }
 

@@ -29,7 +29,9 @@ async fn snapshot(state: &AdminState, id: TenantId) -> Result<TenantSnapshot, Ap
     Ok(TenantSnapshot::new(row, &state.base_domain))
 }
 
-/// Records an admin action on a tenant and commits it only when it changed the tenant.
+/// Records an admin action on a tenant and commits it, whatever the lifecycle rules made of
+/// it: every admin action, refused and repeated ones included, stays in the tenant's history
+/// with who, why and its outcome (CONTRACT.md section 7).
 async fn commit_action(
     state: &AdminState,
     id: TenantId,
@@ -42,15 +44,9 @@ async fn commit_action(
         .await
         .doing(|| "starting an admin transaction".into())?;
     let acted = act(&mut tx, id, by, action, Utc::now(), &state.base_domain).await?;
-    if acted == Acted::Changed {
-        tx.commit()
-            .await
-            .doing(|| format!("committing an admin action on tenant {id}"))?;
-    } else {
-        tx.rollback()
-            .await
-            .doing(|| "leaving the history as it was".into())?;
-    }
+    tx.commit()
+        .await
+        .doing(|| format!("committing an admin action on tenant {id}"))?;
     Ok(acted)
 }
 

@@ -5,6 +5,7 @@
 //! recovery is not dependable (lapin #450, #389, #222).
 
 mod connection;
+pub mod dlq;
 mod publisher;
 pub mod topology;
 

@@ -61,8 +61,7 @@ impl AdminAction {
     }
 }
 
-/// What an admin action did. Only `Changed` is meant to be committed: a repeat or a refusal
-/// leaves the history as it was.
+/// What an admin action did. Whatever it did, the action stays in the tenant's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Acted {
     /// Applied and the tenant changed.
@@ -73,8 +72,7 @@ pub enum Acted {
     Refused(String),
 }
 
-/// Records an admin action at `now` and refolds the tenant. The caller commits only when the
-/// result is [`Acted::Changed`].
+/// Records an admin action at `now` and refolds the tenant, in the caller's transaction.
 #[tracing::instrument(name = "Applying an admin action", skip_all, fields(tenant_id = %tenant, by = %by))]
 pub async fn act(
     tx: &mut Tx,

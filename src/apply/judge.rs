@@ -139,8 +139,7 @@ fn claimed_site(kind: &EventKind) -> Option<&Site> {
     match kind {
         EventKind::TrialStarted { tenant, .. } => Some(&tenant.site),
         EventKind::SubscriptionActivated {
-            tenant: Some(tenant),
-            ..
+            tenant: Ok(tenant), ..
         } => Some(&tenant.site),
         EventKind::SiteRenamed { site } => Some(site),
         _ => None,

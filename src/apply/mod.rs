@@ -36,6 +36,8 @@ pub enum Cause {
     },
     /// The scheduler found a timer due, or a shard with room for a waiting tenant.
     Scheduler,
+    /// A deleted tenant's row said something its stored tenant does not make it (`rebuild`).
+    Repair,
 }
 
 /// A committed change of a tenant row (one version).
@@ -120,7 +122,21 @@ pub async fn refold(
         .filter(|id| !stored.get(id).is_some_and(TenantRow::is_deleted))
         .map(|id| (*id, Cause::Scheduler))
         .collect();
-    let (changes, _) = refold_locked(tx, &work, &stored, &HashMap::new(), now, base).await?;
+    let (mut changes, _) = refold_locked(tx, &work, &stored, &HashMap::new(), now, base).await?;
+    // A deletion is final, so a deleted tenant is not refolded; but what its row derives from
+    // it (the shown state, the timer) must still follow from it.
+    let deleted: Vec<judge::Refolded<'_>> = ids
+        .iter()
+        .filter_map(|id| stored.get(id).filter(|row| row.is_deleted()))
+        .map(|row| judge::Refolded {
+            id: row.id(),
+            cause: &Cause::Repair,
+            tenant: row.tenant.clone(),
+            last_fired: None,
+            stored: Some(row),
+        })
+        .collect();
+    changes.extend(persist::persist(tx, deleted, now, base).await?);
     Ok(changes)
 }
 

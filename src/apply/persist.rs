@@ -27,12 +27,16 @@ pub(super) async fn persist(
     now: DateTime<Utc>,
     base: &BaseDomain,
 ) -> Result<Vec<Change>, StoreError> {
-    let wanted: Vec<(TenantId, Residency)> = refolded
+    let mut waiting: Vec<&Refolded<'_>> = refolded
         .iter()
         .filter(|r| r.tenant.lifecycle != Lifecycle::Deleted)
         .filter(|r| r.stored.is_none_or(|s| s.placement.is_none()))
-        .map(|r| (r.id, r.tenant.residency))
         .collect();
+    // Tenants that will be served once placed (shown PROVISIONING) take the free slots before
+    // suspended or deactivated ones; otherwise the batch's order stands.
+    waiting.sort_by_key(|r| !r.tenant.shown_state(true).serving());
+    let wanted: Vec<(TenantId, Residency)> =
+        waiting.iter().map(|r| (r.id, r.tenant.residency)).collect();
     let mut placed = shards::claim_slots(tx, &wanted).await?;
     let next: Vec<NextRow> = refolded
         .into_iter()
@@ -65,6 +69,7 @@ fn next_row(r: Refolded<'_>, placement: Option<Placement>) -> Option<NextRow> {
             )
         }
         (Cause::Scheduler, None) => (None, "placement".to_owned()),
+        (Cause::Repair, _) => (None, "rebuild".to_owned()),
     };
     row.version = r.stored.map_or(1, |s| s.version + 1);
     row.caused_by = caused_by;
@@ -77,7 +82,13 @@ fn next_row(r: Refolded<'_>, placement: Option<Placement>) -> Option<NextRow> {
 
 /// Writes the rows, their old hosts, and what a deletion frees and purges.
 async fn write(tx: &mut Tx, next: &[NextRow]) -> Result<(), StoreError> {
-    let deleted: Vec<&NextRow> = next.iter().filter(|n| n.row.is_deleted()).collect();
+    // Only a deletion carried out now frees its slot and purges; a row of a tenant deleted
+    // before is only rewritten.
+    let deleted: Vec<&NextRow> = next
+        .iter()
+        .filter(|n| n.row.is_deleted())
+        .filter(|n| !n.previous.as_ref().is_some_and(TenantRow::is_deleted))
+        .collect();
     let freed: Vec<ShardId> = deleted
         .iter()
         .filter_map(|n| n.row.placement.as_ref().map(|p| p.shard.clone()))

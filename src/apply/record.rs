@@ -118,6 +118,13 @@ impl<'a> Batch<'a> {
                 }
             };
         }
+        // A deleted tenant's personal data is gone for good, also from events that arrive late.
+        let late: Vec<TenantId> = new
+            .iter()
+            .map(|(i, _)| self.events[*i].event.tenant_id)
+            .filter(|t| deleted(t).is_some())
+            .collect();
+        events::purge_personal_data(tx, &late).await?;
         Ok(RecordedBatch {
             results,
             new,

@@ -136,12 +136,12 @@ impl fmt::Display for Cycle {
 }
 
 /// The products a tenant has: a non-empty list of distinct product keys, in the order given.
+/// A key is any string: commerce names its products, and an unusual spelling is recorded as
+/// sent rather than costing the tenant its event (CONTRACT.md section 7).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Products(Vec<String>);
 
 impl Products {
-    pub const MAX_KEY_LEN: usize = 64;
-
     pub fn as_slice(&self) -> &[String] {
         &self.0
     }
@@ -158,17 +158,6 @@ impl TryFrom<Vec<String>> for Products {
     fn try_from(keys: Vec<String>) -> Result<Self, Self::Error> {
         let mut out: Vec<String> = Vec::with_capacity(keys.len());
         for key in keys {
-            let valid = !key.is_empty()
-                && key.len() <= Self::MAX_KEY_LEN
-                && key
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-            if !valid {
-                return Err(InvalidValue(format!(
-                    "product keys are 1 to {} characters of letters, digits, `-`, `_` or `.`, got `{key}`",
-                    Self::MAX_KEY_LEN
-                )));
-            }
             if !out.contains(&key) {
                 out.push(key);
             }
@@ -199,8 +188,8 @@ mod tests {
     #[test]
     fn products_must_be_non_empty_and_are_deduplicated() {
         assert!(Products::try_from(vec![]).is_err());
-        assert!(Products::try_from(vec![String::new()]).is_err());
-        assert!(Products::try_from(vec!["has space".into()]).is_err());
+        let odd = Products::try_from(vec!["Jira Software".into()]).expect("recorded as sent");
+        assert_eq!(odd.as_slice(), ["Jira Software"]);
         let p = Products::try_from(vec!["jira".into(), "confluence".into(), "jira".into()])
             .expect("valid keys");
         assert_eq!(p.as_slice(), ["jira", "confluence"]);

@@ -173,6 +173,10 @@ async fn dead_letter(dlq: &Channel, delivery: &Delivery, reason: &str) -> Result
         AMQPValue::LongString(delivery.exchange.as_str().into()),
     );
     headers.insert(
+        ShortString::from("x-dlq-at"),
+        AMQPValue::LongString(chrono::Utc::now().to_rfc3339().into()),
+    );
+    headers.insert(
         ShortString::from("x-original-routing-key"),
         AMQPValue::LongString(delivery.routing_key.as_str().into()),
     );

@@ -34,8 +34,9 @@ pub enum EventKind {
         plan: String,
         cycle: Cycle,
         current_period_end: DateTime<Utc>,
-        /// Present on a direct purchase (no trial before it).
-        tenant: Option<NewTenant>,
+        /// What a direct purchase (no trial before it) needs: `site`, `products` and
+        /// `residency`, or why the event does not give them. A conversion ignores them.
+        tenant: Result<NewTenant, String>,
     },
     SubscriptionRenewed {
         current_period_end: DateTime<Utc>,

@@ -18,10 +18,6 @@ use std::collections::{HashMap, HashSet};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Applied,
-    /// The same fact as an earlier event (same type, time, sequence and data) under another id.
-    Duplicate {
-        of: EventId,
-    },
     Rejected {
         reason: String,
     },
@@ -74,7 +70,6 @@ impl Outcome {
     pub fn kind(&self) -> OutcomeKind {
         match self {
             Outcome::Applied => OutcomeKind::Applied,
-            Outcome::Duplicate { .. } => OutcomeKind::Duplicate,
             Outcome::Rejected { .. } => OutcomeKind::Rejected,
             Outcome::Cancelled { .. } => OutcomeKind::Cancelled,
         }
@@ -87,7 +82,6 @@ impl Outcome {
     pub fn reason(&self) -> Option<String> {
         match self {
             Outcome::Applied => None,
-            Outcome::Duplicate { of } => Some(format!("same event as {of}")),
             Outcome::Rejected { reason } => Some(reason.clone()),
             Outcome::Cancelled { by } => Some(format!("cancelled by admin action {by}")),
         }
@@ -105,9 +99,10 @@ pub struct Folded {
     pub fired: Vec<(Timer, DateTime<Utc>)>,
 }
 
-/// Contract order: `occurred_at`, then `sequence` (absent first), then `id`.
+/// Contract order: `occurred_at`, then `sequence` (absent counts as 0), then `id`.
 pub fn contract_order(a: &Event, b: &Event) -> Ordering {
-    (a.occurred_at, a.sequence, a.id).cmp(&(b.occurred_at, b.sequence, b.id))
+    let key = |e: &Event| (e.occurred_at, e.sequence.unwrap_or(0), e.id);
+    key(a).cmp(&key(b))
 }
 
 /// Folds `events` (any order, repeats allowed) into the tenant's state at `now`.
@@ -155,11 +150,7 @@ fn fold_pass(
     let mut fired = Vec::new();
     // Admin deletion requests applied so far in this pass.
     let mut in_force = Vec::new();
-    for (i, event) in ordered.iter().enumerate() {
-        if let Some(original) = earlier_same_fact(&ordered[..i], event) {
-            outcomes.push((event.id, Outcome::Duplicate { of: original }));
-            continue;
-        }
+    for event in ordered {
         if let Some(&by) = withdrawn.get(&event.id) {
             outcomes.push((event.id, Outcome::Cancelled { by }));
             continue;
@@ -212,16 +203,4 @@ fn fold_pass(
         outcomes,
         fired,
     })
-}
-
-/// The first earlier event that states the same fact, if any. Events of one fact share
-/// `occurred_at` and `sequence`, so they sit next to each other in contract order.
-fn earlier_same_fact(before: &[&Event], event: &Event) -> Option<EventId> {
-    before
-        .iter()
-        .rev()
-        .take_while(|e| e.occurred_at == event.occurred_at)
-        .filter(|e| e.sequence == event.sequence && e.kind == event.kind)
-        .last()
-        .map(|e| e.id)
 }

@@ -29,14 +29,18 @@ pub fn apply(
     event: &Event,
     sites: &dyn SiteRegistry,
 ) -> Result<Tenant, String> {
-    let Some(current) = tenant else {
-        return create(event, sites);
+    let mut t = match tenant {
+        None => create(event, sites)?,
+        Some(current) if current.lifecycle == Deleted => {
+            return Err(deletion_is_final(current.deleted_at));
+        }
+        Some(current) => {
+            let mut t = current.clone();
+            transition(&mut t, event, sites)?;
+            t
+        }
     };
-    if current.lifecycle == Deleted {
-        return Err(deletion_is_final(current.deleted_at));
-    }
-    let mut t = current.clone();
-    transition(&mut t, event, sites)?;
+    t.clear_stale_countdowns();
     Ok(t)
 }
 
@@ -174,11 +178,14 @@ fn create(event: &Event, sites: &dyn SiteRegistry) -> Result<Tenant, String> {
     let (new, lifecycle) = match &event.kind {
         EventKind::TrialStarted { tenant, .. } => (tenant, Trial),
         EventKind::SubscriptionActivated {
-            tenant: Some(tenant),
-            ..
+            tenant: Ok(tenant), ..
         } => (tenant, Active),
-        EventKind::SubscriptionActivated { tenant: None, .. } => {
-            return Err("tenant unknown: a subscription.activated without a trial needs site, products and residency".into());
+        EventKind::SubscriptionActivated {
+            tenant: Err(why), ..
+        } => {
+            return Err(format!(
+                "tenant unknown: a subscription.activated without a trial needs site, products and residency, and {why}"
+            ));
         }
         other => {
             return Err(format!(

@@ -128,6 +128,23 @@ pub struct Tenant {
 }
 
 impl Tenant {
+    /// Clears the dates that count down to nothing in the current state, so that every date
+    /// shown is true now: `trial_ends_at` only in TRIAL, `cancellation_effective_at` only in
+    /// CANCELLING, `deletion_due_at` only in DEACTIVATED (and DELETED, where it is the date the
+    /// deletion was due). `current_period_end` stays: it is the end of what was paid for,
+    /// whatever happened since.
+    pub fn clear_stale_countdowns(&mut self) {
+        if self.lifecycle != Lifecycle::Trial {
+            self.trial_ends_at = None;
+        }
+        if self.lifecycle != Lifecycle::Cancelling {
+            self.cancellation_effective_at = None;
+        }
+        if !matches!(self.lifecycle, Lifecycle::Deactivated | Lifecycle::Deleted) {
+            self.deletion_due_at = None;
+        }
+    }
+
     /// The state shown to callers: first match wins, as in CONTRACT.md section 4.
     pub fn shown_state(&self, placed: bool) -> ShownState {
         match self.lifecycle {

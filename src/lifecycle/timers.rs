@@ -56,6 +56,7 @@ pub fn fire(tenant: &mut Tenant, timer: Timer, at: DateTime<Utc>) {
         }
         Timer::DeletionDue => purge(tenant, at),
     }
+    tenant.clear_stale_countdowns();
 }
 
 /// Deletes the tenant: its site, hosts and products are forgotten; its id and dates stay.

@@ -82,9 +82,11 @@ async fn a_served_tenant_needs_force_and_a_repeat_schedules_nothing_more() {
         "{body}"
     );
     assert_eq!(app.tenant(id).await.unwrap().state, "ACTIVE");
-    assert!(
-        admin_actions(&app, id).await.is_empty(),
-        "a refused action leaves no trace in the history"
+    let refused = admin_actions(&app, id).await;
+    assert_eq!(
+        (refused.len(), refused[0].1.as_str(), &refused[0].2),
+        (1, "rejected", &json!("tests")),
+        "a refused action is in the history, rejected, with who did it: {refused:?}"
     );
 
     let before = Utc::now();
@@ -105,15 +107,18 @@ async fn a_served_tenant_needs_force_and_a_repeat_schedules_nothing_more() {
     assert_eq!(status, 202, "{again}");
     assert_eq!(again["deletion_due_at"], first["deletion_due_at"]);
     assert_eq!(again["version"], first["version"]);
+    let request = |outcome: &str| {
+        (
+            "admin.deletion_requested".to_owned(),
+            outcome.to_owned(),
+            json!("tests"),
+            json!("abuse report 17"),
+        )
+    };
     assert_eq!(
         admin_actions(&app, id).await,
-        [(
-            "admin.deletion_requested".to_owned(),
-            "applied".to_owned(),
-            json!("tests"),
-            json!("abuse report 17")
-        )],
-        "one request in the history, with who and why"
+        [request("rejected"), request("applied"), request("applied")],
+        "every request in the history, with who and why; the repeat changed nothing"
     );
 
     let (status, view) = app
@@ -128,7 +133,12 @@ async fn a_served_tenant_needs_force_and_a_repeat_schedules_nothing_more() {
         .collect();
     assert_eq!(
         types,
-        ["subscription.activated", "admin.deletion_requested"],
+        [
+            "subscription.activated",
+            "admin.deletion_requested",
+            "admin.deletion_requested",
+            "admin.deletion_requested"
+        ],
         "the full history in contract order"
     );
     assert_eq!(view["history"][1]["data"]["by"], "tests");
@@ -288,9 +298,11 @@ async fn a_deactivated_tenant_needs_no_force_and_immediate_deletes_it_now() {
         t.deletion_due_at.unwrap(),
         "without immediate the deletion keeps its date"
     );
-    assert!(
-        admin_actions(&app, id).await.is_empty(),
-        "a request that changes nothing is not recorded twice"
+    let actions = admin_actions(&app, id).await;
+    assert_eq!(
+        actions.iter().map(|a| a.1.as_str()).collect::<Vec<_>>(),
+        ["applied"],
+        "a request that changes nothing is recorded, applied, and changes nothing: {actions:?}"
     );
 
     let (status, body) = app

@@ -168,7 +168,7 @@ async fn every_event_type_moves_the_tenant_through_its_lifecycle() {
 }
 
 #[tokio::test]
-async fn a_redelivered_event_is_stored_once_and_a_copy_under_a_new_id_is_a_duplicate() {
+async fn a_redelivered_event_is_stored_once_and_a_copy_under_a_new_id_is_another_fact() {
     let app = spawn_app().await;
     let mut c = Commerce::new();
     let trial = c.trial(days_ago(1), "acme", "us");
@@ -193,7 +193,8 @@ async fn a_redelivered_event_is_stored_once_and_a_copy_under_a_new_id_is_a_dupli
         .find(|h| h.event_id.to_string() == copy["id"])
         .expect("copy");
     assert_eq!((original.deliveries, copied.deliveries), (3, 1));
-    // Two ids for one fact: the lower id (contract order's tie-break) is the one applied.
+    // Two ids are two facts (CONTRACT.md section 7): the second trial.started of one tenant,
+    // in contract order (the lower id first on a tie), finds it existing and is rejected.
     let (first, second) = if original.event_id < copied.event_id {
         (original, copied)
     } else {
@@ -201,14 +202,15 @@ async fn a_redelivered_event_is_stored_once_and_a_copy_under_a_new_id_is_a_dupli
     };
     assert_eq!(
         (first.outcome.as_str(), second.outcome.as_str()),
-        ("applied", "duplicate")
+        ("applied", "rejected")
     );
     assert!(
         second
             .reason
             .as_deref()
             .unwrap_or_default()
-            .contains(&first.event_id.to_string())
+            .contains("already exists"),
+        "{second:?}"
     );
     let metrics = app.get("/metrics").await.text().await.unwrap();
     assert!(
@@ -216,21 +218,125 @@ async fn a_redelivered_event_is_stored_once_and_a_copy_under_a_new_id_is_a_dupli
         "{metrics}"
     );
     // The metric counts each delivery's judgement on arrival: the copy is "applied" there if
-    // its id sorts first (and the original is then re-judged "duplicate" in the history).
+    // its id sorts first (and the original is then re-judged "rejected" in the history).
     let copy_first = copied.event_id < original.event_id;
-    let (applied, duplicate) = if copy_first { (2, 0) } else { (1, 1) };
-    assert!(
-        metrics.contains(&format!(
-            "tenant_catalog_events_total{{outcome=\"applied\"}} {applied}"
-        )),
-        "{metrics}"
+    let (applied, rejected) = if copy_first { (2, 0) } else { (1, 1) };
+    for (outcome, n) in [
+        ("applied", applied),
+        ("rejected", rejected),
+        ("duplicate", 0),
+    ] {
+        let line = format!("tenant_catalog_events_total{{outcome=\"{outcome}\"}} {n}");
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+}
+
+/// CONTRACT.md section 7: events are the same event only when their ids are; a suspension,
+/// its end and a second suspension in one second, equal in all but their ids, leave the
+/// tenant suspended and not served.
+#[tokio::test]
+async fn equal_events_under_other_ids_are_all_applied() {
+    let app = spawn_app().await;
+    let mut c = Commerce::new();
+    let site = unique_site("same");
+    app.publish(&c.trial(days_ago(3), &site, "eu")).await;
+    let at = days_ago(1);
+    let mut events = [
+        c.event("subscription.suspended", at, json!({"reason": "overdue"})),
+        c.event("subscription.unsuspended", at, json!({})),
+        c.event("subscription.suspended", at, json!({"reason": "overdue"})),
+    ];
+    // All three at the same time and sequence, ordered by id as the contract breaks the tie.
+    let ids = [
+        "00000000-0000-4000-8000-00000000000a",
+        "00000000-0000-4000-8000-00000000000b",
+        "00000000-0000-4000-8000-00000000000c",
+    ];
+    for (e, id) in events.iter_mut().zip(ids) {
+        e["id"] = json!(id.replace("00000000-0000", &c.tenant_id[..13]));
+        e["sequence"] = json!(2);
+    }
+    for e in events.iter().rev() {
+        app.publish(e).await;
+    }
+    app.wait_events_stored(4).await;
+    app.wait_queue_drained().await;
+    let t = app.tenant(&c.tenant_id).await.expect("tenant");
+    assert_eq!((t.state.as_str(), t.suspended), ("SUSPENDED", true));
+    let outcomes: Vec<String> = app
+        .history(&c.tenant_id)
+        .await
+        .into_iter()
+        .map(|e| e.outcome.to_string())
+        .collect();
+    assert_eq!(outcomes, ["applied"; 4]);
+}
+
+/// CONTRACT.md section 7: a lifecycle fact is never lost to a cosmetic field. An empty reason,
+/// a product key with a space, and a conversion that repeats the site are recorded as sent.
+#[tokio::test]
+async fn cosmetic_oddities_do_not_cost_a_lifecycle_fact() {
+    let app = spawn_app().await;
+    let mut a = Commerce::new();
+    let mut trial = a.trial(days_ago(5), &unique_site("odd"), "eu");
+    trial["data"]["products"] = json!(["Jira Software", "confluence"]);
+    app.publish(&trial).await;
+    let site = trial["data"]["site"].clone();
+    app.publish(&a.event(
+        "subscription.activated",
+        days_ago(4),
+        json!({"plan": "standard", "cycle": "monthly", "site": site,
+               "current_period_end": (Utc::now() + Duration::days(26)).to_rfc3339()}),
+    ))
+    .await;
+    app.publish(&a.event("subscription.suspended", days_ago(3), json!({"reason": ""})))
+        .await;
+    let t = app
+        .wait_tenant(&a.tenant_id, "suspended", |t| t.state == "SUSPENDED")
+        .await;
+    assert_eq!(t.lifecycle, "ACTIVE", "the conversion was applied");
+    assert_eq!(t.trial_ends_at, None, "a converted tenant has no trial end");
+    assert_eq!(
+        t.products,
+        Some(vec!["Jira Software".to_owned(), "confluence".to_owned()])
     );
-    assert!(
-        metrics.contains(&format!(
-            "tenant_catalog_events_total{{outcome=\"duplicate\"}} {duplicate}"
-        )),
-        "{metrics}"
-    );
+
+    let mut b = Commerce::new();
+    app.publish(&b.trial(days_ago(2), &unique_site("odd"), "us"))
+        .await;
+    app.publish(&b.event(
+        "data.deletion_requested",
+        days_ago(1),
+        json!({"reason": ""}),
+    ))
+    .await;
+    app.wait_tenant(&b.tenant_id, "deleted", |t| t.state == "DELETED")
+        .await;
+    assert!(app.dead_letters().await.is_empty());
+}
+
+/// An absent `sequence` counts as 0: a rename without one, at the same time as the trial
+/// with sequence 0 and a larger id, comes after it, not before the tenant exists.
+#[tokio::test]
+async fn an_absent_sequence_counts_as_zero() {
+    let app = spawn_app().await;
+    let mut c = Commerce::new();
+    let at = days_ago(1);
+    let mut trial = c.trial(at, &unique_site("seq"), "eu");
+    trial["sequence"] = json!(0);
+    trial["id"] = json!(format!("{}-0000-4000-8000-000000000001", &c.tenant_id[..8]));
+    let new_site = unique_site("seq");
+    let mut rename = c.event("site.renamed", at, json!({"site": new_site}));
+    rename.as_object_mut().unwrap().remove("sequence");
+    rename["id"] = json!(format!("{}-0000-4000-8000-000000000002", &c.tenant_id[..8]));
+    app.publish(&rename).await;
+    app.publish(&trial).await;
+    let t = app
+        .wait_tenant(&c.tenant_id, "renamed", |t| {
+            t.site.as_deref() == Some(&new_site)
+        })
+        .await;
+    assert_eq!(t.old_sites.len(), 1);
 }
 
 /// A whole life whose every prefix is still alive today, so any arrival order must end in
@@ -535,4 +641,34 @@ async fn a_direct_purchase_creates_an_active_tenant_in_its_region() {
         Some(micros(when) + Duration::days(365))
     );
     assert_eq!((t.trial_ends_at, t.next_timer_at), (None, None));
+}
+
+/// A deleted tenant's site names are purged from its history, also from events that arrive
+/// after the deletion (CONTRACT.md section 4: site, host and old hosts purged).
+#[tokio::test]
+async fn an_event_arriving_after_the_deletion_keeps_no_site_name() {
+    let app = spawn_app().await;
+    let mut c = Commerce::new();
+    app.publish(&c.trial(days_ago(60), &unique_site("late"), "eu"))
+        .await;
+    app.wait_tenant(&c.tenant_id, "DELETED", |t| t.state == "DELETED")
+        .await;
+    let late = c.event(
+        "site.renamed",
+        days_ago(50),
+        json!({"site": unique_site("late")}),
+    );
+    app.publish(&late).await;
+    app.wait_events_stored(2).await;
+    app.wait_queue_drained().await;
+    let history = app.history(&c.tenant_id).await;
+    assert_eq!(history.len(), 2);
+    assert!(
+        history.iter().all(|e| e.data.get("site").is_none()),
+        "{history:?}"
+    );
+    // A redelivery of the purged event is still the same event, not a conflicting id.
+    app.publish(&late).await;
+    app.wait_queue_drained().await;
+    assert!(app.dead_letters().await.is_empty());
 }

@@ -57,6 +57,8 @@ fn activation_renewal_and_rename_keep_the_tenant_active() {
         (ShownState::Active, Some(at("2026-10-20T08:00:00Z")))
     );
     assert_eq!(t.plan.as_deref(), Some("standard"));
+    // The trial is over: its end counts down to nothing any more.
+    assert_eq!(t.trial_ends_at, None);
 
     let (t, _) = state_after(3, "2026-10-21T00:00:00Z");
     assert_eq!(t.current_period_end, Some(at("2026-11-20T08:00:00Z")));

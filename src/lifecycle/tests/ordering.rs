@@ -114,20 +114,94 @@ proptest! {
     }
 
     #[test]
-    fn the_same_fact_under_a_new_id_is_a_duplicate(
+    fn every_distinct_event_gets_one_outcome(
         history in arb_history(),
         pick in any::<prop::sample::Index>(),
         now in arb_now(),
     ) {
-        let original = pick.get(&history).clone();
-        let mut copy = original.clone();
+        // A copy under a new id is another fact, never folded away as a duplicate.
+        let mut copy = pick.get(&history).clone();
         copy.id = format!("ffffffff-0000-4000-8000-{:012}", 1).parse().expect("uuid");
         let mut with_copy = history.clone();
         with_copy.push(copy.clone());
-        let expected = fold(&history, now, &no_sites_taken);
+        with_copy.push(copy.clone());
         let folded = fold(&with_copy, now, &no_sites_taken);
-        prop_assert_eq!(&folded.tenant, &expected.tenant);
-        let outcome = folded.outcomes.iter().find(|(id, _)| *id == copy.id).map(|(_, o)| o.clone());
-        prop_assert!(matches!(outcome, Some(Outcome::Duplicate { .. })), "{:?}", outcome);
+        let ids: std::collections::HashSet<_> = with_copy.iter().map(|e| e.id).collect();
+        prop_assert_eq!(folded.outcomes.len(), ids.len());
+        prop_assert_eq!(folded.outcomes.iter().filter(|(id, _)| *id == copy.id).count(), 1);
     }
+}
+
+/// Three events that differ only in their id are three facts (CONTRACT.md section 7): a
+/// suspension, its end, and a second suspension in the same second leave the tenant suspended.
+#[test]
+fn events_with_other_ids_are_other_facts_even_when_all_else_is_equal() {
+    let trial = stored(
+        &json!({"id": "00000000-0000-4000-8000-000000000001", "type": "trial.started",
+        "tenant_id": TENANT, "occurred_at": "2026-11-01T00:00:00Z",
+        "data": {"site": "alpha", "products": ["jira"], "residency": "eu", "billing_day": 1}}),
+    );
+    let suspension = |id: &str, kind: &str, data: serde_json::Value| {
+        stored(&json!({"id": id, "type": kind, "tenant_id": TENANT,
+            "occurred_at": "2026-11-02T00:00:00Z", "sequence": 2, "data": data}))
+    };
+    let events = [
+        trial,
+        suspension(
+            "00000000-0000-4000-8000-00000000000a",
+            "subscription.suspended",
+            json!({"reason": "overdue"}),
+        ),
+        suspension(
+            "00000000-0000-4000-8000-00000000000b",
+            "subscription.unsuspended",
+            json!({}),
+        ),
+        suspension(
+            "00000000-0000-4000-8000-00000000000c",
+            "subscription.suspended",
+            json!({"reason": "overdue"}),
+        ),
+    ];
+    let folded = fold(&events, at("2026-11-03T00:00:00Z"), &no_sites_taken);
+    assert!(folded.tenant.expect("created").suspended);
+    assert!(
+        folded.outcomes.iter().all(|(_, o)| *o == Outcome::Applied),
+        "{:?}",
+        folded.outcomes
+    );
+}
+
+/// An absent `sequence` counts as 0: it sorts with `sequence: 0`, by id, not before it.
+#[test]
+fn an_absent_sequence_counts_as_zero() {
+    let event = |id: &str, kind: &str, sequence: Option<u32>, data: serde_json::Value| {
+        let mut body = json!({"id": id, "type": kind, "tenant_id": TENANT,
+            "occurred_at": "2026-11-01T00:00:00Z", "data": data});
+        if let Some(n) = sequence {
+            body["sequence"] = json!(n);
+        }
+        stored(&body)
+    };
+    let trial = event(
+        "00000000-0000-4000-8000-000000000001",
+        "trial.started",
+        Some(0),
+        json!({"site": "alpha", "products": ["jira"], "residency": "eu", "billing_day": 1}),
+    );
+    // Without a sequence, this rename sorts after the trial (same time, 0, a larger id); were
+    // an absent sequence to sort first, it would come before its tenant exists.
+    let rename = event(
+        "00000000-0000-4000-8000-000000000002",
+        "site.renamed",
+        None,
+        json!({"site": "bravo"}),
+    );
+    let folded = fold(
+        &[rename, trial],
+        at("2026-11-02T00:00:00Z"),
+        &no_sites_taken,
+    );
+    let site = folded.tenant.expect("created").site.expect("live");
+    assert_eq!(site.as_str(), "bravo");
 }

@@ -128,3 +128,35 @@ fn timestamps_are_kept_to_the_microsecond_as_the_catalog_stores_them() {
         "2026-09-01T08:15:00.123456+00:00"
     );
 }
+
+/// CONTRACT.md section 7: a lifecycle fact is never lost to a cosmetic field.
+#[test]
+fn cosmetic_oddities_are_recorded_as_sent() {
+    let suspension = json!({"id": "0b9c8f4e-5d21-4a3f-8e6b-1c2d3e4f5a05", "type": "subscription.suspended",
+        "tenant_id": "7d4f5b1c-3a2e-4f7b-9c1d-2e8a6b0c9f11", "occurred_at": "2026-11-10T16:45:00Z",
+        "data": {"reason": ""}});
+    let e = Event::parse(suspension.to_string().as_bytes()).expect("an empty reason is a reason");
+    assert!(matches!(e.kind, EventKind::SubscriptionSuspended { reason } if reason.is_empty()));
+
+    let odd_product = with(|b| b["data"]["products"] = json!(["Jira Software"]));
+    assert!(Event::parse(odd_product.to_string().as_bytes()).is_ok());
+
+    // A conversion that repeats the site (but not products or residency) is still a conversion.
+    let conversion = json!({"id": "0b9c8f4e-5d21-4a3f-8e6b-1c2d3e4f5a02", "type": "subscription.activated",
+        "tenant_id": "7d4f5b1c-3a2e-4f7b-9c1d-2e8a6b0c9f11", "occurred_at": "2026-09-20T09:00:00Z",
+        "data": {"plan": "standard", "cycle": "monthly", "current_period_end": "2026-10-20T09:00:00Z",
+                 "site": "acme", "extra": true}});
+    let e = Event::parse(conversion.to_string().as_bytes()).expect("valid conversion");
+    assert!(matches!(
+        e.kind,
+        EventKind::SubscriptionActivated { tenant: Err(_), .. }
+    ));
+}
+
+#[test]
+fn a_missing_reason_is_still_refused_naming_the_field() {
+    let suspension = json!({"id": "0b9c8f4e-5d21-4a3f-8e6b-1c2d3e4f5a05", "type": "subscription.suspended",
+        "tenant_id": "7d4f5b1c-3a2e-4f7b-9c1d-2e8a6b0c9f11", "occurred_at": "2026-11-10T16:45:00Z",
+        "data": {}});
+    assert!(refusal(suspension).contains("missing field `data.reason`"));
+}
