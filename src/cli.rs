@@ -282,7 +282,7 @@ async fn verify_or_rebuild(settings: &Settings, write: bool) -> Result<(), CliEr
             if write { "rebuilt" } else { "differs" },
             c.tenant_id,
             c.previous_state.map_or("nothing", |s| s.as_str()),
-            c.state
+            c.state.map_or("nothing (unknown)", |s| s.as_str())
         );
     };
     let report = replay(&db, &settings.base_domain, write, found, |done| {

@@ -99,7 +99,7 @@ async fn refold_batch(s: &Scheduler, work: Work) -> Result<(usize, u64), StoreEr
             Work::DueTimers => true,
             Work::Waiting => {
                 let waiting = ShownState::Provisioning;
-                c.previous_state == Some(waiting) && c.state != waiting
+                c.previous_state == Some(waiting) && c.state != Some(waiting)
             }
         })
         .count() as u64;

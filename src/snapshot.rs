@@ -140,6 +140,35 @@ impl TenantSnapshot {
     }
 }
 
+impl TenantSnapshot {
+    /// The message that announces that a stored tenant is unknown again: a late earlier claim
+    /// took the site of its creation, so none of its events creates it any more. The version
+    /// goes on from the stored one; if the tenant is created again later, its versions start
+    /// at 1 anew.
+    pub fn withdrawal_message(row: &TenantRow, changed_at: DateTime<Utc>) -> outbox::Message {
+        let payload = serde_json::json!({
+            "tenant_id": row.id(),
+            "state": null,
+            "previous_state": row.state,
+            "serving": false,
+            "region": null,
+            "shard": null,
+            "host": null,
+            "old_hosts": [],
+            "version": row.version + 1,
+            "caused_by": null,
+            "cause": "site claim",
+            "withdrawn": true,
+            "changed_at": changed_at,
+        });
+        outbox::Message {
+            tenant_id: row.id().as_uuid(),
+            routing_key: "tenant.withdrawn".to_owned(),
+            payload,
+        }
+    }
+}
+
 /// The body of a change message (CONTRACT.md section 3, plus `serving`, `lifecycle`,
 /// `suspended`, `old_hosts`, `products`, `cause` and `changed_at`).
 #[derive(Serialize)]

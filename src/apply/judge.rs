@@ -1,147 +1,191 @@
 //! Step 3: folding each locked tenant's whole history at `now`, with its site claims judged
-//! against the catalog, and storing what became of every event.
+//! against the claims of every tenant ([`super::sites`]), and storing what became of every
+//! event and every claim.
+//!
+//! When a claim of the batch takes a site from a tenant outside it (a late earlier claim), or
+//! frees one that another tenant was refused, that tenant is locked and refolded in the same
+//! transaction: it gets a new version and a change message like any other.
 
 use super::Cause;
+use super::sites::{self, SiteBook, claimed_site};
+use crate::catalog::claims::{self, StoredClaim};
 use crate::catalog::events::{self, StoredEvent};
 use crate::catalog::tenants::{self, TenantRow};
 use crate::catalog::{StoreError, Tx};
 use crate::domain::{EventId, Site, TenantId};
-use crate::lifecycle::rules::SiteRegistry;
-use crate::lifecycle::{Event, EventKind, Outcome, OutcomeKind, Tenant, Timer, fold};
+use crate::lifecycle::{Event, Outcome, Tenant, Timer};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 
 /// A tenant folded in memory, waiting for its placement to be known.
-pub(super) struct Refolded<'a> {
+pub(super) struct Refolded {
     pub id: TenantId,
-    pub cause: &'a Cause,
+    pub cause: Cause,
     pub tenant: Tenant,
     pub last_fired: Option<(Timer, DateTime<Utc>)>,
-    pub stored: Option<&'a TenantRow>,
+    pub stored: Option<TenantRow>,
 }
 
 /// The folded tenants and every judged event's outcome.
-pub(super) struct Judged<'a> {
-    pub refolded: Vec<Refolded<'a>>,
+pub(super) struct Judged {
+    pub refolded: Vec<Refolded>,
+    /// Stored tenants whose events no longer create them: a late earlier claim took the site
+    /// of their creation. They are unknown again.
+    pub withdrawn: Vec<TenantRow>,
     pub outcomes: HashMap<EventId, Outcome>,
 }
 
-/// Folds locked tenants, in the order given. Each one's sites are judged against the catalog
-/// as the tenants before it in the batch left it, exactly as if they were refolded one after
-/// another.
-pub(super) async fn judge<'a>(
+/// How many times one transaction takes in tenants its claims displaced before it gives up
+/// and leaves the rest to their own next refold (a chain that long is not expected).
+const MAX_DISPLACEMENT_ROUNDS: usize = 16;
+
+/// The tenants being judged: their causes, stored rows and histories.
+struct Work {
+    causes: Vec<(TenantId, Cause)>,
+    rows: HashMap<TenantId, TenantRow>,
+    histories: HashMap<TenantId, Vec<StoredEvent>>,
+}
+
+/// Folds locked tenants, and the tenants their claims displace.
+#[tracing::instrument(name = "Judging tenants", skip_all, fields(tenants = work.len()))]
+pub(super) async fn judge(
     tx: &mut Tx,
-    work: &'a [(TenantId, Cause)],
-    stored: &'a HashMap<TenantId, TenantRow>,
+    work: &[(TenantId, Cause)],
+    stored: &HashMap<TenantId, TenantRow>,
     known: &HashMap<EventId, &Event>,
     now: DateTime<Utc>,
-) -> Result<Judged<'a>, StoreError> {
+) -> Result<Judged, StoreError> {
     let ids: Vec<TenantId> = work.iter().map(|(id, _)| *id).collect();
-    let mut histories = events::load(tx, &ids, known).await?;
-    let claimed: HashSet<&Site> = histories
+    let mut w = Work {
+        causes: work.to_vec(),
+        rows: ids
+            .iter()
+            .filter_map(|id| Some((*id, stored.get(id)?.clone())))
+            .collect(),
+        histories: events::load(tx, &ids, known).await?,
+    };
+    let mut locked: HashSet<Site> = HashSet::new();
+    for round in 0.. {
+        let sites = claimed_sites(&w, &locked);
+        claims::lock_sites(tx, &sites.iter().collect::<Vec<_>>()).await?;
+        locked.extend(sites);
+        let all = claims::of_sites(tx, &locked.iter().collect::<Vec<_>>()).await?;
+        let (judged, others, before, after) = fold(&w, &all, now);
+        let more = sites::displaced(&others, &before, &after);
+        if more.is_empty() || round == MAX_DISPLACEMENT_ROUNDS {
+            if !more.is_empty() {
+                tracing::warn!(
+                    left = more.len(),
+                    "Site claims displaced more tenants than one transaction takes in; they are judged at their next refold."
+                );
+            }
+            return finish(tx, w, judged).await;
+        }
+        take_in(tx, &mut w, &more).await?;
+    }
+    unreachable!("the loop returns")
+}
+
+/// The sites the work's events claim that are not locked yet.
+fn claimed_sites(w: &Work, locked: &HashSet<Site>) -> HashSet<Site> {
+    w.histories
         .values()
         .flatten()
         .filter_map(|s| s.event.as_ref().ok().and_then(|e| claimed_site(&e.kind)))
-        .collect();
-    let claimed: Vec<&Site> = claimed.into_iter().collect();
-    let mut holders = tenants::site_holders(tx, &claimed).await?;
+        .filter(|site| !locked.contains(*site))
+        .cloned()
+        .collect()
+}
 
-    let mut judged: Vec<StoredEvent> = Vec::new();
+/// Folds the work against the stored claims of everyone else: what each tenant becomes, the
+/// other tenants' claims, and the book of claims before and after.
+fn fold(
+    w: &Work,
+    all: &[StoredClaim],
+    now: DateTime<Utc>,
+) -> (Vec<sites::Judged>, Vec<StoredClaim>, SiteBook, SiteBook) {
+    let mine: HashSet<TenantId> = w.causes.iter().map(|(id, _)| *id).collect();
+    let others: Vec<StoredClaim> = all
+        .iter()
+        .filter(|c| !mine.contains(&c.claim.tenant_id))
+        .cloned()
+        .collect();
+    let before = SiteBook::new(all.iter().map(|c| (&c.claim, c.deleted_at)));
+    let valid: Vec<Vec<Event>> = w
+        .causes
+        .iter()
+        .map(|(id, _)| {
+            w.histories
+                .get(id)
+                .map(|h| {
+                    h.iter()
+                        .filter_map(|s| s.event.as_ref().ok().cloned())
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    let list: Vec<(TenantId, &[Event])> = w
+        .causes
+        .iter()
+        .zip(&valid)
+        .map(|((id, _), events)| (*id, events.as_slice()))
+        .collect();
+    let (judged, after) = sites::fold_all(&list, &others, now);
+    (judged, others, before, after)
+}
+
+/// Locks, loads and adds to the work the tenants that claims displaced.
+async fn take_in(tx: &mut Tx, w: &mut Work, more: &[TenantId]) -> Result<(), StoreError> {
+    // These locks come after the batch's own: two transactions that displace each other's
+    // tenants can deadlock, and PostgreSQL then aborts one, which is retried.
+    tenants::lock(tx, more).await?;
+    w.rows.extend(tenants::load_many(&mut **tx, more).await?);
+    w.histories
+        .extend(events::load(tx, more, &HashMap::new()).await?);
+    w.causes
+        .extend(more.iter().map(|id| (*id, Cause::SiteClaim)));
+    Ok(())
+}
+
+/// Stores every outcome and claim of the work, and hands on the tenants that exist.
+async fn finish(
+    tx: &mut Tx,
+    mut w: Work,
+    judged: Vec<sites::Judged>,
+) -> Result<Judged, StoreError> {
+    let mut stored_events: Vec<StoredEvent> = Vec::new();
     let mut outcomes: Vec<(EventId, Outcome)> = Vec::new();
+    let mut all_claims = Vec::new();
     let mut refolded = Vec::new();
-    for (id, cause) in work {
-        let history = histories.remove(id).unwrap_or_default();
-        let folded = fold_one(*id, &history, &holders, now);
-        outcomes.extend(folded.outcomes);
-        judged.extend(history);
-        let Some(tenant) = folded.tenant else {
-            continue;
-        };
-        // The next tenant of the batch sees this one's site as the catalog will hold it.
-        holders.retain(|_, holder| holder != id);
-        if let Some(site) = &tenant.site {
-            holders.insert(site.clone(), *id);
+    let mut withdrawn = Vec::new();
+    for ((id, cause), j) in w.causes.iter().zip(judged) {
+        let history = w.histories.remove(id).unwrap_or_default();
+        // Stored events that no longer read as events are rejected.
+        outcomes.extend(j.folded.outcomes.iter().cloned());
+        outcomes.extend(history.iter().filter_map(|s| {
+            let reason = s.event.as_ref().err()?.clone();
+            Some((s.id, Outcome::Rejected { reason }))
+        }));
+        stored_events.extend(history);
+        all_claims.extend(j.claims);
+        match j.folded.tenant {
+            Some(tenant) => refolded.push(Refolded {
+                id: *id,
+                cause: cause.clone(),
+                tenant,
+                last_fired: j.folded.fired.last().copied(),
+                stored: w.rows.remove(id),
+            }),
+            None => withdrawn.extend(w.rows.remove(id)),
         }
-        refolded.push(Refolded {
-            id: *id,
-            cause,
-            tenant,
-            last_fired: folded.last_fired,
-            stored: stored.get(id),
-        });
     }
-    events::save_outcomes(tx, &judged, &outcomes).await?;
+    events::save_outcomes(tx, &stored_events, &outcomes).await?;
+    let ids: Vec<TenantId> = w.causes.iter().map(|(id, _)| *id).collect();
+    claims::replace(tx, &ids, &all_claims).await?;
     Ok(Judged {
         refolded,
+        withdrawn,
         outcomes: outcomes.into_iter().collect(),
     })
-}
-
-struct FoldedOne {
-    tenant: Option<Tenant>,
-    outcomes: Vec<(EventId, Outcome)>,
-    last_fired: Option<(Timer, DateTime<Utc>)>,
-}
-
-/// Folds one tenant's history. Stored events that no longer read as events are rejected.
-fn fold_one(
-    id: TenantId,
-    history: &[StoredEvent],
-    holders: &HashMap<Site, TenantId>,
-    now: DateTime<Utc>,
-) -> FoldedOne {
-    let valid: Vec<Event> = history
-        .iter()
-        .filter_map(|s| s.event.as_ref().ok().cloned())
-        .collect();
-    let sites = CatalogSites {
-        holders,
-        tenant: id,
-        granted: history
-            .iter()
-            .filter(|s| s.outcome == Some(OutcomeKind::Applied))
-            .map(|s| s.id)
-            .collect(),
-    };
-    let folded = fold(&valid, now, &sites);
-    let unreadable = history.iter().filter_map(|s| {
-        let reason = s.event.as_ref().err()?.clone();
-        Some((s.id, Outcome::Rejected { reason }))
-    });
-    FoldedOne {
-        outcomes: folded.outcomes.into_iter().chain(unreadable).collect(),
-        last_fired: folded.fired.last().copied(),
-        tenant: folded.tenant,
-    }
-}
-
-/// Which sites other tenants hold now. The catalog knows only who holds a site today, not who
-/// held it when an event occurred; so a claim that was granted before (its event is stored as
-/// applied) stays granted: when this tenant renamed away from a site and another tenant took
-/// it since, the refold must not reject this tenant's own creation under that site.
-struct CatalogSites<'a> {
-    holders: &'a HashMap<Site, TenantId>,
-    tenant: TenantId,
-    granted: HashSet<EventId>,
-}
-
-impl SiteRegistry for CatalogSites<'_> {
-    fn is_taken(&self, site: &Site, claimed_by: EventId) -> bool {
-        self.holders
-            .get(site)
-            .is_some_and(|holder| *holder != self.tenant)
-            && !self.granted.contains(&claimed_by)
-    }
-}
-
-/// The site an event would give its tenant, if any.
-fn claimed_site(kind: &EventKind) -> Option<&Site> {
-    match kind {
-        EventKind::TrialStarted { tenant, .. } => Some(&tenant.site),
-        EventKind::SubscriptionActivated {
-            tenant: Ok(tenant), ..
-        } => Some(&tenant.site),
-        EventKind::SiteRenamed { site } => Some(site),
-        _ => None,
-    }
 }

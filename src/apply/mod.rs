@@ -18,6 +18,7 @@ pub mod replay;
 mod judge;
 mod persist;
 mod record;
+mod sites;
 
 use crate::catalog::events::NewEvent;
 use crate::catalog::tenants::{self, TenantRow};
@@ -38,6 +39,8 @@ pub enum Cause {
     Scheduler,
     /// A deleted tenant's row said something its stored tenant does not make it (`rebuild`).
     Repair,
+    /// Another tenant's claim of a site changed what this tenant's claims are granted.
+    SiteClaim,
 }
 
 /// A committed change of a tenant row (one version).
@@ -45,7 +48,8 @@ pub enum Cause {
 pub struct Change {
     pub tenant_id: TenantId,
     pub previous_state: Option<ShownState>,
-    pub state: ShownState,
+    /// `None` when the tenant is unknown again (its creation's site was taken back).
+    pub state: Option<ShownState>,
     pub version: i64,
 }
 
@@ -125,15 +129,15 @@ pub async fn refold(
     let (mut changes, _) = refold_locked(tx, &work, &stored, &HashMap::new(), now, base).await?;
     // A deletion is final, so a deleted tenant is not refolded; but what its row derives from
     // it (the shown state, the timer) must still follow from it.
-    let deleted: Vec<judge::Refolded<'_>> = ids
+    let deleted: Vec<judge::Refolded> = ids
         .iter()
         .filter_map(|id| stored.get(id).filter(|row| row.is_deleted()))
         .map(|row| judge::Refolded {
             id: row.id(),
-            cause: &Cause::Repair,
+            cause: Cause::Repair,
             tenant: row.tenant.clone(),
             last_fired: None,
-            stored: Some(row),
+            stored: Some(row.clone()),
         })
         .collect();
     changes.extend(persist::persist(tx, deleted, now, base).await?);
@@ -159,6 +163,7 @@ async fn refold_locked(
         return Ok((Vec::new(), HashMap::new()));
     }
     let judged = judge::judge(tx, work, stored, known, now).await?;
-    let changes = persist::persist(tx, judged.refolded, now, base).await?;
+    let mut changes = persist::persist(tx, judged.refolded, now, base).await?;
+    changes.extend(persist::withdraw(tx, &judged.withdrawn, now).await?);
     Ok((changes, judged.outcomes))
 }

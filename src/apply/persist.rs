@@ -23,14 +23,14 @@ struct NextRow {
 /// Places, persists and publishes the refolded tenants whose row changed.
 pub(super) async fn persist(
     tx: &mut Tx,
-    refolded: Vec<Refolded<'_>>,
+    refolded: Vec<Refolded>,
     now: DateTime<Utc>,
     base: &BaseDomain,
 ) -> Result<Vec<Change>, StoreError> {
-    let mut waiting: Vec<&Refolded<'_>> = refolded
+    let mut waiting: Vec<&Refolded> = refolded
         .iter()
         .filter(|r| r.tenant.lifecycle != Lifecycle::Deleted)
-        .filter(|r| r.stored.is_none_or(|s| s.placement.is_none()))
+        .filter(|r| kept_placement(r).is_none())
         .collect();
     // Tenants that will be served once placed (shown PROVISIONING) take the free slots before
     // suspended or deactivated ones; otherwise the batch's order stands.
@@ -41,10 +41,7 @@ pub(super) async fn persist(
     let next: Vec<NextRow> = refolded
         .into_iter()
         .filter_map(|r| {
-            let placement = r
-                .stored
-                .and_then(|s| s.placement.clone())
-                .or_else(|| placed.remove(&r.id));
+            let placement = kept_placement(&r).or_else(|| placed.remove(&r.id));
             next_row(r, placement)
         })
         .collect();
@@ -52,13 +49,26 @@ pub(super) async fn persist(
     publish(tx, &next, now, base).await
 }
 
+/// The stored placement, while the tenant's residency allows its region (CONTRACT.md section
+/// 7: a later-arriving earlier event may change the residency; the tenant is then placed again
+/// in an allowed region, and its old slot freed). A deleted tenant keeps the placement it had.
+fn kept_placement(r: &Refolded) -> Option<Placement> {
+    let placement = r.stored.as_ref()?.placement.clone()?;
+    let allowed = r
+        .tenant
+        .residency
+        .allowed_regions()
+        .contains(&placement.region);
+    (allowed || r.tenant.lifecycle == Lifecycle::Deleted).then_some(placement)
+}
+
 /// The new version of a tenant's row, unless it says what the stored row says.
-fn next_row(r: Refolded<'_>, placement: Option<Placement>) -> Option<NextRow> {
+fn next_row(r: Refolded, placement: Option<Placement>) -> Option<NextRow> {
     let mut row = TenantRow::project(&r.tenant, placement);
-    if r.stored.is_some_and(|s| s.same_content(&row)) {
+    if r.stored.as_ref().is_some_and(|s| s.same_content(&row)) {
         return None;
     }
-    let (caused_by, cause) = match (r.cause, r.last_fired) {
+    let (caused_by, cause) = match (&r.cause, r.last_fired) {
         (Cause::Event { id, event_type }, _) => (Some(id.as_uuid()), event_type.to_string()),
         (Cause::Scheduler, Some((timer, at))) => {
             // A timer has no event id; the same firing always gets the same derived one.
@@ -70,28 +80,31 @@ fn next_row(r: Refolded<'_>, placement: Option<Placement>) -> Option<NextRow> {
         }
         (Cause::Scheduler, None) => (None, "placement".to_owned()),
         (Cause::Repair, _) => (None, "rebuild".to_owned()),
+        (Cause::SiteClaim, _) => (None, "site claim".to_owned()),
     };
-    row.version = r.stored.map_or(1, |s| s.version + 1);
+    row.version = r.stored.as_ref().map_or(1, |s| s.version + 1);
     row.caused_by = caused_by;
     Some(NextRow {
         row,
         cause,
-        previous: r.stored.cloned(),
+        previous: r.stored,
     })
 }
 
 /// Writes the rows, their old hosts, and what a deletion frees and purges.
 async fn write(tx: &mut Tx, next: &[NextRow]) -> Result<(), StoreError> {
-    // Only a deletion carried out now frees its slot and purges; a row of a tenant deleted
-    // before is only rewritten.
-    let deleted: Vec<&NextRow> = next
+    // A deletion carried out now frees its slot and purges; a re-placement frees the old slot.
+    // A row of a tenant deleted before is only rewritten.
+    let newly_deleted =
+        |n: &NextRow| n.row.is_deleted() && !n.previous.as_ref().is_some_and(TenantRow::is_deleted);
+    let deleted: Vec<&NextRow> = next.iter().filter(|n| newly_deleted(n)).collect();
+    let freed: Vec<ShardId> = next
         .iter()
-        .filter(|n| n.row.is_deleted())
-        .filter(|n| !n.previous.as_ref().is_some_and(TenantRow::is_deleted))
-        .collect();
-    let freed: Vec<ShardId> = deleted
-        .iter()
-        .filter_map(|n| n.row.placement.as_ref().map(|p| p.shard.clone()))
+        .filter_map(|n| {
+            let before = n.previous.as_ref()?.placement.as_ref()?;
+            let moved = n.row.placement.as_ref() != Some(before);
+            (newly_deleted(n) || moved).then(|| before.shard.clone())
+        })
         .collect();
     shards::release_slots(tx, &freed).await?;
     let rows: Vec<TenantRow> = next.iter().map(|n| n.row.clone()).collect();
@@ -136,10 +149,44 @@ async fn publish(
         changes.push(Change {
             tenant_id: n.row.id(),
             previous_state,
-            state: n.row.state,
+            state: Some(n.row.state),
             version: n.row.version,
         });
     }
     outbox::enqueue(tx, &messages).await?;
     Ok(changes)
+}
+
+/// Removes the rows of tenants that are unknown again, frees their slots, and announces each
+/// with a `tenant.withdrawn` change message; returns the changes.
+pub(super) async fn withdraw(
+    tx: &mut Tx,
+    withdrawn: &[TenantRow],
+    now: DateTime<Utc>,
+) -> Result<Vec<Change>, StoreError> {
+    if withdrawn.is_empty() {
+        return Ok(Vec::new());
+    }
+    let freed: Vec<ShardId> = withdrawn
+        .iter()
+        .filter(|row| !row.is_deleted())
+        .filter_map(|row| row.placement.as_ref().map(|p| p.shard.clone()))
+        .collect();
+    shards::release_slots(tx, &freed).await?;
+    let ids: Vec<TenantId> = withdrawn.iter().map(TenantRow::id).collect();
+    tenants::remove(tx, &ids).await?;
+    let messages: Vec<_> = withdrawn
+        .iter()
+        .map(|row| TenantSnapshot::withdrawal_message(row, now))
+        .collect();
+    outbox::enqueue(tx, &messages).await?;
+    Ok(withdrawn
+        .iter()
+        .map(|row| Change {
+            tenant_id: row.id(),
+            previous_state: Some(row.state),
+            state: None,
+            version: row.version + 1,
+        })
+        .collect())
 }

@@ -275,13 +275,13 @@ pub struct HistoryEntry {
     pub data: Value,
 }
 
-/// The tenant's history in contract order (a missing sequence sorts first, as in the fold).
+/// The tenant's history in contract order (a missing sequence counts as 0, as in the fold).
 pub async fn history(db: &Db, tenant: TenantId) -> Result<Vec<HistoryEntry>, StoreError> {
     let rows = sqlx::query!(
         r#"select event_id, type as event_type, occurred_at, sequence, outcome, reason, deliveries,
                   received_at, data
            from tenant_events where tenant_id = $1
-           order by occurred_at, sequence nulls first, event_id"#,
+           order by occurred_at, coalesce(sequence, 0), event_id"#,
         tenant.as_uuid()
     )
     .fetch_all(db)

@@ -32,13 +32,13 @@ async fn store(app: &TestApp, events: &[Value]) -> Vec<Ingested> {
 }
 
 #[tokio::test]
-async fn one_batch_is_judged_as_if_its_events_came_one_after_another() {
+async fn one_batch_is_judged_in_contract_order_whatever_the_lock_order() {
     one_batch_in_lock_order(true).await;
     one_batch_in_lock_order(false).await;
 }
 
 /// Two tenants claim one site in one batch; A renames away from it. `a_first`: whether A comes
-/// first in lock order.
+/// first in lock order (which must not matter).
 async fn one_batch_in_lock_order(a_first: bool) {
     let app = spawn_app().await;
     let site = unique_site("same");
@@ -48,7 +48,9 @@ async fn one_batch_in_lock_order(a_first: bool) {
         std::mem::swap(&mut a.tenant_id, &mut b.tenant_id);
     }
     let a_trial = a.trial(days_ago(2), &site, "eu");
-    let b_trial = b.trial(days_ago(2), &site, "eu");
+    let mut b_trial = b.trial(days_ago(2), &site, "eu");
+    // At the same instant, so that the ids break the tie.
+    b_trial["occurred_at"] = a_trial["occurred_at"].clone();
     let mut reused_id = b_trial.clone();
     reused_id["data"]["billing_day"] = json!(6);
     let a_renamed = a.event(
@@ -69,24 +71,27 @@ async fn one_batch_in_lock_order(a_first: bool) {
     )
     .await;
 
-    // Tenants are refolded in lock order, each seeing the sites the earlier ones left. If A
-    // comes first, it takes the site and renames away from it, so B gets the site too. If B
-    // comes first, it takes the site and A's creation (and so its rename) is rejected. Either
-    // way nothing breaks the unique index.
-    let b_row = app.tenant(&b.tenant_id).await.expect("B stored");
-    assert_eq!(b_row.site.as_deref(), Some(site.as_str()));
+    // Whatever the lock order, the claims are judged in contract order: both trials happened
+    // at the same time with the same sequence, so the lower event id claims the site first and
+    // keeps it, current or old (A's rename away from it frees nothing).
     let judged = |i: usize| match &results[i] {
         Ingested::Judged(outcome) => (outcome.as_str(), outcome.reason().unwrap_or_default()),
         other => panic!("event {i} judged: {other:?}"),
     };
-    if a_first {
+    let a_wins = a_trial["id"].as_str() < b_trial["id"].as_str();
+    if a_wins {
         let a_row = app.tenant(&a.tenant_id).await.expect("A stored");
         assert_eq!(a_row.old_sites, std::slice::from_ref(&site));
-        assert_eq!(
-            (judged(0).0, judged(1).0, judged(4).0),
-            ("applied", "applied", "applied")
+        assert!(
+            app.tenant(&b.tenant_id).await.is_none(),
+            "A holds the site as an old one"
         );
+        assert_eq!((judged(0).0, judged(4).0), ("applied", "applied"));
+        assert_eq!(judged(1).0, "rejected");
+        assert!(judged(1).1.contains("taken"), "{results:?}");
     } else {
+        let b_row = app.tenant(&b.tenant_id).await.expect("B stored");
+        assert_eq!(b_row.site.as_deref(), Some(site.as_str()));
         assert!(app.tenant(&a.tenant_id).await.is_none());
         assert_eq!(judged(0).0, "rejected");
         assert!(judged(0).1.contains("taken"), "{results:?}");

@@ -547,7 +547,7 @@ async fn a_site_taken_by_another_tenant_is_rejected() {
 }
 
 #[tokio::test]
-async fn a_site_given_up_and_taken_by_another_tenant_does_not_undo_the_first_tenant() {
+async fn a_site_given_up_stays_with_its_tenant_which_may_take_it_back() {
     let app = spawn_app().await;
     let (old, new) = (unique_site("given-up"), unique_site("new-name"));
     let mut first = Commerce::new();
@@ -559,11 +559,11 @@ async fn a_site_given_up_and_taken_by_another_tenant_does_not_undo_the_first_ten
         t.site.as_deref() == Some(&new)
     })
     .await;
+    // An old site is still held (CONTRACT.md section 7): another tenant cannot claim it.
     app.publish(&second.trial(days_ago(1), &old, "us")).await;
-    app.wait_tenant(&second.tenant_id, "second takes the old site", |t| {
-        t.site.as_deref() == Some(&old)
-    })
-    .await;
+    app.wait_events_stored(3).await;
+    app.wait_queue_drained().await;
+    assert!(app.tenant(&second.tenant_id).await.is_none());
 
     // The first tenant's next event refolds its whole history, creation under `old` included.
     let activated = first.event(
@@ -586,21 +586,15 @@ async fn a_site_given_up_and_taken_by_another_tenant_does_not_undo_the_first_ten
         .collect();
     assert_eq!(outcomes, ["applied", "applied", "applied"]);
 
-    // Taking the old site back is a new claim, and another tenant holds it now.
+    // A tenant may rename back to one of its own old sites.
     let back = first.event("site.renamed", Utc::now(), json!({"site": old}));
     app.publish(&back).await;
-    app.wait_events_stored(5).await;
-    let h = app.history(&first.tenant_id).await;
-    assert_eq!(h[3].outcome.as_str(), "rejected");
-    assert!(
-        h[3].reason
-            .as_deref()
-            .unwrap_or_default()
-            .contains("is taken"),
-        "{h:?}"
-    );
-    let t = app.tenant(&first.tenant_id).await.unwrap();
-    assert_eq!(t.site.as_deref(), Some(new.as_str()));
+    let t = app
+        .wait_tenant(&first.tenant_id, "renamed back", |t| {
+            t.site.as_deref() == Some(&old)
+        })
+        .await;
+    assert_eq!(t.old_sites, std::slice::from_ref(&new));
 }
 
 /// A small deterministic shuffle, so that a failing order can be replayed.

@@ -21,4 +21,5 @@ mod ingest;
 mod operations;
 mod placement;
 mod routing;
+mod sites;
 mod timers;

@@ -23,8 +23,8 @@ pub async fn claim_due(
     Ok(ids.into_iter().map(TenantId::from_uuid).collect())
 }
 
-/// Live tenants waiting for a shard that some open shard has room for now, oldest first,
-/// locked for this transaction. Tenants whose residency has no room are not looked at, so
+/// Live tenants waiting for a shard that some open shard has room for now, locked for this
+/// transaction: those that will be served once placed first, then the oldest first. Tenants whose residency has no room are not looked at, so
 /// they cannot keep others that would fit from being placed.
 pub async fn claim_waiting(tx: &mut Tx, limit: i64) -> Result<Vec<TenantId>, StoreError> {
     let regions: Vec<String> = sqlx::query_scalar!(
@@ -45,7 +45,7 @@ pub async fn claim_waiting(tx: &mut Tx, limit: i64) -> Result<Vec<TenantId>, Sto
     let ids = sqlx::query_scalar!(
         r#"select id from tenants
            where shard_id is null and lifecycle <> 'DELETED' and residency = any($2)
-           order by inserted_at limit $1 for update skip locked"#,
+           order by (suspended or lifecycle = 'DEACTIVATED'), inserted_at limit $1 for update skip locked"#,
         limit,
         &residencies as &[&str]
     )

@@ -10,7 +10,7 @@ pub use due::{claim_due, claim_waiting, timer_lag};
 pub use listing::{Filter, count, count_waiting, ids_after, page};
 
 use super::{Db, Doing, StoreError, Tx};
-use crate::domain::{Placement, Site, TenantId};
+use crate::domain::{Placement, TenantId};
 use crate::lifecycle::{Lifecycle, ShownState, Tenant, timers};
 use chrono::{DateTime, Utc};
 use columns::{Columns, decode};
@@ -183,32 +183,14 @@ pub async fn save_old_sites(tx: &mut Tx, row: &TenantRow) -> Result<(), StoreErr
     Ok(())
 }
 
-/// Who holds each of `sites` as their current site now (deleted tenants hold none).
-pub async fn site_holders(
-    tx: &mut Tx,
-    sites: &[&Site],
-) -> Result<HashMap<Site, TenantId>, StoreError> {
-    if sites.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let names: Vec<String> = sites.iter().map(|s| s.as_str().to_owned()).collect();
-    let held = sqlx::query!(
-        r#"select site as "site!", id from tenants where site = any($1)"#,
-        &names
-    )
-    .fetch_all(&mut **tx)
-    .await
-    .doing(|| "checking which sites are taken".into())?;
-    // Every name asked for is a valid site, so every name found is one.
-    Ok(held
-        .into_iter()
-        .filter_map(|r| {
-            Some((
-                Site::try_from(r.site.as_str()).ok()?,
-                TenantId::from_uuid(r.id),
-            ))
-        })
-        .collect())
+/// Removes tenant rows (their old hosts go with them): tenants that are unknown again.
+pub async fn remove(tx: &mut Tx, ids: &[TenantId]) -> Result<(), StoreError> {
+    let uuids: Vec<Uuid> = ids.iter().map(TenantId::as_uuid).collect();
+    sqlx::query!("delete from tenants where id = any($1)", &uuids)
+        .execute(&mut **tx)
+        .await
+        .doing(|| format!("removing {} tenants that are unknown again", uuids.len()))?;
+    Ok(())
 }
 
 /// The tenant row, outside any transaction.
