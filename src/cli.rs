@@ -2,7 +2,7 @@
 
 use crate::amqp::EventPublisher;
 use crate::amqp::dlq::Selection;
-use crate::apply::replay::replay;
+use crate::apply::replay::{check_catalog, replay};
 use crate::auth::Scope;
 use crate::catalog::{self, events, tenants};
 use crate::config::{Settings, redact};
@@ -292,17 +292,22 @@ async fn verify_or_rebuild(settings: &Settings, write: bool) -> Result<(), CliEr
     if terminal {
         eprintln!();
     }
+    let across = check_catalog(&db, &settings.base_domain, write, |finding| {
+        let verb = if write { "repaired" } else { "differs" };
+        println!("{verb} {finding}");
+    })
+    .await?;
     let (did, changed) = if write {
         ("rebuilt from their history", "rewritten")
     } else {
         ("verified", "differing")
     };
     println!(
-        "{} tenants {did}, {} {changed}",
+        "{} tenants {did}, {} {changed}; {across} findings across tenants (sites, old hosts, shard fills)",
         report.tenants, report.differing
     );
-    if !write && report.differing > 0 {
-        return Err(CliError::Differs(report.differing));
+    if !write && report.differing + across > 0 {
+        return Err(CliError::Differs(report.differing + across));
     }
     Ok(())
 }

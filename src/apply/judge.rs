@@ -8,7 +8,7 @@
 
 use super::Cause;
 use super::sites::{self, SiteBook, claimed_site};
-use crate::catalog::claims::{self, StoredClaim};
+use crate::catalog::claims::{self, Claim, StoredClaim};
 use crate::catalog::events::{self, StoredEvent};
 use crate::catalog::tenants::{self, TenantRow};
 use crate::catalog::{StoreError, Tx};
@@ -79,7 +79,7 @@ pub(super) async fn judge(
                     "Site claims displaced more tenants than one transaction takes in; they are judged at their next refold."
                 );
             }
-            return finish(tx, w, judged).await;
+            return finish(tx, w, judged, &all).await;
         }
         take_in(tx, &mut w, &more).await?;
     }
@@ -153,13 +153,19 @@ async fn finish(
     tx: &mut Tx,
     mut w: Work,
     judged: Vec<sites::Judged>,
+    stored_claims: &[StoredClaim],
 ) -> Result<Judged, StoreError> {
     let mut stored_events: Vec<StoredEvent> = Vec::new();
     let mut outcomes: Vec<(EventId, Outcome)> = Vec::new();
     let mut all_claims = Vec::new();
     let mut refolded = Vec::new();
     let mut withdrawn = Vec::new();
+    let mut claims_changed = Vec::new();
     for ((id, cause), j) in w.causes.iter().zip(judged) {
+        if !same_claims(id, &j.claims, stored_claims) {
+            claims_changed.push(*id);
+            all_claims.extend(j.claims.iter().cloned());
+        }
         let history = w.histories.remove(id).unwrap_or_default();
         // Stored events that no longer read as events are rejected.
         outcomes.extend(j.folded.outcomes.iter().cloned());
@@ -168,7 +174,6 @@ async fn finish(
             Some((s.id, Outcome::Rejected { reason }))
         }));
         stored_events.extend(history);
-        all_claims.extend(j.claims);
         match j.folded.tenant {
             Some(tenant) => refolded.push(Refolded {
                 id: *id,
@@ -181,11 +186,31 @@ async fn finish(
         }
     }
     events::save_outcomes(tx, &stored_events, &outcomes).await?;
-    let ids: Vec<TenantId> = w.causes.iter().map(|(id, _)| *id).collect();
-    claims::replace(tx, &ids, &all_claims).await?;
+    // Most refolds change no claim: only the tenants whose claims changed are rewritten, and
+    // only those that had claims before have any to clear.
+    let had: HashSet<TenantId> = stored_claims.iter().map(|c| c.claim.tenant_id).collect();
+    let clear: Vec<TenantId> = claims_changed
+        .iter()
+        .filter(|id| had.contains(id))
+        .copied()
+        .collect();
+    claims::replace(tx, &clear, &all_claims).await?;
     Ok(Judged {
         refolded,
         withdrawn,
         outcomes: outcomes.into_iter().collect(),
     })
+}
+
+/// Whether `claims` are exactly the stored claims of `tenant`.
+fn same_claims(tenant: &TenantId, claims: &[Claim], stored: &[StoredClaim]) -> bool {
+    let mut before: Vec<&Claim> = stored
+        .iter()
+        .map(|s| &s.claim)
+        .filter(|c| c.tenant_id == *tenant)
+        .collect();
+    let mut after: Vec<&Claim> = claims.iter().collect();
+    before.sort_by_key(|c| c.event_id);
+    after.sort_by_key(|c| c.event_id);
+    before == after
 }

@@ -4,8 +4,9 @@
 //! running at the same time is only held up one page at a time (the tenant locks are the same).
 
 use super::{Change, refold};
+use crate::catalog::consistency::{self, ContestedSite, FillDifference};
 use crate::catalog::{Db, Doing, StoreError, tenants};
-use crate::domain::BaseDomain;
+use crate::domain::{BaseDomain, TenantId};
 use chrono::Utc;
 
 /// Tenants per page (and per transaction).
@@ -55,4 +56,88 @@ pub async fn replay(
         changes.iter().for_each(&mut found);
         progress(report.tenants);
     }
+}
+
+/// Something the catalog as a whole says that its tenants' histories do not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// A site held by more than one live tenant (current or old); `rebuild` refolds them.
+    ContestedSite(ContestedSite),
+    /// A tenant whose old hosts are not its old sites; `rebuild` rewrites them.
+    OldHosts(TenantId),
+    /// A shard whose fill is not its live tenants; `rebuild` sets it.
+    ShardFill(FillDifference),
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Finding::ContestedSite(c) => {
+                let ids: Vec<String> = c.tenants.iter().map(|t| t.to_string()).collect();
+                write!(
+                    f,
+                    "site {} is held by {} tenants: {}",
+                    c.site,
+                    ids.len(),
+                    ids.join(", ")
+                )
+            }
+            Finding::OldHosts(t) => write!(f, "tenant {t}: its old hosts are not its old sites"),
+            Finding::ShardFill(d) => write!(
+                f,
+                "shard {}: fill {}, its live tenants make it {}",
+                d.shard, d.stored, d.counted
+            ),
+        }
+    }
+}
+
+/// The checks across tenants, after every tenant was refolded: site ownership, old hosts and
+/// shard fills. With `write` each finding is repaired; `found` is told of each.
+pub async fn check_catalog(
+    db: &Db,
+    base: &BaseDomain,
+    write: bool,
+    mut found: impl FnMut(&Finding),
+) -> Result<usize, StoreError> {
+    let mut count = 0;
+    for contested in consistency::contested_sites(db).await? {
+        if write {
+            let mut tx = db.begin().await.doing(|| "starting a site repair".into())?;
+            refold(&mut tx, &contested.tenants, Utc::now(), base).await?;
+            tx.commit()
+                .await
+                .doing(|| "committing a site repair".into())?;
+        }
+        count += 1;
+        found(&Finding::ContestedSite(contested));
+    }
+    for tenant in consistency::stray_old_hosts(db).await? {
+        if write && let Some(row) = tenants::get(db, tenant).await? {
+            let mut tx = db
+                .begin()
+                .await
+                .doing(|| "starting an old-host repair".into())?;
+            tenants::save_old_sites(&mut tx, &row).await?;
+            tx.commit()
+                .await
+                .doing(|| "committing an old-host repair".into())?;
+        }
+        count += 1;
+        found(&Finding::OldHosts(tenant));
+    }
+    let mut tx = db
+        .begin()
+        .await
+        .doing(|| "starting to count shard fills".into())?;
+    let fills = consistency::shard_fills(&mut tx, write).await?;
+    tx.commit()
+        .await
+        .doing(|| "committing shard fills".into())?;
+    count += fills.len();
+    fills
+        .into_iter()
+        .map(Finding::ShardFill)
+        .for_each(|f| found(&f));
+    Ok(count)
 }

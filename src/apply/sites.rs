@@ -142,10 +142,20 @@ pub(super) fn fold_all(
                 .collect()
         })
         .collect();
+    // Tenants that claim no site in common cannot change each other's judgements: one round
+    // is the answer (the usual case: new tenants with sites of their own).
+    let mut claimants: HashMap<&Site, TenantId> = HashMap::new();
+    let independent = tenants.iter().all(|(id, events)| {
+        events
+            .iter()
+            .filter_map(|e| claimed_site(&e.kind))
+            .all(|site| *claimants.entry(site).or_insert(*id) == *id)
+    });
+    let rounds = if independent { 1 } else { tenants.len() + 2 };
     let mut judged: Vec<Judged> = Vec::new();
     // Each round sees the claims and deletions the previous round gave; the first sees none
     // of these tenants' own claims granted.
-    for _ in 0..=tenants.len() + 1 {
+    for _ in 0..rounds {
         let book = book_of(others, &judged);
         let round: Vec<Judged> = tenants
             .iter()

@@ -89,20 +89,19 @@ pub async fn of_sites(tx: &mut Tx, sites: &[&Site]) -> Result<Vec<StoredClaim>, 
         .collect())
 }
 
-/// Makes the stored claims of these tenants exactly `claims`.
-pub async fn replace(
-    tx: &mut Tx,
-    tenants: &[TenantId],
-    claims: &[Claim],
-) -> Result<(), StoreError> {
-    if tenants.is_empty() {
+/// Clears the stored claims of the tenants in `clear`, then stores `claims`: together, the
+/// claims of every tenant whose claims changed.
+pub async fn replace(tx: &mut Tx, clear: &[TenantId], claims: &[Claim]) -> Result<(), StoreError> {
+    if !clear.is_empty() {
+        let owners: Vec<Uuid> = clear.iter().map(TenantId::as_uuid).collect();
+        sqlx::query!("delete from site_claims where tenant_id = any($1)", &owners)
+            .execute(&mut **tx)
+            .await
+            .doing(|| format!("clearing the site claims of {} tenants", owners.len()))?;
+    }
+    if claims.is_empty() {
         return Ok(());
     }
-    let owners: Vec<Uuid> = tenants.iter().map(TenantId::as_uuid).collect();
-    sqlx::query!("delete from site_claims where tenant_id = any($1)", &owners)
-        .execute(&mut **tx)
-        .await
-        .doing(|| format!("clearing the site claims of {} tenants", owners.len()))?;
     let ids: Vec<Uuid> = claims.iter().map(|c| c.event_id.as_uuid()).collect();
     let of: Vec<Uuid> = claims.iter().map(|c| c.tenant_id.as_uuid()).collect();
     let sites: Vec<&str> = claims.iter().map(|c| c.site.as_str()).collect();

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod claims;
+pub mod consistency;
 pub mod events;
 pub mod outbox;
 pub mod routes;

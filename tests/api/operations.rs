@@ -111,6 +111,65 @@ async fn verify_sees_a_tampered_deleted_tenant() {
     assert_eq!(code, 0, "{out}");
 }
 
+/// `verify` checks the catalog across tenants too: a shard fill set by hand, an old host given
+/// to another tenant by hand; `rebuild` repairs both.
+#[tokio::test]
+async fn verify_checks_fills_and_old_hosts_across_tenants() {
+    let app = spawn_app().await;
+    let (old, new) = (unique_site("was"), unique_site("now"));
+    let mut a = Commerce::new();
+    app.publish(&a.trial(days_ago(3), &old, "us")).await;
+    app.publish(&a.event("site.renamed", days_ago(2), json!({"site": new})))
+        .await;
+    app.wait_tenant(&a.tenant_id, "renamed", |t| t.site.as_deref() == Some(&new))
+        .await;
+    let mut b = Commerce::new();
+    app.publish(&b.trial(days_ago(1), &unique_site("other"), "us"))
+        .await;
+    app.wait_tenant(&b.tenant_id, "B", |t| t.shard_id.is_some())
+        .await;
+    let (code, out) = run(&app, &["verify"]);
+    assert_eq!(code, 0, "{out}");
+
+    sqlx::query("update shards set tenant_count = 7 where id = 'us-east-1-1'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query("insert into site_aliases (site, tenant_id) values ($1, $2::uuid)")
+        .bind(&old)
+        .bind(&b.tenant_id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let (code, out) = run(&app, &["verify"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("differs shard us-east-1-1: fill 7, its live tenants make it 2"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("differs site {old} is held by 2 tenants")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "differs tenant {}: its old hosts are not its old sites",
+            b.tenant_id
+        )),
+        "{out}"
+    );
+
+    let (code, out) = run(&app, &["rebuild"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(&app, &["verify"]);
+    assert_eq!(code, 0, "{out}");
+    let fill: i32 = sqlx::query_scalar("select tenant_count from shards where id = 'us-east-1-1'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(fill, 2);
+}
+
 /// `dlq list` shows what waits in the dead-letter queue and why, and changes nothing; `dlq
 /// replay --id` puts one message back on commerce.lifecycle and removes it from the queue.
 #[tokio::test]
