@@ -2,6 +2,7 @@
 //! waits PROVISIONING until room appears.
 
 use crate::helpers::*;
+use serde_json::json;
 
 async fn place(app: &TestApp, residency: &str) -> StoredTenant {
     let mut c = Commerce::new();
@@ -97,4 +98,41 @@ async fn with_no_room_a_tenant_waits_provisioning_and_is_placed_when_room_appear
         us.state, "PROVISIONING",
         "a draining shard takes no new tenants"
     );
+}
+
+/// CONTRACT.md section 7: a tenant waiting to be served (PROVISIONING) takes a free slot before
+/// an unplaced tenant that would not be served anyway (suspended), even a longer-waiting one.
+#[tokio::test]
+async fn waiting_tenants_that_will_be_served_are_placed_before_suspended_ones() {
+    let app = spawn_app_with(&[("SEED_SHARD_CAPACITY", "0")]).await;
+    let mut suspended = Commerce::new();
+    app.publish(&suspended.trial(days_ago(2), &unique_site("sus"), "au"))
+        .await;
+    app.publish(&suspended.event(
+        "subscription.suspended",
+        days_ago(1),
+        json!({"reason": "overdue"}),
+    ))
+    .await;
+    app.wait_tenant(&suspended.tenant_id, "suspended", |t| {
+        t.state == "SUSPENDED"
+    })
+    .await;
+    let mut waiting = Commerce::new();
+    app.publish(&waiting.trial(days_ago(1), &unique_site("wait"), "au"))
+        .await;
+    app.wait_tenant(&waiting.tenant_id, "waiting", |t| t.state == "PROVISIONING")
+        .await;
+
+    // One slot appears.
+    sqlx::query("update shards set capacity = 1 where id = 'ap-southeast-2-1'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let placed = app
+        .wait_tenant(&waiting.tenant_id, "placed", |t| t.state == "TRIAL")
+        .await;
+    assert_eq!(placed.shard_id.as_deref(), Some("ap-southeast-2-1"));
+    let other = app.tenant(&suspended.tenant_id).await.unwrap();
+    assert_eq!(other.shard_id, None, "the suspended tenant still waits");
 }
