@@ -131,11 +131,11 @@ impl TenantEvent {
     async fn sequence(&self) -> Option<i64> {
         self.0.sequence
     }
-    /// `applied`, `duplicate` (the same fact under another id) or `rejected`.
+    /// `applied`, `rejected`, or `cancelled` (an admin deletion request withdrawn by a later cancel).
     async fn outcome(&self) -> &str {
         self.0.outcome.as_str()
     }
-    /// Why it was rejected, or which event it duplicates.
+    /// Why it was rejected or cancelled.
     async fn reason(&self) -> Option<&str> {
         self.0.reason.as_deref()
     }
