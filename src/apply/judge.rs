@@ -65,7 +65,8 @@ pub(super) async fn judge(
         histories: events::load(tx, &ids, known).await?,
     };
     let mut locked: HashSet<Site> = HashSet::new();
-    for round in 0.. {
+    let mut round = 0;
+    loop {
         let sites = claimed_sites(&w, &locked);
         claims::lock_sites(tx, &sites.iter().collect::<Vec<_>>()).await?;
         locked.extend(sites);
@@ -82,8 +83,8 @@ pub(super) async fn judge(
             return finish(tx, w, judged, &all).await;
         }
         take_in(tx, &mut w, &more).await?;
+        round += 1;
     }
-    unreachable!("the loop returns")
 }
 
 /// The sites the work's events claim that are not locked yet.
