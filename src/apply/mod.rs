@@ -2,15 +2,17 @@
 //! came due) meet the lifecycle fold and the catalog. Every change to a tenant goes through
 //! here, in the caller's transaction, in these steps:
 //!
-//! 1. **record** ([`record`]): store each delivered event once, telling first deliveries from
+//! 1. **lock and load**: lock every tenant concerned, in one order, and read their rows;
+//! 2. **record** ([`record`]): store each delivered event once, telling first deliveries from
 //!    redeliveries and from ids reused with other content;
-//! 2. **lock and load**: lock every tenant concerned, in one order, and read their rows;
-//! 3. **judge** ([`judge`]): fold each tenant's whole history at `now`, judging site claims
-//!    against the catalog, and store every event's outcome;
+//! 3. **judge** ([`judge`], [`sites`]): fold each tenant's whole history at `now`, its site
+//!    claims judged in contract order against the claims of every tenant (taking in the
+//!    tenants a late earlier claim displaces), and store every event's outcome and claim;
 //! 4. **place, persist, publish** ([`persist`]): claim shard slots for tenants that wait for
 //!    one, write the rows that changed with a new version, and queue their change messages.
 //!
-//! A batch of tenants costs one statement of each kind, whatever its size.
+//! A batch of tenants costs one statement of each kind, whatever its size (and another round
+//! of them when its claims displace tenants outside it).
 
 pub mod admin;
 pub mod replay;
