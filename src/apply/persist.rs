@@ -107,8 +107,7 @@ async fn write(tx: &mut Tx, next: &[NextRow]) -> Result<(), StoreError> {
         })
         .collect();
     shards::release_slots(tx, &freed).await?;
-    let rows: Vec<TenantRow> = next.iter().map(|n| n.row.clone()).collect();
-    tenants::save(tx, &rows).await?;
+    tenants::save(tx, next.iter().map(|n| &n.row)).await?;
     for n in next {
         let old_sites_changed = n
             .previous

@@ -31,6 +31,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OutcomeKind {
     Applied,
+    /// Given by versions before CONTRACT.md section 7 (two ids are two facts); still read from
+    /// stored rows, which the next refold of their tenant judges again.
     Duplicate,
     Rejected,
     Cancelled,

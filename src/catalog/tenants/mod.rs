@@ -116,11 +116,15 @@ pub async fn load_many<'e>(
 }
 
 /// Inserts or replaces tenant rows, in one statement.
-pub async fn save(tx: &mut Tx, rows: &[TenantRow]) -> Result<(), StoreError> {
-    if rows.is_empty() {
+pub async fn save<'r>(
+    tx: &mut Tx,
+    rows: impl IntoIterator<Item = &'r TenantRow>,
+) -> Result<(), StoreError> {
+    let columns: Vec<Columns> = rows.into_iter().map(Columns::from).collect();
+    if columns.is_empty() {
         return Ok(());
     }
-    let columns: Vec<Columns> = rows.iter().map(Columns::from).collect();
+    let columns_len = columns.len();
     let json = serde_json::to_value(columns)
         .map_err(|e| StoreError::new("encoding tenant rows", sqlx::Error::Encode(Box::new(e))))?;
     sqlx::query!(
@@ -151,7 +155,7 @@ pub async fn save(tx: &mut Tx, rows: &[TenantRow]) -> Result<(), StoreError> {
     )
     .execute(&mut **tx)
     .await
-    .doing(|| format!("saving {} tenants", rows.len()))?;
+    .doing(|| format!("saving {} tenants", columns_len))?;
     Ok(())
 }
 
