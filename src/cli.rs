@@ -56,6 +56,10 @@ pub enum Command {
         #[command(subcommand)]
         action: DlqAction,
     },
+    /// Recreate tenant-catalog.lifecycle when an earlier version declared it (with the broker's
+    /// delivery limit of 50), keeping every message. Stop every serve first. Safe to repeat;
+    /// run it again to finish an interrupted upgrade.
+    UpgradeQueue,
     /// Print the GraphQL schema (SDL), as kept in graphql/schema.graphql.
     ExportSchema,
     /// Print the admin API's OpenAPI document, as kept in docs/admin-openapi.json.
@@ -114,6 +118,8 @@ pub enum CliError {
     #[error(transparent)]
     Broker(#[from] crate::amqp::BrokerError),
     #[error(transparent)]
+    Upgrade(#[from] crate::amqp::upgrade::UpgradeError),
+    #[error(transparent)]
     Key(#[from] crate::auth::KeyError),
     /// An argument that is not what the command takes.
     #[error("{0}")]
@@ -154,6 +160,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Verify => verify_or_rebuild(&settings, false).await,
         Command::Rebuild => verify_or_rebuild(&settings, true).await,
         Command::Dlq { action } => dlq(&settings, action).await,
+        Command::UpgradeQueue => upgrade_queue(&settings).await,
         Command::ExportSchema | Command::ExportOpenapi => Ok(()),
     }
 }
@@ -264,6 +271,24 @@ async fn dlq(settings: &Settings, action: DlqAction) -> Result<(), CliError> {
                 replayed.len()
             );
         }
+    }
+    Ok(())
+}
+
+async fn upgrade_queue(settings: &Settings) -> Result<(), CliError> {
+    let done = crate::amqp::upgrade::upgrade_queue(&settings.amqp_url).await?;
+    if done.recreated {
+        println!(
+            "tenant-catalog.lifecycle recreated without the broker's delivery limit; {} messages carried over",
+            done.messages
+        );
+    } else if done.messages > 0 {
+        println!(
+            "finished an interrupted upgrade; {} messages carried over",
+            done.messages
+        );
+    } else {
+        println!("tenant-catalog.lifecycle is already current; nothing to do");
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! `serve` process, under one shutdown signal.
 
 use crate::admin::{self, AdminState};
-use crate::amqp::{self, BrokerError, Doing as _, topology};
+use crate::amqp::{self, BrokerError, topology};
 use crate::auth::Verifier;
 use crate::catalog::{self, Db, StoreError};
 use crate::config::Settings;
@@ -59,10 +59,7 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let db = catalog::connect(&settings).await?;
         let probe = amqp::connect(&settings.amqp_url, "startup").await?;
-        let channel = probe.create_channel().await.doing("opening a channel")?;
-        topology::declare(&channel)
-            .await
-            .doing("declaring the AMQP topology")?;
+        topology::declare(&probe).await?;
         let _ = probe.close(200, "startup check done".into()).await;
 
         let addr = settings.http_addr;

@@ -8,6 +8,7 @@ mod connection;
 pub mod dlq;
 mod publisher;
 pub mod topology;
+pub mod upgrade;
 
 pub use connection::{BrokerError, Doing, connect};
 pub use publisher::{EventPublisher, confirmed};
@@ -18,13 +19,11 @@ pub async fn confirm_channel(
     role: &str,
 ) -> Result<(lapin::Connection, lapin::Channel), BrokerError> {
     let conn = connect(amqp_url, role).await?;
+    topology::declare(&conn).await?;
     let channel = conn
         .create_channel()
         .await
         .doing("opening a publish channel")?;
-    topology::declare(&channel)
-        .await
-        .doing("declaring the AMQP topology")?;
     channel
         .confirm_select(lapin::options::ConfirmSelectOptions::default())
         .await

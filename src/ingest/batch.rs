@@ -9,11 +9,13 @@ use crate::catalog::events::NewEvent;
 use crate::catalog::{Doing as _, StoreError};
 use crate::lifecycle::Envelope;
 use crate::lifecycle::Event;
+use futures_util::FutureExt;
 use lapin::Channel;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicPublishOptions};
 use lapin::types::{AMQPValue, ShortString};
 use serde_json::Value;
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -28,7 +30,7 @@ struct Valid {
 pub(super) async fn handle_batch(
     c: &Consumer,
     dlq: &Channel,
-    batch: Vec<Delivery>,
+    batch: &[Delivery],
     shutdown: &CancellationToken,
 ) -> Result<(), BrokerError> {
     c.metrics.events_received.inc_by(batch.len() as u64);
@@ -86,6 +88,74 @@ pub(super) async fn handle_batch(
             .doing("acknowledging a batch")?;
     }
     Ok(())
+}
+
+/// Deliveries the broker has handed out this often are handled one at a time: a message that
+/// made the consumer fail this many times is most likely the cause, and alone it holds back
+/// no other message.
+pub(super) const SUSPECT_AFTER: i64 = 3;
+
+/// How often the broker delivered this message before (quorum queues say so in
+/// `x-delivery-count`; returns of a message, by a nack or a lost channel, count).
+pub(super) fn earlier_deliveries(delivery: &Delivery) -> i64 {
+    let headers = delivery.properties.headers().as_ref();
+    match headers.and_then(|h| h.inner().get("x-delivery-count")) {
+        Some(AMQPValue::LongLongInt(n)) => *n,
+        Some(AMQPValue::LongInt(n)) => i64::from(*n),
+        Some(AMQPValue::LongUInt(n)) => i64::from(*n),
+        Some(AMQPValue::ShortInt(n)) => i64::from(*n),
+        Some(AMQPValue::ShortUInt(n)) => i64::from(*n),
+        _ => 0,
+    }
+}
+
+/// Handles one suspect delivery alone. Should handling it panic, the panic is the message's
+/// doing (it was already delivered [`SUSPECT_AFTER`] times and failed each time), so it is
+/// dead-lettered with the panic as its reason instead of crashing the consumer again: the
+/// broker itself never dead-letters (see `amqp::topology::DELIVERY_LIMIT`).
+pub(super) async fn handle_alone(
+    c: &Consumer,
+    dlq: &Channel,
+    delivery: &Delivery,
+    shutdown: &CancellationToken,
+) -> Result<(), BrokerError> {
+    let deliveries = earlier_deliveries(delivery) + 1;
+    let event_id = delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .map(|id| id.as_str());
+    tracing::warn!(deliveries, event_id = ?event_id, "Handling a message the broker has delivered several times on its own.");
+    let alone = std::slice::from_ref(delivery);
+    let panic = match AssertUnwindSafe(handle_batch(c, dlq, alone, shutdown))
+        .catch_unwind()
+        .await
+    {
+        Ok(result) => return result,
+        Err(panic) => panic,
+    };
+    let reason = format!(
+        "handling it panicked on delivery {deliveries}: {}",
+        panic_text(panic.as_ref())
+    );
+    dead_letter(dlq, delivery, &reason).await?;
+    c.metrics.count_event("dead_lettered");
+    tracing::error!(reason = %reason.escape_debug(), event_id = ?event_id, "Sent a message to the dead-letter queue.");
+    delivery
+        .acker
+        .ack(BasicAckOptions::default())
+        .await
+        .doing("acknowledging a dead-lettered message")?;
+    Ok(())
+}
+
+/// The message of a panic, when it has one.
+pub(super) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
 fn new_event(v: &Valid) -> NewEvent<'_> {

@@ -3,7 +3,7 @@
 //! (lapin #450, #389, #222). Deliveries are taken in batches, stored in one transaction, and
 //! acknowledged only after it commits.
 
-use super::batch::handle_batch;
+use super::batch::{SUSPECT_AFTER, earlier_deliveries, handle_alone, handle_batch, panic_text};
 use crate::amqp::topology::{self, LIFECYCLE_QUEUE};
 use crate::amqp::{BrokerError, Doing, connect};
 use crate::catalog::Db;
@@ -11,10 +11,12 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::supervise::{Supervisor, Up};
 use futures_util::{FutureExt, StreamExt};
+use lapin::message::Delivery;
 use lapin::options::{
     BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -62,13 +64,11 @@ pub async fn run_consumer(consumer: Consumer, shutdown: CancellationToken) {
 /// One connection's life: set up, then consume until it fails or shutdown.
 async fn session(c: &Consumer, shutdown: &CancellationToken, up: Up) -> Result<(), BrokerError> {
     let conn = connect(&c.amqp_url, "consumer").await?;
+    topology::declare(&conn).await?;
     let channel = conn
         .create_channel()
         .await
         .doing("opening the consume channel")?;
-    topology::declare(&channel)
-        .await
-        .doing("declaring the AMQP topology")?;
     channel
         .basic_qos(c.prefetch, BasicQosOptions::default())
         .await
@@ -124,7 +124,7 @@ async fn session(c: &Consumer, shutdown: &CancellationToken, up: Up) -> Result<(
                     _ => break,
                 }
             }
-            handle_batch(c, &dlq, batch, shutdown).await?;
+            handle(c, &dlq, &batch, shutdown).await?;
         }
     }
     .await;
@@ -134,6 +134,34 @@ async fn session(c: &Consumer, shutdown: &CancellationToken, up: Up) -> Result<(
         .close(200, "tenant-catalog consumer stopping".into())
         .await;
     result
+}
+
+/// Handles a batch. When one of its messages was delivered [`SUSPECT_AFTER`] times or more,
+/// every message is handled alone, so that the one at fault is found and the others are
+/// stored. A panic ends the session like a lost connection (the deliveries go back to the
+/// queue) rather than the consumer task, which would leave the service running but deaf.
+async fn handle(
+    c: &Consumer,
+    dlq: &lapin::Channel,
+    batch: &[Delivery],
+    shutdown: &CancellationToken,
+) -> Result<(), BrokerError> {
+    if batch.iter().any(|d| earlier_deliveries(d) >= SUSPECT_AFTER) {
+        for delivery in batch {
+            handle_alone(c, dlq, delivery, shutdown).await?;
+        }
+        return Ok(());
+    }
+    match AssertUnwindSafe(handle_batch(c, dlq, batch, shutdown))
+        .catch_unwind()
+        .await
+    {
+        Ok(result) => result,
+        Err(panic) => {
+            let text = format!("handling a batch panicked: {}", panic_text(panic.as_ref()));
+            Err(lapin::Error::from(std::io::Error::other(text))).doing("handling deliveries")
+        }
+    }
 }
 
 /// Keeps the consumer-lag gauge current: messages ready in the queue, every few seconds.

@@ -129,7 +129,12 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
-    let env = TestEnv::new(extra).await;
+    spawn_on(TestEnv::new(extra).await).await
+}
+
+/// A `serve` on an environment prepared beforehand (a broker set up as an earlier version left
+/// it, messages waiting before anything consumes).
+pub async fn spawn_on(env: TestEnv) -> TestApp {
     let mut app = start(&env.settings).await;
     app.env = Some(env);
     app
@@ -523,7 +528,7 @@ impl Drop for TestApp {
 }
 
 /// A GET on RabbitMQ's management API (`path` after `/api/`); `None` when it does not answer.
-async fn management_get(path: &str) -> Option<Value> {
+pub async fn management_get(path: &str) -> Option<Value> {
     reqwest::Client::new()
         .get(format!("{MANAGEMENT}/{path}"))
         .basic_auth("guest", Some("guest"))

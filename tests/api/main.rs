@@ -12,6 +12,7 @@ mod load;
 mod admin;
 mod auth;
 mod batch;
+mod broker;
 mod cli;
 mod concurrency;
 mod faults;
