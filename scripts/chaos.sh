@@ -6,7 +6,7 @@
 # placed. Prints one figures line per scenario and a Markdown table at the end; exits 1 on any
 # loss or difference.
 #
-# Usage: scripts/chaos.sh [SCENARIO...]   (default: all of kill9 broker database poison three)
+# Usage: scripts/chaos.sh [SCENARIO...]   (default: all of kill9 broker database poison three contested)
 # Environment: KILL_TENANTS (default 30000: about 100,000 events sent with 30% redeliveries),
 #   KILLS (default 10), TENANTS (default 5000, the other scenarios), BIN, LOAD_BIN.
 #
@@ -19,7 +19,7 @@ load=${LOAD_BIN:-./target/release/tenant-catalog-load}
 kill_tenants=${KILL_TENANTS:-30000}
 kills=${KILLS:-10}
 tenants=${TENANTS:-5000}
-scenarios=${*:-kill9 broker database poison three}
+scenarios=${*:-kill9 broker database poison three contested}
 api=http://127.0.0.1:15672/api
 pgver=$(ls /etc/postgresql | sort -n | tail -1)
 export LOG_FORMAT=json RUST_LOG=warn
@@ -143,9 +143,9 @@ PY
   results+=("$row")
 }
 
-publish() { # name tenants [poison]: publishes, prints the generator's summary (with its seed) to stderr
+publish() { # name tenants [poison [contested]]: publishes, prints the generator's summary (with its seed) to stderr
   local out
-  out=$($load generate --tenants "$2" --poison "${3:-0}" --seed "$RANDOM" --events-out "$work/events-$1.jsonl")
+  out=$($load generate --tenants "$2" --poison "${3:-0}" --contested "${4:-0}" --seed "$RANDOM" --events-out "$work/events-$1.jsonl")
   echo "generate: $out" >&2
   echo "$out"
 }
@@ -211,6 +211,20 @@ scenario_three() {
   wait_ready "$p1" >/dev/null; wait_ready "$port" >/dev/null; bind_feed
   local out; out=$(publish three "$tenants") || { echo "publish failed"; failed=1; return; }
   verify three "$(sent_of "$out")" "three serve processes on one queue and one database"
+}
+
+scenario_contested() {
+  setup contested
+  start_serve; local p1=$port
+  start_serve
+  wait_ready "$p1" >/dev/null; wait_ready "$port" >/dev/null; bind_feed
+  local out; out=$(publish contested "$tenants" 0 0.3) || { echo "publish failed"; failed=1; return; }
+  for i in 1 2 3; do
+    sleep 0.7
+    kill -9 "${pids[-1]}"; unset 'pids[-1]'
+    start_serve
+  done
+  verify contested "$(sent_of "$out")" "30% of the tenants claim sites of a shared pool (about 3 claimants a site); two serve processes, one killed with kill -9 three times"
 }
 
 started=$(now)

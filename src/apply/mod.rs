@@ -22,6 +22,8 @@ mod persist;
 mod record;
 mod sites;
 
+pub use sites::GlobalSites;
+
 use crate::catalog::events::NewEvent;
 use crate::catalog::tenants::{self, TenantRow};
 use crate::catalog::{StoreError, Tx};

@@ -12,7 +12,7 @@ use crate::domain::{EventId, Site, TenantId};
 use crate::lifecycle::rules::SiteRegistry;
 use crate::lifecycle::{Event, EventKind, Folded, Outcome, fold};
 use chrono::{DateTime, Utc};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 type Key = (DateTime<Utc>, i64, EventId);
 
@@ -194,6 +194,45 @@ fn book_of(others: &[StoredClaim], judged: &[Judged]) -> SiteBook {
         .iter()
         .flat_map(|j| j.claims.iter().map(|c| (c, deleted_at(&j.folded))));
     SiteBook::new(stored.chain(mine))
+}
+
+/// Site ownership as one global fold of every tenant's events in contract order makes it:
+/// what the catalog must agree with, whatever the arrival order, batch split or number of
+/// consumers. For checking a catalog from outside (the load tool, tests); the write path judges
+/// against the stored claims of the other tenants instead.
+pub struct GlobalSites {
+    book: SiteBook,
+}
+
+impl GlobalSites {
+    /// Judges the claims of all `events` (of any tenants) at `now`.
+    pub fn of(events: &[Event], now: DateTime<Utc>) -> Self {
+        let mut by_tenant: BTreeMap<TenantId, Vec<Event>> = BTreeMap::new();
+        for e in events {
+            by_tenant.entry(e.tenant_id).or_default().push(e.clone());
+        }
+        let list: Vec<(TenantId, &[Event])> = by_tenant
+            .iter()
+            .map(|(t, es)| (*t, es.as_slice()))
+            .collect();
+        let (_, book) = fold_all(&list, &[], now);
+        GlobalSites { book }
+    }
+
+    /// One tenant's fold at `at`, its claims judged against every other tenant's.
+    pub fn fold(&self, tenant: TenantId, events: &[Event], at: DateTime<Utc>) -> Folded {
+        let keys: HashMap<EventId, Key> = events
+            .iter()
+            .filter(|e| claimed_site(&e.kind).is_some())
+            .map(|e| (e.id, key(e)))
+            .collect();
+        let registry = Registry {
+            book: &self.book,
+            tenant,
+            keys: &keys,
+        };
+        fold(events, at, &registry)
+    }
 }
 
 /// The other tenants whose stored judgement of a claim no longer fits the book: a granted

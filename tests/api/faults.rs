@@ -36,6 +36,7 @@ async fn kill_9_and_a_dropped_broker_connection_lose_nothing() {
             tenants: 4000,
             duplicates: 0.3,
             poison: 0,
+            contested: 0.2,
             seed: 5,
         },
         chrono::Utc::now(),

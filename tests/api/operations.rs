@@ -262,6 +262,7 @@ async fn sigterm_under_load_finishes_in_flight_work_and_loses_nothing() {
             tenants: 6000,
             duplicates: 0.3,
             poison: 0,
+            contested: 0.0,
             seed: 11,
         },
         chrono::Utc::now(),

@@ -37,6 +37,10 @@ enum Command {
         /// Poison messages interleaved (each must end in the dead-letter queue).
         #[arg(long, default_value_t = 0)]
         poison: usize,
+        /// Share of tenants (0 to 1) that claim sites of a small shared pool, at creation or
+        /// by a rename, so that tenants contest sites.
+        #[arg(long, default_value_t = 0.0)]
+        contested: f64,
         /// The same seed gives the same events.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -108,6 +112,7 @@ async fn run(cli: Cli) -> Result<(), LoadError> {
             tenants,
             duplicates,
             poison,
+            contested,
             seed,
             events_out,
         } => {
@@ -115,6 +120,7 @@ async fn run(cli: Cli) -> Result<(), LoadError> {
                 tenants,
                 duplicates,
                 poison,
+                contested,
                 seed,
             };
             generate_and_publish(&settings, &spec, &events_out).await
@@ -132,11 +138,15 @@ async fn generate_and_publish(
     spec: &generate::Spec,
     events_out: &Path,
 ) -> Result<(), LoadError> {
-    if !(0.0..=1.0).contains(&spec.duplicates) {
-        return Err(LoadError::Usage(format!(
-            "--duplicates must be from 0 to 1, got {}",
-            spec.duplicates
-        )));
+    for (flag, share) in [
+        ("duplicates", spec.duplicates),
+        ("contested", spec.contested),
+    ] {
+        if !(0.0..=1.0).contains(&share) {
+            return Err(LoadError::Usage(format!(
+                "--{flag} must be from 0 to 1, got {share}"
+            )));
+        }
     }
     let plan = generate::generate(spec, chrono::Utc::now());
     let lines: String = plan.events.iter().map(|e| format!("{e}\n")).collect();

@@ -3,10 +3,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
+use tenant_catalog::apply::GlobalSites;
 use tenant_catalog::catalog::tenants::{self, TenantRow};
 use tenant_catalog::catalog::{Db, Doing, StoreError};
-use tenant_catalog::domain::{Site, TenantId};
-use tenant_catalog::lifecycle::{Event, OutcomeKind, fold};
+use tenant_catalog::domain::TenantId;
+use tenant_catalog::lifecycle::{Event, OutcomeKind};
 use uuid::Uuid;
 
 /// What the checker found.
@@ -52,10 +53,11 @@ pub fn read_events(text: &str) -> Result<Vec<Event>, String> {
 /// How many tenants the checker reads per query.
 const CHUNK: usize = 2000;
 
-/// Compares the catalog with the fold of `events` at `now` (the generated sites never collide,
-/// so no site is taken). A tenant whose scheduler may not have fired a timer of the last few
-/// seconds yet is compared at `now - 10 s` as well.
+/// Compares the catalog with the fold of `events` at `now`, site claims judged across all
+/// tenants in contract order (one global fold). A tenant whose scheduler may not have fired a
+/// timer of the last few seconds yet is compared at `now - 10 s` as well.
 pub async fn check(db: &Db, events: &[Event], now: DateTime<Utc>) -> Result<Report, StoreError> {
+    let sites = GlobalSites::of(events, now);
     let mut by_tenant: HashMap<TenantId, Vec<Event>> = HashMap::new();
     for e in events {
         by_tenant.entry(e.tenant_id).or_default().push(e.clone());
@@ -95,7 +97,7 @@ pub async fn check(db: &Db, events: &[Event], now: DateTime<Utc>) -> Result<Repo
                 .iter()
                 .filter(|e| !judged.contains_key(&e.id.as_uuid()))
                 .count();
-            match compare(events, rows.get(id), &judged, now) {
+            match compare(&sites, *id, events, rows.get(id), &judged, now) {
                 Verdict::Matches => report.matching += 1,
                 Verdict::DeletedEarly => report.deleted_early += 1,
                 Verdict::Differs(why) => {
@@ -116,19 +118,17 @@ enum Verdict {
     Differs(String),
 }
 
-fn no_site_taken(_: &Site) -> bool {
-    false
-}
-
 /// The stored row against the fold of the tenant's events.
 fn compare(
+    sites: &GlobalSites,
+    id: TenantId,
     events: &[Event],
     row: Option<&TenantRow>,
     judged: &HashMap<Uuid, Option<String>>,
     now: DateTime<Utc>,
 ) -> Verdict {
     let same = |events: &[Event], at: DateTime<Utc>| {
-        let folded = fold(events, at, &no_site_taken).tenant;
+        let folded = sites.fold(id, events, at).tenant;
         match (folded, row) {
             (None, None) => true,
             (Some(t), Some(r)) => TenantRow::project(&t, r.placement.clone()).same_content(r),
@@ -156,7 +156,7 @@ fn compare(
             return Verdict::DeletedEarly;
         }
     }
-    let expected = fold(events, now, &no_site_taken).tenant;
+    let expected = sites.fold(id, events, now).tenant;
     Verdict::Differs(format!(
         "stored {:?}, expected {:?}",
         row.map(|r| (
@@ -174,12 +174,14 @@ fn compare(
 mod tests {
     use super::*;
     use crate::load::generate::{Spec, generate};
+    use tenant_catalog::lifecycle::EventKind;
 
     fn spec(tenants: usize) -> Spec {
         Spec {
             tenants,
             duplicates: 0.3,
             poison: 10,
+            contested: 0.0,
             seed: 42,
         }
     }
@@ -210,6 +212,73 @@ mod tests {
         );
     }
 
+    /// With contested sites, several tenants claim each shared site and the global fold gives
+    /// each to one of them: no site is held (current or old) by two tenants, and some tenant
+    /// lost a claim (it is unknown, or its rename was refused).
+    #[test]
+    fn a_contested_stream_gives_each_site_to_one_tenant() {
+        let plan = generate(
+            &Spec {
+                contested: 0.5,
+                ..spec(300)
+            },
+            Utc::now(),
+        );
+        let events = read_events(
+            &plan
+                .events
+                .iter()
+                .map(|e| format!("{e}\n"))
+                .collect::<String>(),
+        )
+        .unwrap();
+        let now = Utc::now();
+        let sites = GlobalSites::of(&events, now);
+        let mut by_tenant: HashMap<TenantId, Vec<Event>> = HashMap::new();
+        for e in &events {
+            by_tenant.entry(e.tenant_id).or_default().push(e.clone());
+        }
+        let mut claimants: HashMap<String, usize> = HashMap::new();
+        for e in &events {
+            let site = match &e.kind {
+                EventKind::TrialStarted { tenant, .. } => Some(&tenant.site),
+                EventKind::SubscriptionActivated {
+                    tenant: Ok(tenant), ..
+                } => Some(&tenant.site),
+                EventKind::SiteRenamed { site } => Some(site),
+                _ => None,
+            };
+            if let Some(site) = site {
+                *claimants.entry(site.to_string()).or_default() += 1;
+            }
+        }
+        assert!(
+            claimants
+                .iter()
+                .any(|(site, n)| site.contains("-shared-") && *n >= 3),
+            "{claimants:?}"
+        );
+        let mut holders: HashMap<String, TenantId> = HashMap::new();
+        let mut unknown = 0;
+        for (id, mine) in &by_tenant {
+            let Some(tenant) = sites.fold(*id, mine, now).tenant else {
+                unknown += 1;
+                continue;
+            };
+            for site in tenant.site.iter().chain(&tenant.old_sites) {
+                let holder = holders.insert(site.to_string(), *id);
+                assert!(
+                    holder.is_none_or(|h| h == *id),
+                    "{site} held by {holder:?} and {id}"
+                );
+            }
+        }
+        assert!(
+            unknown > 0,
+            "some creation lost its site to an earlier claim"
+        );
+    }
+
     #[test]
     fn the_checker_tells_a_right_row_from_a_tampered_one() {
         let plan = generate(&spec(50), Utc::now());
@@ -228,21 +297,22 @@ mod tests {
             .filter(|e| e.tenant_id == first)
             .cloned()
             .collect();
-        let tenant = fold(&mine, now, &no_site_taken).tenant.expect("created");
+        let sites = GlobalSites::of(&events, now);
+        let tenant = sites.fold(first, &mine, now).tenant.expect("created");
         let row = TenantRow::project(&tenant, None);
         let judged = HashMap::new();
         assert!(matches!(
-            compare(&mine, Some(&row), &judged, now),
+            compare(&sites, first, &mine, Some(&row), &judged, now),
             Verdict::Matches
         ));
         let mut tampered = row.clone();
         tampered.tenant.suspended = !tampered.tenant.suspended;
         assert!(matches!(
-            compare(&mine, Some(&tampered), &judged, now),
+            compare(&sites, first, &mine, Some(&tampered), &judged, now),
             Verdict::Differs(_)
         ));
         assert!(matches!(
-            compare(&mine, None, &judged, now),
+            compare(&sites, first, &mine, None, &judged, now),
             Verdict::Differs(_)
         ));
     }

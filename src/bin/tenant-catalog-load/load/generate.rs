@@ -47,6 +47,9 @@ pub struct Spec {
     pub duplicates: f64,
     /// Poison messages interleaved with the events.
     pub poison: usize,
+    /// Share of tenants (0 to 1) that create themselves on, or rename themselves to, a site
+    /// of a small shared pool (about three claimants a site), so the earliest claim must win.
+    pub contested: f64,
     pub seed: u64,
 }
 
@@ -63,9 +66,14 @@ pub fn generate(spec: &Spec, now: DateTime<Utc>) -> Plan {
     let mut rng = Rng::new(spec.seed);
     let now = now.trunc_subsecs(0);
     let run = format!("{:x}", spec.seed & 0xffff_ffff);
+    let sites = Sites {
+        run,
+        contested: spec.contested,
+        pool: (spec.tenants as f64 * spec.contested / 3.0).ceil().max(1.0) as u64,
+    };
     let mut events = Vec::new();
     for n in 0..spec.tenants {
-        lifecycle(&mut rng, &run, n, now, &mut events);
+        lifecycle(&mut rng, &sites, n, now, &mut events);
     }
     let mut deliveries: Vec<Vec<u8>> = events.iter().map(|e| e.to_string().into_bytes()).collect();
     for e in &events {
@@ -120,9 +128,30 @@ impl Life<'_> {
     }
 }
 
+/// Where sites come from: each tenant's own, or the shared pool.
+struct Sites {
+    run: String,
+    contested: f64,
+    pool: u64,
+}
+
+impl Sites {
+    /// A site from the shared pool, for a share `contested` of the draws (none, and no draw
+    /// from `rng`, when it is 0, so a seed gives the stream it always gave).
+    fn shared(&self, rng: &mut Rng) -> Option<String> {
+        (self.contested > 0.0 && rng.chance(self.contested))
+            .then(|| format!("lg-{}-shared-{}", self.run, rng.below(self.pool)))
+    }
+}
+
 /// One tenant's life: a trial or a direct purchase some time in the last four months, then what
 /// customers do: convert, renew, rename, get suspended, cancel, come back, ask for deletion.
-fn lifecycle(rng: &mut Rng, run: &str, n: usize, now: DateTime<Utc>, out: &mut Vec<Value>) {
+///
+/// A tenant that touches a shared site buys directly and never cancels or asks for deletion:
+/// the catalog may carry out a deletion before a late event would have prevented it ("deleted
+/// early", which the contract allows), and a site that deletion freed would then go to another
+/// tenant than a fold of all events gives it, which the checker cannot tell from a fault.
+fn lifecycle(rng: &mut Rng, sites: &Sites, n: usize, now: DateTime<Utc>, out: &mut Vec<Value>) {
     let tenant = rng.uuid();
     let at = now - Duration::minutes(rng.below(120 * 24 * 60) as i64 + 60);
     let mut life = Life {
@@ -133,16 +162,20 @@ fn lifecycle(rng: &mut Rng, run: &str, n: usize, now: DateTime<Utc>, out: &mut V
         at,
         now,
     };
-    let site = format!("lg-{run}-{n}");
-    if start(&mut life, &site) {
-        paid(&mut life, &format!("{site}-r"));
+    let own = format!("lg-{}-{n}", sites.run);
+    let first = sites.shared(life.rng);
+    let rename = sites.shared(life.rng);
+    let contested = first.is_some() || rename.is_some();
+    let site = first.unwrap_or_else(|| own.clone());
+    if start(&mut life, &site, contested) {
+        paid(&mut life, &rename.unwrap_or(format!("{own}-r")), contested);
     }
 }
 
 /// A trial (converted or not) or a direct purchase; whether the tenant ends up paying.
-fn start(life: &mut Life<'_>, site: &str) -> bool {
+fn start(life: &mut Life<'_>, site: &str, direct: bool) -> bool {
     let residency = RESIDENCIES[life.rng.below(RESIDENCIES.len() as u64) as usize];
-    if !life.rng.chance(0.7) {
+    if direct || !life.rng.chance(0.7) {
         let data = json!({"plan": "premium", "cycle": "annual", "current_period_end": life.period_end(),
                           "site": site, "products": ["jira"], "residency": residency});
         life.push("subscription.activated", data);
@@ -166,14 +199,14 @@ fn start(life: &mut Life<'_>, site: &str) -> bool {
 }
 
 /// What a paying tenant does: renew, rename, get suspended, cancel, come back, ask for
-/// deletion.
-fn paid(life: &mut Life<'_>, new_site: &str) {
+/// deletion (a tenant that `stays` renames more often and never cancels or asks).
+fn paid(life: &mut Life<'_>, new_site: &str, stays: bool) {
     for _ in 0..life.rng.below(3) {
         life.later(30);
         let data = json!({"current_period_end": life.period_end()});
         life.push("subscription.renewed", data);
     }
-    if life.rng.chance(0.2) {
+    if life.rng.chance(if stays { 0.5 } else { 0.2 }) {
         life.later(20);
         life.push("site.renamed", json!({"site": new_site}));
     }
@@ -187,6 +220,9 @@ fn paid(life: &mut Life<'_>, new_site: &str) {
             life.later(10);
             life.push("subscription.unsuspended", json!({}));
         }
+    }
+    if stays {
+        return;
     }
     let mut active = true;
     if life.rng.chance(0.15) {
