@@ -59,5 +59,10 @@ select md5(t.id::text)::uuid, t.id, 'subscription.activated', t.created_at, 1,
                           'residency', t.residency),
        'applied'
 from tenants t;
+-- And its claim of the tenant's site, granted, as the catalog would have judged it: the
+-- judgement of every new claim reads the claims of its site.
+insert into site_claims (event_id, tenant_id, site_md5, occurred_at, sequence, granted)
+select md5(t.id::text)::uuid, t.id, md5(t.site), t.created_at, 1, true
+from tenants t;
 \endif
 vacuum analyze;

@@ -27,6 +27,7 @@ pub(super) struct Refolded {
 }
 
 /// The folded tenants and every judged event's outcome.
+#[derive(Default)]
 pub(super) struct Judged {
     pub refolded: Vec<Refolded>,
     /// Stored tenants whose events no longer create them: a late earlier claim took the site

@@ -3,12 +3,14 @@
 //! here, in the caller's transaction, in these steps:
 //!
 //! 1. **lock and load**: lock every tenant concerned, in one order, and read their rows;
-//! 2. **record** ([`record`]): store each delivered event once, telling first deliveries from
-//!    redeliveries and from ids reused with other content;
+//! 2. **record** ([`record`]): tell first deliveries from redeliveries (counted) and from ids
+//!    reused with other content;
 //! 3. **judge** ([`judge`], [`sites`]): fold each tenant's whole history at `now`, its site
 //!    claims judged in contract order against the claims of every tenant (taking in the
-//!    tenants a late earlier claim displaces), and store every event's outcome and claim;
-//! 4. **place, persist, publish** ([`persist`]): claim shard slots for tenants that wait for
+//!    tenants a late earlier claim displaces), and store the changed outcomes of stored events
+//!    and every claim;
+//! 4. **store the new events** ([`record`]), each once, with the judgement the fold gave it;
+//! 5. **place, persist, publish** ([`persist`]): claim shard slots for tenants that wait for
 //!    one, write the rows that changed with a new version, and queue their change messages.
 //!
 //! A batch of tenants costs one statement of each kind, whatever its size (and another round
@@ -97,8 +99,11 @@ pub async fn apply_events(
         .filter_map(|t| recorded.causes.get(t).map(|c| (*t, c.clone())))
         .collect();
     let known = recorded.new_events(events);
-    let (changes, outcomes) = refold_locked(tx, &work, &stored, &known, now, base).await?;
-    let results = recorded.results_with(&outcomes);
+    let judged = judge_locked(tx, &work, &stored, &known, now).await?;
+    // Before the rows are persisted: a tenant this batch deletes has the site names removed
+    // from its whole history, these events included.
+    let results = recorded.store(tx, events, &judged.outcomes).await?;
+    let changes = persist_judged(tx, judged, now, base).await?;
     for (e, result) in events.iter().zip(&results) {
         let event = e.event;
         tracing::debug!(
@@ -130,7 +135,8 @@ pub async fn refold(
         .filter(|id| !stored.get(id).is_some_and(TenantRow::is_deleted))
         .map(|id| (*id, Cause::Scheduler))
         .collect();
-    let (mut changes, _) = refold_locked(tx, &work, &stored, &HashMap::new(), now, base).await?;
+    let judged = judge_locked(tx, &work, &stored, &HashMap::new(), now).await?;
+    let mut changes = persist_judged(tx, judged, now, base).await?;
     // A deletion is final, so a deleted tenant is not refolded; but what its row derives from
     // it (the shown state, the timer) must still follow from it.
     let deleted: Vec<judge::Refolded> = ids
@@ -154,20 +160,28 @@ fn sort_for_locking(ids: &mut Vec<TenantId>) {
     ids.dedup();
 }
 
-/// Judges and persists locked tenants, in the order given.
-async fn refold_locked(
+/// Judges locked tenants, in the order given.
+async fn judge_locked(
     tx: &mut Tx,
     work: &[(TenantId, Cause)],
     stored: &HashMap<TenantId, TenantRow>,
     known: &HashMap<EventId, &crate::lifecycle::Event>,
     now: DateTime<Utc>,
-    base: &BaseDomain,
-) -> Result<(Vec<Change>, HashMap<EventId, Outcome>), StoreError> {
+) -> Result<judge::Judged, StoreError> {
     if work.is_empty() {
-        return Ok((Vec::new(), HashMap::new()));
+        return Ok(judge::Judged::default());
     }
-    let judged = judge::judge(tx, work, stored, known, now).await?;
+    judge::judge(tx, work, stored, known, now).await
+}
+
+/// Persists what judging made of the tenants; returns the changes.
+async fn persist_judged(
+    tx: &mut Tx,
+    judged: judge::Judged,
+    now: DateTime<Utc>,
+    base: &BaseDomain,
+) -> Result<Vec<Change>, StoreError> {
     let mut changes = persist::persist(tx, judged.refolded, now, base).await?;
     changes.extend(persist::withdraw(tx, &judged.withdrawn, now).await?);
-    Ok((changes, judged.outcomes))
+    Ok(changes)
 }

@@ -1,9 +1,10 @@
-//! Step 1: storing each delivered event once. A repeat of an id within the batch is a
-//! redelivery and another content under the same id a conflict, as if they had come in
-//! separate batches; the catalog tells the same of ids stored before.
+//! Step 2 and its end: telling each delivered event from what is stored, and, once the fold
+//! has judged them, storing the new ones once, with their judgement. A repeat of an id within
+//! the batch is a redelivery and another content under the same id a conflict, as if they had
+//! come in separate batches; the catalog tells the same of ids stored before.
 
 use super::{Cause, Ingested};
-use crate::catalog::events::{self, NewEvent, Recorded, ToRecord};
+use crate::catalog::events::{self, Delivered, NewEvent, Recorded};
 use crate::catalog::tenants::TenantRow;
 use crate::catalog::{StoreError, Tx};
 use crate::domain::{EventId, TenantId};
@@ -23,8 +24,12 @@ pub(super) struct Batch<'a> {
 /// What recording found: the results so far, and which tenants got new events.
 pub(super) struct RecordedBatch {
     results: Vec<Ingested>,
-    /// Indexes of the events stored for the first time, waiting for their outcome.
-    new: Vec<(usize, EventId)>,
+    /// The events not stored before (index, id, deliveries in the batch), waiting for their
+    /// outcome.
+    new: Vec<(usize, EventId, i32)>,
+    /// Tenants already deleted that got new events: those are rejected for good, and their
+    /// site names removed once stored.
+    late: HashMap<TenantId, String>,
     /// The last new event of each live tenant, in delivery order: the cause of its change.
     pub causes: HashMap<TenantId, Cause>,
 }
@@ -66,33 +71,31 @@ impl<'a> Batch<'a> {
             .collect()
     }
 
-    /// Stores the batch's events (the tenants locked, their rows in `stored`). An event of a
-    /// deleted tenant is stored as rejected for good; the others wait for the fold.
+    /// Tells the batch's events from the stored ones (the tenants locked, their rows in
+    /// `stored`). Redeliveries are counted; new events wait for the fold, except those of a
+    /// deleted tenant, which are rejected for good.
     pub async fn record(
         self,
         tx: &mut Tx,
         stored: &HashMap<TenantId, TenantRow>,
     ) -> Result<RecordedBatch, StoreError> {
         let deleted = |t: &TenantId| stored.get(t).filter(|row| row.is_deleted());
-        let to_record: Vec<ToRecord<'_>> = self
+        let delivered: Vec<Delivered<'_>> = self
             .unique
             .iter()
-            .map(|&(i, deliveries)| ToRecord {
+            .map(|&(i, deliveries)| Delivered {
                 event: &self.events[i],
                 deliveries,
-                reason: match deleted(&self.events[i].event.tenant_id) {
-                    Some(row) => deletion_is_final(row.tenant.deleted_at),
-                    None => "not judged yet".to_owned(),
-                },
             })
             .collect();
-        let recorded = events::record(tx, &to_record).await?;
+        let recorded = events::classify(tx, &delivered).await?;
         let mut results = self.results;
         let mut new = Vec::new();
+        let mut late = HashMap::new();
         let mut causes = HashMap::new();
-        for ((i, _), (r, record)) in self.unique.iter().zip(recorded.iter().zip(&to_record)) {
-            let e: &Event = self.events[*i].event;
-            results[*i] = match r {
+        for (&(i, deliveries), r) in self.unique.iter().zip(&recorded) {
+            let e: &Event = self.events[i].event;
+            results[i] = match r {
                 Recorded::Redelivered => Ingested::Redelivered,
                 Recorded::Conflict {
                     stored_tenant,
@@ -101,33 +104,34 @@ impl<'a> Batch<'a> {
                     reason: conflict_reason(e.id, stored_type, TenantId::from_uuid(*stored_tenant)),
                 },
                 Recorded::New => {
-                    new.push((*i, e.id));
-                    if deleted(&e.tenant_id).is_none() {
-                        let event_type = e.kind.event_type();
-                        causes.insert(
-                            e.tenant_id,
-                            Cause::Event {
-                                id: e.id,
-                                event_type,
-                            },
-                        );
+                    new.push((i, e.id, deliveries));
+                    match deleted(&e.tenant_id) {
+                        Some(row) => {
+                            let reason = deletion_is_final(row.tenant.deleted_at);
+                            late.insert(e.tenant_id, reason.clone());
+                            Ingested::Judged(Outcome::Rejected { reason })
+                        }
+                        None => {
+                            let event_type = e.kind.event_type();
+                            causes.insert(
+                                e.tenant_id,
+                                Cause::Event {
+                                    id: e.id,
+                                    event_type,
+                                },
+                            );
+                            Ingested::Judged(Outcome::Rejected {
+                                reason: "not judged".to_owned(),
+                            })
+                        }
                     }
-                    Ingested::Judged(Outcome::Rejected {
-                        reason: record.reason.clone(),
-                    })
                 }
             };
         }
-        // A deleted tenant's personal data is gone for good, also from events that arrive late.
-        let late: Vec<TenantId> = new
-            .iter()
-            .map(|(i, _)| self.events[*i].event.tenant_id)
-            .filter(|t| deleted(t).is_some())
-            .collect();
-        events::purge_personal_data(tx, &late).await?;
         Ok(RecordedBatch {
             results,
             new,
+            late,
             causes,
         })
     }
@@ -139,18 +143,36 @@ impl RecordedBatch {
     pub fn new_events<'a>(&self, events: &[NewEvent<'a>]) -> HashMap<EventId, &'a Event> {
         self.new
             .iter()
-            .map(|(i, id)| (*id, events[*i].event))
+            .filter(|(i, _, _)| !self.late.contains_key(&events[*i].event.tenant_id))
+            .map(|(i, id, _)| (*id, events[*i].event))
             .collect()
     }
 
-    /// The results, with the outcomes the fold gave the new events.
-    pub fn results_with(mut self, outcomes: &HashMap<EventId, Outcome>) -> Vec<Ingested> {
-        for (i, id) in &self.new {
-            if let Some(outcome) = outcomes.get(id) {
-                self.results[*i] = Ingested::Judged(outcome.clone());
+    /// Stores the new events with the outcomes the fold gave them (a late event of a deleted
+    /// tenant: rejected), removes the site names from those of deleted tenants, and returns
+    /// the results.
+    pub async fn store(
+        mut self,
+        tx: &mut Tx,
+        events: &[NewEvent<'_>],
+        outcomes: &HashMap<EventId, Outcome>,
+    ) -> Result<Vec<Ingested>, StoreError> {
+        let mut judged = Vec::with_capacity(self.new.len());
+        for &(i, id, deliveries) in &self.new {
+            if let Some(outcome) = outcomes.get(&id) {
+                self.results[i] = Ingested::Judged(outcome.clone());
             }
+            let Ingested::Judged(outcome) = &self.results[i] else {
+                continue;
+            };
+            let event = &events[i];
+            judged.push((Delivered { event, deliveries }, outcome.clone()));
         }
-        self.results
+        events::insert_judged(tx, &judged).await?;
+        // A deleted tenant's personal data is gone for good, also from events that arrive late.
+        let late: Vec<TenantId> = self.late.keys().copied().collect();
+        events::purge_personal_data(tx, &late).await?;
+        Ok(self.results)
     }
 }
 

@@ -7,7 +7,7 @@ use crate::lifecycle::{Event, parse::parse_kind};
 use crate::lifecycle::{Outcome, OutcomeKind};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 /// What recording a delivered event found.
@@ -41,107 +41,134 @@ impl NewEvent<'_> {
     }
 }
 
-/// An event to store, with how many times it was delivered in this batch and its first
-/// judgement, which a refold in the same transaction replaces.
-#[derive(Debug, Clone)]
-pub struct ToRecord<'a> {
+/// A delivered event, with how many times it was delivered in this batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivered<'a> {
     pub event: &'a NewEvent<'a>,
     pub deliveries: i32,
-    pub reason: String,
 }
 
-/// Stores events once each, in one statement: ids must be distinct. New events are stored as
-/// `rejected` with their first judgement; a stored event with the same content counts the
-/// deliveries; another content under a stored id is a conflict. One answer per event, in order.
-pub async fn record(tx: &mut Tx, events: &[ToRecord<'_>]) -> Result<Vec<Recorded>, StoreError> {
+/// The columns of delivered events, as the arrays a set-based statement unnests.
+struct Columns<'a> {
+    ids: Vec<Uuid>,
+    tenants: Vec<Uuid>,
+    types: Vec<&'a str>,
+    times: Vec<DateTime<Utc>>,
+    sequences: Vec<Option<i64>>,
+    data: Vec<&'a Value>,
+    deliveries: Vec<i32>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(events: impl ExactSizeIterator<Item = &'a Delivered<'a>>) -> Self {
+        let mut c = Columns {
+            ids: Vec::with_capacity(events.len()),
+            tenants: Vec::with_capacity(events.len()),
+            types: Vec::with_capacity(events.len()),
+            times: Vec::with_capacity(events.len()),
+            sequences: Vec::with_capacity(events.len()),
+            data: Vec::with_capacity(events.len()),
+            deliveries: Vec::with_capacity(events.len()),
+        };
+        for d in events {
+            let e = d.event.event;
+            c.ids.push(e.id.as_uuid());
+            c.tenants.push(e.tenant_id.as_uuid());
+            c.types.push(e.kind.event_type().as_str());
+            c.times.push(e.occurred_at);
+            c.sequences.push(e.sequence);
+            c.data.push(d.event.data);
+            c.deliveries.push(d.deliveries);
+        }
+        c
+    }
+}
+
+/// Tells each event (ids distinct) from what is stored, in one statement: new, a redelivery
+/// (same content; its delivery count goes up), or another content under a stored id (a
+/// conflict). One answer per event, in order. Nothing new is stored here: new events are
+/// inserted once judged ([`insert_judged`]), so their rows are written once. The caller holds
+/// the locks of the events' tenants, so no other transaction stores one of their events
+/// meanwhile; an id reused by another tenant at the same moment fails the insert's unique
+/// key, a data error that is retried and then found here as a conflict.
+pub async fn classify(tx: &mut Tx, events: &[Delivered<'_>]) -> Result<Vec<Recorded>, StoreError> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<Uuid> = events.iter().map(|e| e.event.event.id.as_uuid()).collect();
-    let tenants: Vec<Uuid> = events
-        .iter()
-        .map(|e| e.event.event.tenant_id.as_uuid())
-        .collect();
-    let types: Vec<&str> = events
-        .iter()
-        .map(|e| e.event.event.kind.event_type().as_str())
-        .collect();
-    let times: Vec<DateTime<Utc>> = events.iter().map(|e| e.event.event.occurred_at).collect();
-    let sequences: Vec<Option<i64>> = events.iter().map(|e| e.event.event.sequence).collect();
-    let data: Vec<Value> = events.iter().map(|e| e.event.data.clone()).collect();
-    let reasons: Vec<&str> = events.iter().map(|e| e.reason.as_str()).collect();
-    let deliveries: Vec<i32> = events.iter().map(|e| e.deliveries).collect();
-    let stored = sqlx::query!(
-        r#"insert into tenant_events (event_id, tenant_id, type, occurred_at, sequence, data, outcome, reason, deliveries)
-           select e.id, e.tenant_id, e.type, e.occurred_at, e.sequence, e.data, 'rejected', e.reason, e.deliveries
-           from unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::int8[], $6::jsonb[],
-                       $7::text[], $8::int4[])
-                as e(id, tenant_id, type, occurred_at, sequence, data, reason, deliveries)
-           on conflict (event_id) do update set deliveries = tenant_events.deliveries + excluded.deliveries
-           where (tenant_events.tenant_id, tenant_events.type, tenant_events.occurred_at,
-                  tenant_events.sequence)
-                 is not distinct from
-                 (excluded.tenant_id, excluded.type, excluded.occurred_at, excluded.sequence)
-             and (tenant_events.data = excluded.data
-                  or tenant_events.purged_data_md5 = md5(excluded.data::text))
-           returning event_id, (xmax = 0) as "inserted!""#,
-        &ids,
-        &tenants,
-        &types as &[&str],
-        &times,
-        &sequences as &[Option<i64>],
-        &data,
-        &reasons as &[&str],
-        &deliveries,
+    let c = Columns::of(events.iter());
+    let found = sqlx::query!(
+        r#"with found as (
+               select e.event_id, e.tenant_id, e.type, u.deliveries,
+                      (e.tenant_id, e.type, e.occurred_at, e.sequence)
+                          is not distinct from (u.tenant_id, u.type, u.occurred_at, u.sequence)
+                      and (e.data = u.data or e.purged_data_md5 = md5(u.data::text)) as same
+               from unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::int8[],
+                           $6::jsonb[], $7::int4[])
+                    as u(id, tenant_id, type, occurred_at, sequence, data, deliveries)
+               join tenant_events e on e.event_id = u.id
+           ), counted as (
+               update tenant_events e set deliveries = e.deliveries + f.deliveries
+               from found f where f.same and e.event_id = f.event_id
+           )
+           select event_id, tenant_id, type, same as "same!" from found"#,
+        &c.ids,
+        &c.tenants,
+        &c.types as &[&str],
+        &c.times,
+        &c.sequences as &[Option<i64>],
+        &c.data as &[&Value],
+        &c.deliveries,
     )
     .fetch_all(&mut **tx)
     .await
-    .doing(|| format!("recording {} events", events.len()))?;
-    let inserted: HashMap<Uuid, bool> = stored
-        .into_iter()
-        .map(|r| (r.event_id, r.inserted))
-        .collect();
-    let conflicting: Vec<Uuid> = ids
+    .doing(|| format!("looking up {} delivered events", events.len()))?;
+    let found: HashMap<Uuid, _> = found.into_iter().map(|r| (r.event_id, r)).collect();
+    Ok(c.ids
         .iter()
-        .filter(|id| !inserted.contains_key(id))
-        .copied()
-        .collect();
-    let others = owners(tx, &conflicting).await?;
-    Ok(ids
-        .iter()
-        .map(|id| match inserted.get(id) {
-            Some(true) => Recorded::New,
-            Some(false) => Recorded::Redelivered,
-            None => {
-                let (stored_tenant, stored_type) = others
-                    .get(id)
-                    .cloned()
-                    .unwrap_or_else(|| (Uuid::nil(), "unknown event".to_owned()));
-                Recorded::Conflict {
-                    stored_tenant,
-                    stored_type,
-                }
-            }
+        .map(|id| match found.get(id) {
+            None => Recorded::New,
+            Some(r) if r.same => Recorded::Redelivered,
+            Some(r) => Recorded::Conflict {
+                stored_tenant: r.tenant_id,
+                stored_type: r.r#type.clone(),
+            },
         })
         .collect())
 }
 
-/// The tenant and type of stored events, by id: what an id reused with other content named.
-async fn owners(tx: &mut Tx, ids: &[Uuid]) -> Result<HashMap<Uuid, (Uuid, String)>, StoreError> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
+/// Stores new events with their judgement, in one statement.
+pub async fn insert_judged(
+    tx: &mut Tx,
+    events: &[(Delivered<'_>, Outcome)],
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
     }
-    let rows = sqlx::query!(
-        "select event_id, tenant_id, type from tenant_events where event_id = any($1)",
-        ids
+    let c = Columns::of(events.iter().map(|(e, _)| e));
+    let outcomes: Vec<&str> = events.iter().map(|(_, o)| o.as_str()).collect();
+    let reasons: Vec<Option<String>> = events.iter().map(|(_, o)| o.reason()).collect();
+    sqlx::query!(
+        r#"insert into tenant_events (event_id, tenant_id, type, occurred_at, sequence, data, outcome,
+                                      reason, deliveries, judged_at)
+           select e.id, e.tenant_id, e.type, e.occurred_at, e.sequence, e.data, e.outcome, e.reason,
+                  e.deliveries, now()
+           from unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::int8[], $6::jsonb[],
+                       $7::text[], $8::text[], $9::int4[])
+                as e(id, tenant_id, type, occurred_at, sequence, data, outcome, reason, deliveries)"#,
+        &c.ids,
+        &c.tenants,
+        &c.types as &[&str],
+        &c.times,
+        &c.sequences as &[Option<i64>],
+        &c.data as &[&Value],
+        &outcomes as &[&str],
+        &reasons as &[Option<String>],
+        &c.deliveries,
     )
-    .fetch_all(&mut **tx)
+    .execute(&mut **tx)
     .await
-    .doing(|| "reading stored events whose ids were reused".into())?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.event_id, (r.tenant_id, r.r#type)))
-        .collect())
+    .doing(|| format!("storing {} events", events.len()))?;
+    Ok(())
 }
 
 /// A stored event with its judgement.
@@ -150,13 +177,17 @@ pub struct StoredEvent {
     pub id: EventId,
     /// The event, or why it no longer reads as one (validation rules changed since).
     pub event: Result<Event, String>,
-    /// `None` for an outcome this version does not know (it is judged again).
+    /// `None` for an outcome this version does not know (it is judged again), and for an
+    /// event not stored yet.
     pub outcome: Option<OutcomeKind>,
     pub reason: Option<String>,
+    /// `false` for a new event of the batch at hand, stored once judged.
+    pub stored: bool,
 }
 
-/// All events of these tenants, by tenant. Events in `known` (those of the batch at hand,
-/// validated on arrival) are taken as they are; only older ones are read from their `data`.
+/// All events of these tenants, by tenant: the stored ones, read from their `data`, and the
+/// new ones of the batch at hand in `known` (validated on arrival, not stored yet), taken as
+/// they are, with no judgement yet.
 pub async fn load(
     tx: &mut Tx,
     tenants: &[TenantId],
@@ -175,9 +206,8 @@ pub async fn load(
     for r in rows {
         let id = EventId::from_uuid(r.event_id);
         let tenant = TenantId::from_uuid(r.tenant_id);
-        let event = match (known.get(&id), &r.data) {
-            (Some(event), _) => Ok((*event).clone()),
-            (None, Value::Object(data)) => parse_kind(&r.r#type, data, r.occurred_at)
+        let event = match &r.data {
+            Value::Object(data) => parse_kind(&r.r#type, data, r.occurred_at)
                 .map(|kind| Event {
                     id,
                     tenant_id: tenant,
@@ -186,14 +216,30 @@ pub async fn load(
                     kind,
                 })
                 .map_err(|e| format!("stored event no longer valid: {e}")),
-            (None, _) => Err("stored event has no data object".to_owned()),
+            _ => Err("stored event has no data object".to_owned()),
         };
         by_tenant.entry(tenant).or_default().push(StoredEvent {
             id,
             event,
             outcome: OutcomeKind::parse(&r.outcome),
             reason: r.reason,
+            stored: true,
         });
+    }
+    let wanted: HashSet<TenantId> = tenants.iter().copied().collect();
+    for (id, event) in known {
+        if wanted.contains(&event.tenant_id) {
+            by_tenant
+                .entry(event.tenant_id)
+                .or_default()
+                .push(StoredEvent {
+                    id: *id,
+                    event: Ok((*event).clone()),
+                    outcome: None,
+                    reason: None,
+                    stored: false,
+                });
+        }
     }
     Ok(by_tenant)
 }
@@ -216,7 +262,7 @@ pub async fn purge_personal_data(tx: &mut Tx, tenants: &[TenantId]) -> Result<()
     Ok(())
 }
 
-/// Writes the judgements that changed.
+/// Writes the judgements of stored events that changed.
 pub async fn save_outcomes(
     tx: &mut Tx,
     stored: &[StoredEvent],
@@ -229,10 +275,11 @@ pub async fn save_outcomes(
         .iter()
         .map(|s| (s.id, (s.outcome, s.reason.as_deref())))
         .collect();
+    let new: HashSet<EventId> = stored.iter().filter(|s| !s.stored).map(|s| s.id).collect();
     for (id, outcome) in outcomes {
         let reason = outcome.reason();
         let unchanged = before.get(id) == Some(&(Some(outcome.kind()), reason.as_deref()));
-        if !unchanged {
+        if !unchanged && !new.contains(id) {
             ids.push(id.as_uuid());
             kinds.push(outcome.as_str().to_owned());
             reasons.push(reason);
