@@ -88,6 +88,9 @@ async fn timers_fire_within_five_seconds_while_the_service_runs() {
     let effective = Utc::now() + Duration::seconds(2);
     app.publish(&c.trial(Utc::now() - Duration::hours(1), "soon", "us"))
         .await;
+    // Stored before the next event is sent: two events in one batch make one change.
+    app.wait_tenant(&c.tenant_id, "TRIAL", |t| t.state == "TRIAL")
+        .await;
     app.publish(&c.event(
         "subscription.cancelled",
         Utc::now() - Duration::minutes(30),
