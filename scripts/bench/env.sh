@@ -41,7 +41,7 @@ free_port() {
 
 # The value of a metric of the serve on port $1 whose line starts with $2 (a regex, `{` escaped);
 # 0 until it shows. Reading the service's own counters costs the database nothing.
-metric() {
+metric() { # PORT NAME: the value of the metric line that starts with NAME (a plain string), or 0
   curl -sf "http://127.0.0.1:$1/metrics" 2>/dev/null \
-    | awk -v m="^$2" '$0 ~ m {print $2; found=1} END {if (!found) print 0}'
+    | awk -v m="$2" 'index($0, m) == 1 {print $2; found=1} END {if (!found) print 0}'
 }

@@ -1,6 +1,5 @@
-//! One batch of deliveries: validate, store in one transaction, and dead-letter what is
-//! refused. The consumer acknowledges a batch only once everything in it is safely stored or
-//! dead-lettered, in delivery order (`consumer.rs`).
+//! One batch of deliveries: validate, store in one transaction, dead-letter what is refused,
+//! and acknowledge only once everything is safely stored or dead-lettered.
 
 use super::consumer::Consumer;
 use crate::amqp::topology::DEAD_LETTER_QUEUE;
@@ -27,16 +26,13 @@ struct Valid {
     data: Value,
 }
 
-/// Stores and dead-letters a batch; `Ok(true)` once every delivery of it may be acknowledged,
-/// `Ok(false)` when shutdown came first (nothing is acknowledged; the broker delivers the
-/// batch again).
 #[tracing::instrument(name = "Handling deliveries", skip_all, fields(deliveries = batch.len()))]
 pub(super) async fn handle_batch(
     c: &Consumer,
     dlq: &Channel,
     batch: &[Delivery],
     shutdown: &CancellationToken,
-) -> Result<bool, BrokerError> {
+) -> Result<(), BrokerError> {
     c.metrics.events_received.inc_by(batch.len() as u64);
     let mut refused: Vec<(usize, String)> = Vec::new();
     let mut valid: Vec<Valid> = Vec::new();
@@ -54,7 +50,7 @@ pub(super) async fn handle_batch(
     let news: Vec<NewEvent<'_>> = valid.iter().map(new_event).collect();
     match store(c, &news, shutdown).await {
         Stored::Done(report) => account(c, &valid, report, &mut refused),
-        Stored::ShuttingDown => return Ok(false),
+        Stored::ShuttingDown => return Ok(()),
         Stored::Failed(error) => {
             // Something in the batch breaks the transaction for good. Store the events one by
             // one so that only the culprit is refused.
@@ -64,7 +60,7 @@ pub(super) async fn handle_batch(
                     Stored::Done(report) => {
                         account(c, std::slice::from_ref(v), report, &mut refused)
                     }
-                    Stored::ShuttingDown => return Ok(false),
+                    Stored::ShuttingDown => return Ok(()),
                     Stored::Failed(error) => {
                         refused.push((v.index, format!("could not be stored: {error}")))
                     }
@@ -83,7 +79,15 @@ pub(super) async fn handle_batch(
             .map(|id| id.as_str());
         tracing::warn!(reason = %reason.escape_debug(), event_id = ?message_id, "Sent a message to the dead-letter queue.");
     }
-    Ok(true)
+    if let Some(last) = batch.last() {
+        // Deliveries arrive in tag order and earlier batches are all acknowledged, so one
+        // `multiple` ack covers exactly this batch.
+        last.acker
+            .ack(BasicAckOptions { multiple: true })
+            .await
+            .doing("acknowledging a batch")?;
+    }
+    Ok(())
 }
 
 /// Deliveries the broker has handed out this often are handled one at a time: a message that
@@ -105,8 +109,7 @@ pub(super) fn earlier_deliveries(delivery: &Delivery) -> i64 {
     }
 }
 
-/// Handles one suspect delivery alone and acknowledges it; `Ok(false)` when shutdown came
-/// first. Should handling it panic, the panic is the message's
+/// Handles one suspect delivery alone. Should handling it panic, the panic is the message's
 /// doing (it was already delivered [`SUSPECT_AFTER`] times and failed each time), so it is
 /// dead-lettered with the panic as its reason instead of crashing the consumer again: the
 /// broker itself never dead-letters (see `amqp::topology::DELIVERY_LIMIT`).
@@ -115,7 +118,7 @@ pub(super) async fn handle_alone(
     dlq: &Channel,
     delivery: &Delivery,
     shutdown: &CancellationToken,
-) -> Result<bool, BrokerError> {
+) -> Result<(), BrokerError> {
     let deliveries = earlier_deliveries(delivery) + 1;
     let event_id = delivery
         .properties
@@ -128,8 +131,7 @@ pub(super) async fn handle_alone(
         .catch_unwind()
         .await
     {
-        Ok(Ok(true)) => return ack(delivery).await.map(|()| true),
-        Ok(other) => return other,
+        Ok(result) => return result,
         Err(panic) => panic,
     };
     let reason = format!(
@@ -139,15 +141,11 @@ pub(super) async fn handle_alone(
     dead_letter(dlq, delivery, &reason).await?;
     c.metrics.count_event("dead_lettered");
     tracing::error!(reason = %reason.escape_debug(), event_id = ?event_id, "Sent a message to the dead-letter queue.");
-    ack(delivery).await.map(|()| true)
-}
-
-async fn ack(delivery: &Delivery) -> Result<(), BrokerError> {
     delivery
         .acker
         .ack(BasicAckOptions::default())
         .await
-        .doing("acknowledging a message handled alone")?;
+        .doing("acknowledging a dead-lettered message")?;
     Ok(())
 }
 

@@ -10,13 +10,10 @@ use crate::catalog::Db;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::supervise::{Supervisor, Up};
-use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, StreamExt};
-use lapin::Acker;
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions,
-    QueueDeclareOptions,
+    BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions,
 };
 use lapin::types::FieldTable;
 use std::panic::AssertUnwindSafe;
@@ -103,100 +100,40 @@ async fn session(c: &Consumer, shutdown: &CancellationToken, up: Up) -> Result<(
     tracing::info!("The lifecycle consumer is consuming.");
 
     let lag = tokio::spawn(watch_lag(lag_channel, c.metrics.clone()));
-    let result = consume(c, &dlq, &mut deliveries, shutdown).await;
+    let result = async {
+        loop {
+            let first = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(()),
+                next = deliveries.next() => next,
+            };
+            let first = match first {
+                Some(Ok(d)) => d,
+                Some(Err(e)) => return Err(e).doing("receiving a delivery"),
+                None => {
+                    return Err(lapin::Error::from(
+                        lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
+                    ))
+                    .doing("the broker ended the consumer");
+                }
+            };
+            let mut batch = vec![first];
+            // Take what is already here, without waiting for more.
+            while batch.len() < max_batch(c.prefetch) {
+                match deliveries.next().now_or_never() {
+                    Some(Some(Ok(d))) => batch.push(d),
+                    _ => break,
+                }
+            }
+            handle(c, &dlq, &batch, shutdown).await?;
+        }
+    }
+    .await;
     lag.abort();
     // Unacknowledged deliveries go back to the queue when the channel closes.
     let _ = conn
         .close(200, "tenant-catalog consumer stopping".into())
         .await;
     result
-}
-
-/// Batches stored at the same time, each in its own transaction. While one waits for the
-/// database (a commit's flush, a page read), the other works: one batch at a time left half of
-/// this machine's two cores idle (docs/benchmarks.md). Two batches of one tenant are serialised
-/// by its lock, as they would be on two `serve` processes.
-pub const BATCHES_IN_FLIGHT: usize = 2;
-
-/// Takes batches from `deliveries` and handles up to [`BATCHES_IN_FLIGHT`] at once, until
-/// shutdown or a failure. Batches are acknowledged in delivery order, each with one
-/// `multiple` ack once it and every earlier batch are done; a batch in flight is never dropped
-/// half-way (sqlx #4385): on shutdown or a failure, the others run to their end first.
-async fn consume(
-    c: &Consumer,
-    dlq: &lapin::Channel,
-    deliveries: &mut lapin::Consumer,
-    shutdown: &CancellationToken,
-) -> Result<(), BrokerError> {
-    let mut in_flight = FuturesOrdered::new();
-    let mut acking = true;
-    let ended: Result<(), BrokerError> = loop {
-        let first = tokio::select! {
-            _ = shutdown.cancelled() => break Ok(()),
-            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                match ack(done, &mut acking).await {
-                    Ok(()) => continue,
-                    Err(e) => break Err(e),
-                }
-            }
-            next = deliveries.next(), if in_flight.len() < BATCHES_IN_FLIGHT => next,
-        };
-        let first = match first {
-            Some(Ok(d)) => d,
-            Some(Err(e)) => break Err(e).doing("receiving a delivery"),
-            None => {
-                break Err(lapin::Error::from(
-                    lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
-                ))
-                .doing("the broker ended the consumer");
-            }
-        };
-        let mut batch = vec![first];
-        // Take what is already here, without waiting for more.
-        while batch.len() < max_batch(c.prefetch) {
-            match deliveries.next().now_or_never() {
-                Some(Some(Ok(d))) => batch.push(d),
-                _ => break,
-            }
-        }
-        in_flight.push_back(async move { handle(c, dlq, &batch, shutdown).await });
-    };
-    // What is in flight finishes: acknowledged if the session is still well, else left to
-    // go back to the queue.
-    let mut result = ended;
-    while let Some(done) = in_flight.next().await {
-        if result.is_ok() {
-            result = ack(done, &mut acking).await;
-        }
-    }
-    result
-}
-
-/// What became of a batch.
-enum Handled {
-    /// Stored or dead-lettered: acknowledge up to its last delivery.
-    Done(Acker),
-    /// Each message was acknowledged on its own.
-    AckedAlone,
-    /// Shutdown came first: nothing more is acknowledged, so that no `multiple` ack of a
-    /// later batch covers these deliveries; they go back to the queue.
-    Unfinished,
-}
-
-/// Acknowledges a handled batch, as long as no earlier batch was left unfinished.
-async fn ack(done: Result<Handled, BrokerError>, acking: &mut bool) -> Result<(), BrokerError> {
-    match done? {
-        // Every earlier batch is done and acknowledged, so one `multiple` ack covers exactly
-        // this batch.
-        Handled::Done(last) if *acking => {
-            last.ack(BasicAckOptions { multiple: true })
-                .await
-                .doing("acknowledging a batch")?;
-        }
-        Handled::Unfinished => *acking = false,
-        Handled::Done(_) | Handled::AckedAlone => {}
-    }
-    Ok(())
 }
 
 /// Handles a batch. When one of its messages was delivered [`SUSPECT_AFTER`] times or more,
@@ -208,24 +145,18 @@ async fn handle(
     dlq: &lapin::Channel,
     batch: &[Delivery],
     shutdown: &CancellationToken,
-) -> Result<Handled, BrokerError> {
+) -> Result<(), BrokerError> {
     if batch.iter().any(|d| earlier_deliveries(d) >= SUSPECT_AFTER) {
         for delivery in batch {
-            if !handle_alone(c, dlq, delivery, shutdown).await? {
-                return Ok(Handled::Unfinished);
-            }
+            handle_alone(c, dlq, delivery, shutdown).await?;
         }
-        return Ok(Handled::AckedAlone);
+        return Ok(());
     }
     match AssertUnwindSafe(handle_batch(c, dlq, batch, shutdown))
         .catch_unwind()
         .await
     {
-        Ok(Ok(true)) => Ok(batch
-            .last()
-            .map_or(Handled::AckedAlone, |d| Handled::Done(d.acker.clone()))),
-        Ok(Ok(false)) => Ok(Handled::Unfinished),
-        Ok(Err(e)) => Err(e),
+        Ok(result) => result,
         Err(panic) => {
             let text = format!("handling a batch panicked: {}", panic_text(panic.as_ref()));
             Err(lapin::Error::from(std::io::Error::other(text))).doing("handling deliveries")
