@@ -38,11 +38,24 @@ pub(super) async fn persist(
     let wanted: Vec<(TenantId, Residency)> =
         waiting.iter().map(|r| (r.id, r.tenant.residency)).collect();
     let mut placed = shards::claim_slots(tx, &wanted).await?;
+    // A tenant created again after it was withdrawn goes on from its last version.
+    let created: Vec<TenantId> = refolded
+        .iter()
+        .filter(|r| r.stored.is_none())
+        .map(|r| r.id)
+        .collect();
+    let earlier = tenants::withdrawn_versions(tx, &created).await?;
     let next: Vec<NextRow> = refolded
         .into_iter()
         .filter_map(|r| {
             let placement = kept_placement(&r).or_else(|| placed.remove(&r.id));
-            next_row(r, placement)
+            let last = r
+                .stored
+                .as_ref()
+                .map(|s| s.version)
+                .or_else(|| earlier.get(&r.id).copied())
+                .unwrap_or(0);
+            next_row(r, placement, last)
         })
         .collect();
     write(tx, &next).await?;
@@ -62,8 +75,9 @@ fn kept_placement(r: &Refolded) -> Option<Placement> {
     (allowed || r.tenant.lifecycle == Lifecycle::Deleted).then_some(placement)
 }
 
-/// The new version of a tenant's row, unless it says what the stored row says.
-fn next_row(r: Refolded, placement: Option<Placement>) -> Option<NextRow> {
+/// The new version of a tenant's row (after `last`, 0 for a new tenant), unless it says what
+/// the stored row says.
+fn next_row(r: Refolded, placement: Option<Placement>, last: i64) -> Option<NextRow> {
     let mut row = TenantRow::project(&r.tenant, placement);
     if r.stored.as_ref().is_some_and(|s| s.same_content(&row)) {
         return None;
@@ -82,7 +96,7 @@ fn next_row(r: Refolded, placement: Option<Placement>) -> Option<NextRow> {
         (Cause::Repair, _) => (None, "rebuild".to_owned()),
         (Cause::SiteClaim, _) => (None, "site claim".to_owned()),
     };
-    row.version = r.stored.as_ref().map_or(1, |s| s.version + 1);
+    row.version = last + 1;
     row.caused_by = caused_by;
     Some(NextRow {
         row,
@@ -172,8 +186,11 @@ pub(super) async fn withdraw(
         .filter_map(|row| row.placement.as_ref().map(|p| p.shard.clone()))
         .collect();
     shards::release_slots(tx, &freed).await?;
-    let ids: Vec<TenantId> = withdrawn.iter().map(TenantRow::id).collect();
-    tenants::remove(tx, &ids).await?;
+    let gone: Vec<(TenantId, i64)> = withdrawn
+        .iter()
+        .map(|row| (row.id(), row.version + 1))
+        .collect();
+    tenants::remove(tx, &gone).await?;
     let messages: Vec<_> = withdrawn
         .iter()
         .map(|row| TenantSnapshot::withdrawal_message(row, now))

@@ -94,6 +94,25 @@ async fn the_earliest_claim_wins_whichever_arrived_first() {
         .await
         .unwrap();
     assert_eq!(fill, 1, "B's slot is freed");
+
+    // B created again on a site of its own: its versions go on after the withdrawal, so a
+    // consumer that drops what is not above the last version it saw takes the new tenant.
+    app.publish(&b.trial(days_ago(1), &unique_site("again"), "eu"))
+        .await;
+    let again = app
+        .wait_tenant(&b.tenant_id, "B created again", |_| true)
+        .await;
+    assert_eq!(again.version, 3);
+    loop {
+        let (key, message) = feed.next(10).await;
+        if message["tenant_id"] == b.tenant_id {
+            assert_eq!(
+                (key.as_str(), &message["version"]),
+                ("tenant.trial", &json!(3))
+            );
+            break;
+        }
+    }
 }
 
 /// A direct purchase with residency `us` arrives first and is placed in us-east-1; then the

@@ -187,14 +187,48 @@ pub async fn save_old_sites(tx: &mut Tx, row: &TenantRow) -> Result<(), StoreErr
     Ok(())
 }
 
-/// Removes tenant rows (their old hosts go with them): tenants that are unknown again.
-pub async fn remove(tx: &mut Tx, ids: &[TenantId]) -> Result<(), StoreError> {
-    let uuids: Vec<Uuid> = ids.iter().map(TenantId::as_uuid).collect();
-    sqlx::query!("delete from tenants where id = any($1)", &uuids)
-        .execute(&mut **tx)
-        .await
-        .doing(|| format!("removing {} tenants that are unknown again", uuids.len()))?;
+/// Removes tenant rows (their old hosts go with them): tenants that are unknown again, each
+/// with the version of its withdrawal, which is kept.
+pub async fn remove(tx: &mut Tx, gone: &[(TenantId, i64)]) -> Result<(), StoreError> {
+    let uuids: Vec<Uuid> = gone.iter().map(|(id, _)| id.as_uuid()).collect();
+    let versions: Vec<i64> = gone.iter().map(|(_, v)| *v).collect();
+    sqlx::query!(
+        r#"with gone as (delete from tenants where id = any($1))
+           insert into withdrawn_tenants (id, version)
+           select id, version from unnest($1::uuid[], $2::int8[]) as u(id, version)
+           on conflict (id) do update
+               set version = greatest(withdrawn_tenants.version, excluded.version),
+                   withdrawn_at = now()"#,
+        &uuids,
+        &versions
+    )
+    .execute(&mut **tx)
+    .await
+    .doing(|| format!("removing {} tenants that are unknown again", uuids.len()))?;
     Ok(())
+}
+
+/// The last versions of tenants removed as unknown again ([`remove`]), by id: a tenant created
+/// again goes on from there.
+pub async fn withdrawn_versions(
+    tx: &mut Tx,
+    ids: &[TenantId],
+) -> Result<HashMap<TenantId, i64>, StoreError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let uuids: Vec<Uuid> = ids.iter().map(TenantId::as_uuid).collect();
+    let rows = sqlx::query!(
+        "select id, version from withdrawn_tenants where id = any($1)",
+        &uuids
+    )
+    .fetch_all(&mut **tx)
+    .await
+    .doing(|| "reading the versions of withdrawn tenants".into())?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (TenantId::from_uuid(r.id), r.version))
+        .collect())
 }
 
 /// The tenant row, outside any transaction.
