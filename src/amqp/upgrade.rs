@@ -68,24 +68,27 @@ pub async fn upgrade_queue(amqp_url: &str) -> Result<Upgrade, UpgradeError> {
             }));
         }
     }
-    let mut messages = 0;
-    if passive(&conn, HOLDING_QUEUE).await?.is_some() {
-        // Both are bound now: the holding queue can stop receiving before it is emptied.
-        channel
-            .queue_unbind(
-                HOLDING_QUEUE.into(),
-                COMMERCE_EXCHANGE.into(),
-                "#".into(),
-                FieldTable::default(),
-            )
-            .await
-            .doing("unbinding the holding queue")?;
-        messages = move_all(&channel, HOLDING_QUEUE, LIFECYCLE_QUEUE).await?;
-        channel
-            .queue_delete(HOLDING_QUEUE.into(), QueueDeleteOptions::default())
-            .await
-            .doing("deleting the holding queue")?;
-    }
+    // Finish with the holding queue, whether this run or an interrupted one filled it. It is
+    // declared rather than probed: the broker closes a channel that asks for a queue that is
+    // not there, which lapin logs as an error.
+    topology::declare_consumed_queue(&channel, HOLDING_QUEUE)
+        .await
+        .doing("declaring the holding queue")?;
+    // Both are bound now: the holding queue can stop receiving before it is emptied.
+    channel
+        .queue_unbind(
+            HOLDING_QUEUE.into(),
+            COMMERCE_EXCHANGE.into(),
+            "#".into(),
+            FieldTable::default(),
+        )
+        .await
+        .doing("unbinding the holding queue")?;
+    let messages = move_all(&channel, HOLDING_QUEUE, LIFECYCLE_QUEUE).await?;
+    channel
+        .queue_delete(HOLDING_QUEUE.into(), QueueDeleteOptions::default())
+        .await
+        .doing("deleting the holding queue")?;
     let _ = conn.close(200, "upgrade-queue done".into()).await;
     Ok(Upgrade {
         recreated: legacy,
@@ -93,8 +96,7 @@ pub async fn upgrade_queue(amqp_url: &str) -> Result<Upgrade, UpgradeError> {
     })
 }
 
-/// The consumer count of a queue, or `None` when it does not exist. On a channel of its own,
-/// since the broker closes a channel that asks for a queue that is not there.
+/// The consumer count of a queue that exists (`None` if it does not), on a channel of its own.
 async fn passive(conn: &Connection, queue: &str) -> Result<Option<u32>, BrokerError> {
     let probe = conn.create_channel().await.doing("opening a channel")?;
     let options = QueueDeclareOptions {
