@@ -10,11 +10,11 @@
 
 use super::topology::{self, COMMERCE_EXCHANGE, LIFECYCLE_QUEUE, LifecycleQueue};
 use super::{BrokerError, Doing, confirm_channel, confirmed};
+use lapin::Channel;
 use lapin::options::{
     BasicAckOptions, BasicGetOptions, BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
-use lapin::{Channel, Connection};
 
 /// Holds lifecycle events while `tenant-catalog.lifecycle` is recreated.
 pub const HOLDING_QUEUE: &str = "tenant-catalog.lifecycle.upgrading";
@@ -44,7 +44,7 @@ pub async fn upgrade_queue(amqp_url: &str) -> Result<Upgrade, UpgradeError> {
     let (conn, channel) = confirm_channel(amqp_url, "upgrade-queue").await?;
     let legacy = topology::declare(&conn).await? == LifecycleQueue::Legacy;
     if legacy {
-        let consumers = passive(&conn, LIFECYCLE_QUEUE).await?.unwrap_or(0);
+        let consumers = consumers(&channel, LIFECYCLE_QUEUE).await?;
         if consumers > 0 {
             return Err(UpgradeError::InUse(consumers));
         }
@@ -96,20 +96,17 @@ pub async fn upgrade_queue(amqp_url: &str) -> Result<Upgrade, UpgradeError> {
     })
 }
 
-/// The consumer count of a queue that exists (`None` if it does not), on a channel of its own.
-async fn passive(conn: &Connection, queue: &str) -> Result<Option<u32>, BrokerError> {
-    let probe = conn.create_channel().await.doing("opening a channel")?;
+/// The consumer count of a queue that exists.
+async fn consumers(channel: &Channel, queue: &str) -> Result<u32, BrokerError> {
     let options = QueueDeclareOptions {
         passive: true,
         ..Default::default()
     };
-    let found = probe
+    let queue = channel
         .queue_declare(queue.into(), options, FieldTable::default())
         .await
-        .ok()
-        .map(|q| q.consumer_count());
-    let _ = probe.close(200, "checked".into()).await;
-    Ok(found)
+        .doing("counting the consumers of tenant-catalog.lifecycle")?;
+    Ok(queue.consumer_count())
 }
 
 /// Moves every message of `from` to `to` through the default exchange, one at a time:

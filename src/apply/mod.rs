@@ -24,7 +24,7 @@ mod persist;
 mod record;
 mod sites;
 
-pub use sites::GlobalSites;
+pub use sites::{GlobalSites, claimed_site};
 
 use crate::catalog::events::NewEvent;
 use crate::catalog::tenants::{self, TenantRow};

@@ -66,7 +66,7 @@ impl SiteRegistry for Registry<'_> {
 }
 
 /// The site an event would give its tenant, if any.
-pub(super) fn claimed_site(kind: &EventKind) -> Option<&Site> {
+pub fn claimed_site(kind: &EventKind) -> Option<&Site> {
     match kind {
         EventKind::TrialStarted { tenant, .. } => Some(&tenant.site),
         EventKind::SubscriptionActivated {

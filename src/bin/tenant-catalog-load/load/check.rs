@@ -173,8 +173,14 @@ fn compare(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::load::generate::{Spec, generate};
-    use tenant_catalog::lifecycle::EventKind;
+    use crate::load::generate::{Plan, Spec, generate};
+    use tenant_catalog::apply::claimed_site;
+
+    /// The plan's distinct events, read back as `check` reads its file.
+    fn events_of(plan: &Plan) -> Vec<Event> {
+        let text: String = plan.events.iter().map(|e| format!("{e}\n")).collect();
+        read_events(&text).unwrap()
+    }
 
     fn spec(tenants: usize) -> Spec {
         Spec {
@@ -224,14 +230,7 @@ mod tests {
             },
             Utc::now(),
         );
-        let events = read_events(
-            &plan
-                .events
-                .iter()
-                .map(|e| format!("{e}\n"))
-                .collect::<String>(),
-        )
-        .unwrap();
+        let events = events_of(&plan);
         let now = Utc::now();
         let sites = GlobalSites::of(&events, now);
         let mut by_tenant: HashMap<TenantId, Vec<Event>> = HashMap::new();
@@ -240,15 +239,7 @@ mod tests {
         }
         let mut claimants: HashMap<String, usize> = HashMap::new();
         for e in &events {
-            let site = match &e.kind {
-                EventKind::TrialStarted { tenant, .. } => Some(&tenant.site),
-                EventKind::SubscriptionActivated {
-                    tenant: Ok(tenant), ..
-                } => Some(&tenant.site),
-                EventKind::SiteRenamed { site } => Some(site),
-                _ => None,
-            };
-            if let Some(site) = site {
+            if let Some(site) = claimed_site(&e.kind) {
                 *claimants.entry(site.to_string()).or_default() += 1;
             }
         }
@@ -282,14 +273,7 @@ mod tests {
     #[test]
     fn the_checker_tells_a_right_row_from_a_tampered_one() {
         let plan = generate(&spec(50), Utc::now());
-        let events = read_events(
-            &plan
-                .events
-                .iter()
-                .map(|e| format!("{e}\n"))
-                .collect::<String>(),
-        )
-        .unwrap();
+        let events = events_of(&plan);
         let now = Utc::now();
         let first = events[0].tenant_id;
         let mine: Vec<Event> = events
