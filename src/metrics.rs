@@ -29,6 +29,11 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     /// How late the most overdue timer is, as last seen by the scheduler (0 when none is due).
     pub scheduler_lag: Gauge,
+    /// GraphQL requests refused by the cost model before they ran, by `extensions.code`.
+    pub graphql_refused: IntCounterVec,
+    /// Admin requests refused before routing, by reason: unauthenticated (no valid token),
+    /// bad_request (two Authorization headers).
+    pub admin_refused: IntCounterVec,
 }
 
 /// Registers a collector built from a static definition. The definitions below are fixed and
@@ -87,7 +92,23 @@ impl Metrics {
             "result",
             &["hit", "miss"],
         );
+        let graphql_refused = labelled(
+            r,
+            "tenant_catalog_graphql_refused_total",
+            "GraphQL requests refused by the cost model before any resolver ran, by extensions.code.",
+            "code",
+            &crate::graphql::cost::Refusal::CODES,
+        );
+        let admin_refused = labelled(
+            r,
+            "tenant_catalog_admin_refused_total",
+            "Admin requests refused before routing (logged, never written to the audit table), by reason.",
+            "reason",
+            &["unauthenticated", "bad_request"],
+        );
         Self {
+            graphql_refused,
+            admin_refused,
             events_received: register(r, IntCounter::new(
                 "tenant_catalog_events_received_total",
                 "Deliveries taken from the tenant-catalog.lifecycle queue.",

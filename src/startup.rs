@@ -83,6 +83,7 @@ impl Application {
                 db.clone(),
                 router.clone(),
                 settings.base_domain.clone(),
+                metrics.clone(),
             ),
             verifier: verifier.clone(),
             graphiql: settings.graphql.introspection,

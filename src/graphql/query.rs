@@ -101,9 +101,6 @@ impl Query {
     }
 
     /// Tenants in id order, a page at a time (Relay connection; `first` at most 100).
-    #[graphql(
-        complexity = "first.unwrap_or(DEFAULT_PAGE).clamp(0, MAX_PAGE) as usize * child_complexity"
-    )]
     async fn tenants(
         &self,
         c: &async_graphql::Context<'_>,

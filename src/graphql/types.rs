@@ -98,7 +98,6 @@ impl Tenant {
         i32::try_from(self.0.version).unwrap_or(i32::MAX)
     }
     /// Every distinct event received for the tenant, in contract order, with its outcome.
-    #[graphql(complexity = "20 + child_complexity")]
     async fn history(&self, ctx: &async_graphql::Context<'_>) -> Result<Vec<TenantEvent>> {
         let db = &ctx.data_unchecked::<Context>().db;
         let entries = events::history(db, self.0.id).await.map_err(internal)?;
