@@ -56,6 +56,10 @@ pub struct AuthSettings {
     pub audience: String,
     /// Longest lifetime (`exp - iat`) a token may have.
     pub max_ttl_secs: u64,
+    /// Whether `serve` may trust the development key when `public_keys_dir` is unset
+    /// (`AUTH_DEV_KEY`, default true). Production sets it false, so that a missing
+    /// `AUTH_PUBLIC_KEYS_DIR` stops `serve` instead of trusting a key created on the spot.
+    pub dev_key_allowed: bool,
 }
 
 /// GraphQL switches and limits.
@@ -65,8 +69,12 @@ pub struct GraphqlSettings {
     pub introspection: bool,
     /// Most tenant ids one `routes` query may ask for.
     pub max_route_ids: usize,
-    /// Most entries in one in-process routing cache before it starts over.
+    /// Most routes (and as many sites) the in-process routing cache keeps; the oldest go first.
     pub route_cache_capacity: usize,
+    /// Most bytes each map of the routing cache spends on answers that no such tenant or site
+    /// exists (`ROUTE_CACHE_NEGATIVE_BYTES`, default 8 MiB); the oldest go first, and found
+    /// routes are never evicted for them.
+    pub route_cache_negative_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,7 +176,7 @@ impl Env<'_> {
         if !(database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
             return Err(bad(
                 "DATABASE_URL",
-                &database_url,
+                &redact(&database_url),
                 "expected a URL like postgres://user@host:5432/dbname".into(),
             ));
         }
@@ -176,7 +184,7 @@ impl Env<'_> {
         if !amqp_url.starts_with("amqp://") {
             return Err(bad(
                 "AMQP_URL",
-                &amqp_url,
+                &redact(&amqp_url),
                 "expected a URL like amqp://user:pass@host:5672/%2f (TLS is not built in)".into(),
             ));
         }
@@ -241,6 +249,7 @@ impl Env<'_> {
             key_name: key_id_part(self.var("AUTH_KEY_NAME", "dev"), "AUTH_KEY_NAME")?,
             audience: self.var("AUTH_AUDIENCE", "tenant-catalog"),
             max_ttl_secs: self.number("AUTH_MAX_TTL_SECS", "3600", 1..=86400)?,
+            dev_key_allowed: boolean(&self.var("AUTH_DEV_KEY", "true"), "AUTH_DEV_KEY")?,
         })
     }
 
@@ -255,6 +264,11 @@ impl Env<'_> {
                 "ROUTE_CACHE_CAPACITY",
                 "2000000",
                 0..=100_000_000,
+            )?,
+            route_cache_negative_bytes: self.number(
+                "ROUTE_CACHE_NEGATIVE_BYTES",
+                "8388608",
+                0..=(1 << 34),
             )?,
         })
     }
@@ -312,15 +326,19 @@ fn boolean(raw: &str, var: &'static str) -> Result<bool, ConfigError> {
     }
 }
 
-/// The URL without its password, for messages.
+/// The URL without its password, for messages and logs. The credentials end at the last `@`
+/// before the path, so a password with an unescaped `@` is hidden whole. Text that is not a
+/// URL at all is shown only by its scheme, if any: it may be a password pasted in error.
 pub fn redact(url: &str) -> String {
-    match url.split_once("://").and_then(|(scheme, rest)| {
-        rest.split_once('@')
-            .map(|(cred, host)| (scheme, cred, host))
-    }) {
-        Some((scheme, cred, host)) => {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(not a URL)".to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((cred, host)) => {
             let user = cred.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}@{host}")
+            format!("{scheme}://{user}@{host}{tail}")
         }
         None => url.to_owned(),
     }
@@ -385,5 +403,21 @@ mod tests {
             let err = settings(&[(var, value)]).expect_err(var);
             assert_eq!(err.var, var);
         }
+    }
+
+    #[test]
+    fn a_bad_url_is_never_echoed_with_its_password() {
+        let err = settings(&[("DATABASE_URL", "mysql://app:s3cret@db:3306/x")]).unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        assert!(err.to_string().contains("mysql://app@db:3306/x"), "{err}");
+        assert_eq!(
+            redact("postgres://app:p@ss@db:5432/catalog"),
+            "postgres://app@db:5432/catalog"
+        );
+        assert_eq!(
+            redact("amqp://guest:guest@host/%2f"),
+            "amqp://guest@host/%2f"
+        );
+        assert_eq!(redact("s3cret"), "(not a URL)");
     }
 }

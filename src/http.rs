@@ -6,7 +6,7 @@ use crate::error::{ApiError, Code};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::HeaderValue;
+use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, ResponseError, web};
 use prometheus::HistogramVec;
@@ -20,6 +20,9 @@ pub struct HttpState {
     pub db: Db,
     pub health: Health,
     pub metrics: Metrics,
+    /// Tokens signed with the development key are trusted (no AUTH_PUBLIC_KEYS_DIR): shown in
+    /// `/readyz`, so that a production deployment that forgot its keys is seen at once.
+    pub trusts_dev_key: bool,
 }
 
 /// Registers the operational routes.
@@ -78,6 +81,26 @@ pub fn observe<B>(
         .observe(took.as_secs_f64());
 }
 
+/// The request's `Authorization` header, if it sent one. Two or more are refused with a 400:
+/// a proxy that checks one and a server that uses another would disagree about who asks.
+pub fn authorization(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let mut all = headers.get_all(AUTHORIZATION);
+    let Some(first) = all.next() else {
+        return Ok(None);
+    };
+    if all.next().is_some() {
+        return Err(ApiError::bad_request(
+            "send one Authorization header, not several",
+        ));
+    }
+    first.to_str().map(Some).map_err(|_| {
+        ApiError::new(
+            Code::Unauthenticated,
+            "the Authorization header is not ASCII text: send `Authorization: Bearer <token>`",
+        )
+    })
+}
+
 /// Why a request body could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
@@ -112,7 +135,11 @@ async fn readyz(state: web::Data<HttpState>) -> HttpResponse {
         .await
     {
         Ok(_) => Ok(()),
-        Err(e) => Err(format!("database unreachable: {e}")),
+        Err(error) => {
+            // The cause is for the operator's log; callers of /readyz get no SQL or addresses.
+            tracing::warn!(%error, "The readiness check could not reach the database.");
+            Err("database unreachable: the catalog database does not answer (the log has the cause)".to_owned())
+        }
     };
     let broker = if state.health.consuming() {
         Ok(())
@@ -121,16 +148,23 @@ async fn readyz(state: web::Data<HttpState>) -> HttpResponse {
     };
     let status = |r: &Result<(), String>| if r.is_ok() { "up" } else { "down" };
     let checks = json!({"database": status(&database), "broker": status(&broker)});
+    let auth = if state.trusts_dev_key {
+        "development key: tokens signed with AUTH_SIGNING_KEY are trusted (set AUTH_PUBLIC_KEYS_DIR and AUTH_DEV_KEY=false in production)"
+    } else {
+        "public keys from AUTH_PUBLIC_KEYS_DIR"
+    };
+    let details = json!({"auth": auth});
     let problems: Vec<String> = [database, broker]
         .into_iter()
         .filter_map(Result::err)
         .collect();
     if problems.is_empty() {
-        HttpResponse::Ok().json(json!({"status": "ready", "checks": checks}))
+        HttpResponse::Ok().json(json!({"status": "ready", "checks": checks, "details": details}))
     } else {
         HttpResponse::ServiceUnavailable().json(json!({
             "error": {"code": Code::NotReady.as_str(), "message": problems.join("; ")},
             "checks": checks,
+            "details": details,
         }))
     }
 }

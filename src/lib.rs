@@ -30,3 +30,4 @@ pub mod snapshot;
 pub mod startup;
 pub mod supervise;
 pub mod telemetry;
+pub mod untrusted;

@@ -57,6 +57,13 @@ impl Application {
     /// Connects to the database and the broker (failing at once if either is unreachable),
     /// declares the topology and binds the HTTP listener.
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let verifier = Verifier::new(&settings.auth)?;
+        if verifier.trusts_dev_key() {
+            tracing::warn!(
+                signing_key = %settings.auth.signing_key.display(),
+                "DEVELOPMENT KEY TRUSTED: AUTH_PUBLIC_KEYS_DIR is not set, so tokens signed with the development signing key are accepted. Never run like this in production: set AUTH_PUBLIC_KEYS_DIR, and AUTH_DEV_KEY=false to refuse to start without it."
+            );
+        }
         let db = catalog::connect(&settings).await?;
         let probe = amqp::connect(&settings.amqp_url, "startup").await?;
         topology::declare(&probe).await?;
@@ -70,11 +77,11 @@ impl Application {
         let port = listener.local_addr().map_err(StartError::Server)?.port();
 
         let metrics = Metrics::new();
-        let verifier = Verifier::new(&settings.auth)?;
         let router = Router::new(
             db.clone(),
             settings.base_domain.clone(),
             settings.graphql.route_cache_capacity,
+            settings.graphql.route_cache_negative_bytes,
             metrics.clone(),
         );
         let graphql = GraphqlState {
@@ -102,11 +109,13 @@ impl Application {
             verifier: verifier.clone(),
             base_domain: settings.base_domain.clone(),
             scheduler: scheduler.clone(),
+            metrics: metrics.clone(),
         };
         let state = HttpState {
             db: db.clone(),
             health: health.clone(),
             metrics: metrics.clone(),
+            trusts_dev_key: verifier.trusts_dev_key(),
         };
         let server = http_server(listener, state, graphql, admin)?;
 

@@ -1,15 +1,25 @@
-//! The audit trail, wrapped once around every admin handler: whatever a handler answers
-//! (a reply or an [`ApiError`], a 404 or a 405 included), who asked, what, and how it ended is
-//! logged (target `audit`) and written to `admin_audit`.
+//! The gate and the audit trail, wrapped once around the whole `/admin/v1` scope.
 //!
-//! Handlers leave what only they know in the request's extensions: the caller ([`Principal`],
-//! once the token is read) and the request body ([`AuditedBody`]). Replies carry their outcome
-//! in words ([`Reply`]); errors carry theirs in their message.
+//! The gate checks the bearer token before any routing: a request without a valid token is
+//! answered 401 (400 for two `Authorization` headers) whatever its path or method, logged
+//! (escaped, bounded) and counted in `tenant_catalog_admin_refused_total`, and never written
+//! to the database, so that nobody without a token can fill the audit table. Every request
+//! with a valid token is audited (who, what, how it ended): logged under target `audit` and
+//! written to `admin_audit`. A write's handler writes its audit row in the write's own
+//! transaction ([`record`]), so the action and its audit row commit together or not at all;
+//! the gate then only logs it.
+//!
+//! Handlers leave what only they know in the request's extensions: the request body
+//! ([`AuditedBody`]) and whether they audited themselves ([`Audited`]). Replies carry their
+//! outcome in words ([`Reply`]); errors carry theirs in their message.
 
 use super::AdminState;
-use crate::auth::Principal;
+use crate::auth::{Principal, Scope, Verifier};
 use crate::catalog::admin::{self as store, AuditEntry};
+use crate::catalog::{StoreError, Tx};
 use crate::error::ApiError;
+use crate::http::authorization;
+use crate::untrusted::escape_controls;
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
@@ -17,9 +27,16 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, Responder, web};
 use serde_json::Value;
 
+/// The longest a path or a refusal's reason is written to the log.
+const MAX_LOGGED: usize = 256;
+
 /// The request body as the audit trail keeps it.
 #[derive(Debug, Clone)]
 pub struct AuditedBody(pub Value);
+
+/// Set by a handler that wrote its audit row in its own transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct Audited;
 
 /// A successful answer, with the outcome in words for the audit trail.
 pub struct Reply {
@@ -44,37 +61,85 @@ impl Responder for Reply {
     }
 }
 
-/// The middleware: runs the handler, then audits what it answered.
-pub async fn audited(
+/// The middleware: authenticates, runs the handler, then audits what it answered.
+pub async fn gate(
     req: ServiceRequest,
     next: Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let state = req.app_data::<web::Data<AdminState>>().cloned();
-    let response = next.call(req).await?;
-    let entry = entry(&response);
-    log(&entry);
-    if let Some(state) = state
-        && let Err(error) = store::audit(&state.db, &entry).await
+    let Some(state) = req.app_data::<web::Data<AdminState>>().cloned() else {
+        // The admin scope is only ever mounted with its state (startup.rs).
+        return Ok(req.error_response(ApiError::new(
+            crate::error::Code::CatalogUnavailable,
+            "the admin API is not configured",
+        )));
+    };
+    let principal = match authorization(req.headers())
+        .and_then(|header| state.verifier.bearer(header).map_err(ApiError::from))
     {
+        Ok(principal) => principal,
+        Err(error) => {
+            refused(&state, &req, &error);
+            return Ok(req.error_response(error));
+        }
+    };
+    req.extensions_mut().insert(principal.clone());
+    let response = match Verifier::require(principal, Scope::Admin) {
+        Ok(_) => next.call(req).await?,
+        Err(forbidden) => req.error_response(ApiError::from(forbidden)),
+    };
+    let entry = entry(response.request(), response.status(), outcome_of(&response));
+    log(&entry);
+    let audited = response.request().extensions().get::<Audited>().is_some();
+    if !audited && let Err(error) = store::audit(&state.db, &entry).await {
         tracing::error!(target: "audit", %error, path = %entry.path, "An admin request could not be written to the audit trail.");
     }
     Ok(response)
 }
 
-/// What the trail keeps of one answered request.
-fn entry(response: &ServiceResponse<BoxBody>) -> AuditEntry {
-    let req = response.request();
-    let path = req.path();
-    let id = req.match_info().get("id");
-    let extensions = req.extensions();
-    let principal = extensions.get::<Principal>();
-    let outcome = match response.response().error() {
+/// A request refused before routing: logged and counted, not stored.
+fn refused(state: &AdminState, req: &ServiceRequest, error: &ApiError) {
+    let reason = if error.code == crate::error::Code::BadRequest {
+        "bad_request"
+    } else {
+        "unauthenticated"
+    };
+    state
+        .metrics
+        .admin_refused
+        .with_label_values(&[reason])
+        .inc();
+    tracing::warn!(
+        target: "audit",
+        method = %req.method(),
+        path = %escape_controls(req.path(), MAX_LOGGED),
+        peer = req.peer_addr().map(|a| a.ip().to_string()).as_deref().unwrap_or("-"),
+        reason = %escape_controls(&error.message, MAX_LOGGED),
+        "Refused an admin request without a valid token."
+    );
+}
+
+/// Writes a write's audit row in its transaction, and marks the request audited. Called by
+/// handlers just before they commit.
+pub(super) async fn record(
+    tx: &mut Tx,
+    req: &HttpRequest,
+    status: StatusCode,
+    outcome: String,
+) -> Result<(), StoreError> {
+    store::audit(&mut **tx, &entry(req, status, outcome)).await?;
+    req.extensions_mut().insert(Audited);
+    Ok(())
+}
+
+/// How a response ended, in words.
+fn outcome_of(response: &ServiceResponse<BoxBody>) -> String {
+    match response.response().error() {
         Some(error) => match error.as_error::<ApiError>() {
             Some(ApiError {
                 cause: Some(cause), ..
             }) => {
                 // The caller is told only to try again; the cause is for the operator.
-                tracing::error!(error = %cause, %path, "An admin request failed on the catalog.");
+                tracing::error!(error = %cause, path = %response.request().path(), "An admin request failed on the catalog.");
                 format!("failed: {cause}")
             }
             Some(e) => e.message.clone(),
@@ -85,7 +150,15 @@ fn entry(response: &ServiceResponse<BoxBody>) -> AuditEntry {
             .extensions()
             .get::<Outcome>()
             .map_or_else(String::new, |o| o.0.clone()),
-    };
+    }
+}
+
+/// What the trail keeps of one answered request.
+fn entry(req: &HttpRequest, status: StatusCode, outcome: String) -> AuditEntry {
+    let path = req.path();
+    let id = req.match_info().get("id");
+    let extensions = req.extensions();
+    let principal = extensions.get::<Principal>();
     AuditEntry {
         subject: principal.map(|p| p.subject.clone()),
         issuer: principal.map(|p| p.issuer.clone()),
@@ -99,7 +172,7 @@ fn entry(response: &ServiceResponse<BoxBody>) -> AuditEntry {
             .filter(|_| path.starts_with("/admin/v1/shards/"))
             .map(str::to_owned),
         request: extensions.get::<AuditedBody>().map(|b| b.0.clone()),
-        status: response.status().as_u16(),
+        status: status.as_u16(),
         outcome,
     }
 }
@@ -109,9 +182,9 @@ fn log(e: &AuditEntry) {
         target: "audit",
         subject = e.subject.as_deref().unwrap_or("-"),
         method = %e.method,
-        path = %e.path,
+        path = %escape_controls(&e.path, MAX_LOGGED),
         status = e.status,
-        outcome = %e.outcome,
+        outcome = %escape_controls(&e.outcome, MAX_LOGGED),
         "Admin request."
     );
 }

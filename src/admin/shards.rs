@@ -1,9 +1,11 @@
 //! Shards: declaring one, and listing all with their fill.
 
 use super::AdminState;
-use super::audit::Reply;
+use super::access::{caller, spend};
+use super::audit::{Reply, record};
 use super::input::{field, json_body, json_text, path_id};
 use super::views::{self, ShardList, ShardRequest, ShardView};
+use crate::catalog::admin as store;
 use crate::catalog::shards::{self, Declared, ShardSpec};
 use crate::catalog::{Doing, tenants};
 use crate::domain::{Capacity, Endpoint, ShardId, ShardStatus};
@@ -34,7 +36,7 @@ pub async fn put_shard(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<Reply, ApiError> {
-    let who = state.authorize(&req)?;
+    let who = caller(&req)?;
     let id = field("id", ShardId::try_from(path_id(&req)))?;
     let body: ShardRequest = json_body(&req, payload, false).await?;
     let region = field("region", body.region.parse())?;
@@ -45,13 +47,13 @@ pub async fn put_shard(
         .as_deref()
         .map(|s| field("status", s.parse()))
         .transpose()?;
-    state.spend(&who).await?;
-
+    store::forget_expired_tokens(&state.db).await?;
     let mut tx = state
         .db
         .begin()
         .await
         .doing(|| "starting to declare a shard".into())?;
+    spend(&mut tx, &who).await?;
     let current_status = shards::status(&mut tx, &id).await?;
     let spec = ShardSpec {
         id,
@@ -65,6 +67,11 @@ pub async fn put_shard(
         Declared::Updated(row) => (StatusCode::OK, "updated", row),
         Declared::Refused(message) => return Err(ApiError::new(Code::ShardConflict, message)),
     };
+    let outcome = format!(
+        "shard {} {verb}: capacity {}, status {}",
+        row.id, row.capacity, row.status
+    );
+    record(&mut tx, &req, http_status, outcome.clone()).await?;
     tx.commit()
         .await
         .doing(|| format!("committing shard {}", spec.id))?;
@@ -79,10 +86,7 @@ pub async fn put_shard(
     }
     Ok(Reply {
         status: http_status,
-        outcome: format!(
-            "shard {} {verb}: capacity {}, status {}",
-            row.id, row.capacity, row.status
-        ),
+        outcome,
         body: json_text(&ShardView::from(row)),
     })
 }
@@ -99,11 +103,7 @@ pub async fn put_shard(
     ),
     security(("bearer" = []))
 )]
-pub async fn list_shards(
-    state: web::Data<AdminState>,
-    req: HttpRequest,
-) -> Result<Reply, ApiError> {
-    state.authorize(&req)?;
+pub async fn list_shards(state: web::Data<AdminState>) -> Result<Reply, ApiError> {
     let rows = shards::list(&state.db, None).await?;
     let waiting = tenants::count_waiting(&state.db).await?;
     Ok(Reply {

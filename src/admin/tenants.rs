@@ -1,11 +1,13 @@
 //! Tenants: deletion requests and their cancellation, and the tenant with its history.
 
 use super::AdminState;
-use super::audit::Reply;
+use super::access::{caller, spend};
+use super::audit::{Reply, record};
 use super::input::{field, json_body, json_text, tenant_id};
 use super::views::{self, DeletionCancel, DeletionRequest, TenantView};
 use crate::apply::admin::{Acted, AdminAction, act};
 use crate::auth::Principal;
+use crate::catalog::admin as store;
 use crate::catalog::{Doing, events, tenants};
 use crate::domain::{FreeText, TenantId};
 use crate::error::{ApiError, Code};
@@ -27,27 +29,6 @@ async fn snapshot(state: &AdminState, id: TenantId) -> Result<TenantSnapshot, Ap
         .await?
         .ok_or_else(|| not_found(id))?;
     Ok(TenantSnapshot::new(row, &state.base_domain))
-}
-
-/// Records an admin action on a tenant and commits it, whatever the lifecycle rules made of
-/// it: every admin action, refused and repeated ones included, stays in the tenant's history
-/// with who, why and its outcome (CONTRACT.md section 7).
-async fn commit_action(
-    state: &AdminState,
-    id: TenantId,
-    by: &str,
-    action: &AdminAction,
-) -> Result<Acted, ApiError> {
-    let mut tx = state
-        .db
-        .begin()
-        .await
-        .doing(|| "starting an admin transaction".into())?;
-    let acted = act(&mut tx, id, by, action, Utc::now(), &state.base_domain).await?;
-    tx.commit()
-        .await
-        .doing(|| format!("committing an admin action on tenant {id}"))?;
-    Ok(acted)
 }
 
 /// Ask for a tenant's deletion.
@@ -72,7 +53,7 @@ pub async fn request_deletion(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<Reply, ApiError> {
-    let who = state.authorize(&req)?;
+    let who = caller(&req)?;
     let id = tenant_id(&req)?;
     let body: DeletionRequest = json_body(&req, payload, false).await?;
     let reason = field("reason", FreeText::try_from(body.reason.as_str()))?;
@@ -81,18 +62,20 @@ pub async fn request_deletion(
         immediate: body.immediate,
         force: body.force,
     };
-    let (acted, tenant) = tenant_action(&state, id, &action, &who).await?;
-    let outcome = match acted {
-        Acted::Unchanged => "nothing changed: the deletion was scheduled already".to_owned(),
-        _ if tenant.lifecycle == Lifecycle::Deleted => "tenant deleted".to_owned(),
-        _ => format!(
-            "deletion scheduled for {}",
-            tenant
-                .deletion_due_at
-                .map_or_else(|| "?".into(), |at| at.to_rfc3339())
-        ),
-    };
-    Ok(tenant_reply(StatusCode::ACCEPTED, tenant, outcome))
+    tenant_action(&state, &req, id, &action, &who, |acted, tenant| {
+        let outcome = match acted {
+            Acted::Unchanged => "nothing changed: the deletion was scheduled already".to_owned(),
+            _ if tenant.lifecycle == Lifecycle::Deleted => "tenant deleted".to_owned(),
+            _ => format!(
+                "deletion scheduled for {}",
+                tenant
+                    .deletion_due_at
+                    .map_or_else(|| "?".into(), |at| at.to_rfc3339())
+            ),
+        };
+        (StatusCode::ACCEPTED, outcome)
+    })
+    .await
 }
 
 /// Cancel a tenant's admin deletions that are not carried out yet.
@@ -117,7 +100,7 @@ pub async fn cancel_deletion(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<Reply, ApiError> {
-    let who = state.authorize(&req)?;
+    let who = caller(&req)?;
     let id = tenant_id(&req)?;
     let body: DeletionCancel = json_body(&req, payload, true).await?;
     let reason = match body.reason.as_deref() {
@@ -125,34 +108,75 @@ pub async fn cancel_deletion(
         None => "no reason given".to_owned(),
     };
     let action = AdminAction::CancelDeletion { reason };
-    let (_, tenant) = tenant_action(&state, id, &action, &who).await?;
-    let outcome = format!("deletion cancelled; tenant is {}", tenant.state);
-    Ok(tenant_reply(StatusCode::OK, tenant, outcome))
+    tenant_action(&state, &req, id, &action, &who, |_, tenant| {
+        (
+            StatusCode::OK,
+            format!("deletion cancelled; tenant is {}", tenant.state),
+        )
+    })
+    .await
 }
 
-/// An admin action on a tenant: the token spent, the action recorded in the tenant's history
-/// and judged by the lifecycle rules. A refusal is a 409 that says why.
+/// An admin action on a tenant, in one transaction: the token spent, the action recorded in
+/// the tenant's history and judged by the lifecycle rules, and the audit row. Every admin
+/// action, refused and repeated ones included, stays in the tenant's history with who, why
+/// and its outcome (CONTRACT.md section 7): a refusal is a 409 that says why, and is
+/// committed too. `done` says how an accepted action is answered.
 async fn tenant_action(
     state: &AdminState,
+    req: &HttpRequest,
     id: TenantId,
     action: &AdminAction,
     who: &Principal,
-) -> Result<(Acted, TenantSnapshot), ApiError> {
-    state.spend(who).await?;
-    if tenants::get(&state.db, id).await?.is_none() {
+    done: impl FnOnce(&Acted, &TenantSnapshot) -> (StatusCode, String),
+) -> Result<Reply, ApiError> {
+    store::forget_expired_tokens(&state.db).await?;
+    let mut tx = state
+        .db
+        .begin()
+        .await
+        .doing(|| "starting an admin transaction".into())?;
+    spend(&mut tx, who).await?;
+    if tenants::load_many(&mut *tx, &[id]).await?.is_empty() {
         return Err(not_found(id));
     }
-    let acted = commit_action(state, id, &who.subject, action).await?;
-    let tenant = snapshot(state, id).await?;
-    if let Acted::Refused(message) = acted {
-        let code = match (tenant.lifecycle == Lifecycle::Deleted, action) {
-            (true, _) => Code::AlreadyDeleted,
-            (false, AdminAction::RequestDeletion { .. }) => Code::ForceRequired,
-            (false, AdminAction::CancelDeletion { .. }) => Code::NothingToCancel,
-        };
-        return Err(ApiError::new(code, message));
-    }
-    Ok((acted, tenant))
+    let acted = act(
+        &mut tx,
+        id,
+        &who.subject,
+        action,
+        Utc::now(),
+        &state.base_domain,
+    )
+    .await?;
+    let row = tenants::load_many(&mut *tx, &[id])
+        .await?
+        .remove(&id)
+        .ok_or_else(|| not_found(id))?;
+    let tenant = TenantSnapshot::new(row, &state.base_domain);
+    let answer = match acted {
+        Acted::Refused(message) => {
+            let code = match (tenant.lifecycle == Lifecycle::Deleted, action) {
+                (true, _) => Code::AlreadyDeleted,
+                (false, AdminAction::RequestDeletion { .. }) => Code::ForceRequired,
+                (false, AdminAction::CancelDeletion { .. }) => Code::NothingToCancel,
+            };
+            Err(ApiError::new(code, message))
+        }
+        acted => {
+            let (status, outcome) = done(&acted, &tenant);
+            Ok(tenant_reply(status, tenant, outcome))
+        }
+    };
+    let (status, outcome) = match &answer {
+        Ok(reply) => (reply.status, reply.outcome.clone()),
+        Err(error) => (error.code.status(), error.message.clone()),
+    };
+    record(&mut tx, req, status, outcome).await?;
+    tx.commit()
+        .await
+        .doing(|| format!("committing an admin action on tenant {id}"))?;
+    answer
 }
 
 fn tenant_reply(status: StatusCode, tenant: TenantSnapshot, outcome: String) -> Reply {
@@ -182,7 +206,6 @@ fn tenant_reply(status: StatusCode, tenant: TenantSnapshot, outcome: String) -> 
     security(("bearer" = []))
 )]
 pub async fn tenant(state: web::Data<AdminState>, req: HttpRequest) -> Result<Reply, ApiError> {
-    state.authorize(&req)?;
     let id = tenant_id(&req)?;
     let tenant = snapshot(&state, id).await?;
     let history = Some(events::history(&state.db, id).await?);

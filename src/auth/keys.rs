@@ -1,12 +1,12 @@
-//! Ed25519 key files: the signing key `token` uses (created on first use in development) and
-//! the public keys `serve` trusts, found by key id.
+//! Key files: the Ed25519 signing key `token` uses (created on first use in development) and
+//! the public keys `serve` trusts, Ed25519 or RSA, found by key id.
 
-use super::AuthError;
+use super::{AuthError, KeyId};
 use crate::config::AuthSettings;
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use std::path::{Path, PathBuf};
 
 /// Why a key could not be had; `token` and `serve` print it as one line.
@@ -20,6 +20,27 @@ pub enum KeyError {
         "cannot create the development signing key {path}: {reason} (set AUTH_SIGNING_KEY to a writable path)"
     )]
     Create { path: PathBuf, reason: String },
+    #[error(
+        "AUTH_PUBLIC_KEYS_DIR is not set and AUTH_DEV_KEY=false: set AUTH_PUBLIC_KEYS_DIR to the directory of trusted public keys (`<issuer>/<key name>.pem`), or AUTH_DEV_KEY=true to trust the development key (never in production)"
+    )]
+    DevKeyRefused,
+}
+
+/// A public key `serve` trusts, and the one algorithm tokens signed with it must name.
+#[derive(Clone)]
+pub struct TrustedKey {
+    pub key: DecodingKey,
+    pub algorithm: Algorithm,
+}
+
+impl TrustedKey {
+    /// The key's family, in words.
+    pub fn family(&self) -> &'static str {
+        match self.algorithm {
+            Algorithm::RS256 => "RSA",
+            _ => "Ed25519",
+        }
+    }
 }
 
 /// The key `token` signs with, and its id.
@@ -111,13 +132,27 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     options.open(path)?.write_all(bytes)
 }
 
-/// Reads the public key of `kid` from the trusted directory: `<dir>/<kid>.pem`.
-pub fn public_key(dir: &Path, kid: &str) -> Result<DecodingKey, AuthError> {
+/// Reads the public key of `kid` from the trusted directory: `<dir>/<kid>.pem`, an Ed25519
+/// key (tokens signed with EdDSA) or an RSA key (RS256). Read on every check that is not
+/// answered from the token cache, so a removed or replaced file takes effect then.
+pub fn public_key(dir: &Path, kid: &KeyId) -> Result<TrustedKey, AuthError> {
     let path = dir.join(format!("{kid}.pem"));
     let pem = std::fs::read(&path)
         .map_err(|_| AuthError::invalid(format!("no trusted public key for key id `{kid}`")))?;
-    DecodingKey::from_ed_pem(&pem).map_err(|e| {
-        tracing::error!(path = %path.display(), error = %e, "A trusted public key does not read as Ed25519 PEM.");
-        AuthError::invalid(format!("the public key for key id `{kid}` is unusable"))
-    })
+    if let Ok(key) = DecodingKey::from_ed_pem(&pem) {
+        return Ok(TrustedKey {
+            key,
+            algorithm: Algorithm::EdDSA,
+        });
+    }
+    if let Ok(key) = DecodingKey::from_rsa_pem(&pem) {
+        return Ok(TrustedKey {
+            key,
+            algorithm: Algorithm::RS256,
+        });
+    }
+    tracing::error!(path = %path.display(), "A trusted public key is neither an Ed25519 nor an RSA public key in PEM.");
+    Err(AuthError::invalid(format!(
+        "the public key for key id `{kid}` is unusable; its operator has been told"
+    )))
 }

@@ -1,8 +1,12 @@
-//! Bearer tokens (CONTRACT.md section 2): EdDSA-signed JWTs in the ASAP style: the key id
-//! starts with the issuer, `exp`, `iat`, `aud`, `jti` are required and the lifetime is bounded.
-//! Verified tokens are cached until they expire, so checking one costs a hash lookup on the
-//! hot path rather than a signature verification.
+//! Bearer tokens (CONTRACT.md section 2): JWTs signed with EdDSA or RS256 in the ASAP style:
+//! the key id starts with the issuer and follows ASAP's character rules, `exp`, `iat`, `aud`,
+//! `jti` are required and the lifetime is bounded. A key's file says its family, and a token
+//! must be signed with the algorithm of that family (no algorithm confusion).
+//! Verified tokens are cached, so checking one costs a hash lookup on the hot path rather
+//! than a signature verification; a cached token is checked again against its key file every
+//! [`RECHECK_SECS`], so removing a key revokes its tokens within that bound.
 
+pub mod key_id;
 pub mod keys;
 
 use crate::config::AuthSettings;
@@ -12,7 +16,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
-pub use keys::{KeyError, Signer};
+pub use key_id::KeyId;
+pub use keys::{KeyError, Signer, TrustedKey};
 
 /// What a token allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -48,12 +53,20 @@ impl std::str::FromStr for Scope {
     }
 }
 
+/// `aud`: one audience or several (RFC 7519 allows both; ASAP issuers send either).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
 /// The claims of our tokens.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
     pub sub: String,
-    pub aud: String,
+    pub aud: Audience,
     pub iat: u64,
     pub exp: u64,
     pub jti: String,
@@ -112,7 +125,7 @@ pub fn mint(
     let claims = Claims {
         iss: settings.issuer.clone(),
         sub: sub.to_owned(),
-        aud: settings.audience.clone(),
+        aud: Audience::One(settings.audience.clone()),
         iat,
         exp: iat + ttl_secs,
         jti: Uuid::new_v4().to_string(),
@@ -127,6 +140,16 @@ pub fn mint(
 const LEEWAY_SECS: u64 = 30;
 /// Most verified tokens remembered at once.
 const CACHE_CAPACITY: usize = 10_000;
+/// How long a verified token is trusted from the cache before its key file is read and its
+/// signature checked again: the longest a token stays accepted after its key is removed.
+pub const RECHECK_SECS: u64 = 10;
+
+/// A verified token, and when its key was last found trusted.
+#[derive(Clone)]
+struct Verified {
+    principal: Principal,
+    checked_at: u64,
+}
 
 /// Checks bearer tokens; one per process, shared.
 #[derive(Clone)]
@@ -138,35 +161,33 @@ struct Inner {
     settings: AuthSettings,
     /// The development key: trusted only when no public key directory is configured.
     dev_key: Option<(String, DecodingKey)>,
-    validation: Validation,
-    verified: RwLock<HashMap<String, Principal>>,
+    verified: RwLock<HashMap<String, Verified>>,
 }
 
 impl Verifier {
     /// Builds the verifier; in development this loads (or creates) the signing key pair.
+    /// Without `AUTH_PUBLIC_KEYS_DIR` and with `AUTH_DEV_KEY=false` it refuses.
     pub fn new(settings: &AuthSettings) -> Result<Self, KeyError> {
         let dev_key = match settings.public_keys_dir {
             Some(_) => None,
+            None if !settings.dev_key_allowed => return Err(KeyError::DevKeyRefused),
             None => {
                 let signer = keys::signer(settings)?;
                 Some((signer.kid, signer.public))
             }
         };
-        // The algorithm is pinned: `alg: none`, HMAC and RSA tokens fail before any key is
-        // tried (algorithm confusion, jsonwebtoken #41).
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
-        validation.set_audience(&[&settings.audience]);
-        validation.leeway = LEEWAY_SECS;
-        validation.validate_nbf = true;
         Ok(Verifier {
             inner: Arc::new(Inner {
                 settings: settings.clone(),
                 dev_key,
-                validation,
                 verified: RwLock::new(HashMap::new()),
             }),
         })
+    }
+
+    /// Whether tokens signed with the development key are trusted (no `AUTH_PUBLIC_KEYS_DIR`).
+    pub fn trusts_dev_key(&self) -> bool {
+        self.inner.dev_key.is_some()
     }
 
     /// Checks an `Authorization` header value and the scope it grants.
@@ -192,57 +213,76 @@ impl Verifier {
         } else {
             Err(AuthError::Forbidden {
                 needed: needed.as_str(),
-                has: principal.scope_claim,
+                has: crate::untrusted::quoted(&principal.scope_claim, 64),
             })
         }
     }
 
-    /// Verifies a token, from the cache when it was verified before and has not expired.
+    /// Verifies a token, from the cache when it was verified before, has not expired and its
+    /// key was found trusted less than [`RECHECK_SECS`] ago.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let now = now_secs();
         if let Ok(cache) = self.inner.verified.read()
-            && let Some(p) = cache.get(token)
-            && p.expires_at + LEEWAY_SECS > now
+            && let Some(v) = cache.get(token)
+            && v.principal.expires_at + LEEWAY_SECS > now
+            && v.checked_at + RECHECK_SECS > now
         {
-            return Ok(p.clone());
+            return Ok(v.principal.clone());
         }
-        let principal = self.verify_uncached(token, now)?;
+        let verified = self.verify_uncached(token, now);
         if let Ok(mut cache) = self.inner.verified.write() {
-            if cache.len() >= CACHE_CAPACITY {
-                cache.retain(|_, p| p.expires_at + LEEWAY_SECS > now);
-                if cache.len() >= CACHE_CAPACITY {
-                    cache.clear();
+            match &verified {
+                Ok(principal) => {
+                    if cache.len() >= CACHE_CAPACITY {
+                        cache.retain(|_, v| v.principal.expires_at + LEEWAY_SECS > now);
+                        if cache.len() >= CACHE_CAPACITY {
+                            cache.clear();
+                        }
+                    }
+                    let entry = Verified {
+                        principal: principal.clone(),
+                        checked_at: now,
+                    };
+                    cache.insert(token.to_owned(), entry);
+                }
+                Err(_) => {
+                    cache.remove(token);
                 }
             }
-            cache.insert(token.to_owned(), principal.clone());
         }
-        Ok(principal)
+        verified
     }
 
     fn verify_uncached(&self, token: &str, now: u64) -> Result<Principal, AuthError> {
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|e| AuthError::invalid(format!("the token is not a JWT: {e}")))?;
-        if header.alg != Algorithm::EdDSA {
-            return Err(AuthError::invalid(format!(
-                "token algorithm {:?} is not accepted; tokens are signed with EdDSA",
-                header.alg
-            )));
-        }
+        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+            AuthError::invalid(
+                "the token is not a JWT: expected three base64url parts `header.claims.signature` with a JSON header",
+            )
+        })?;
         let kid = header
             .kid
             .ok_or_else(|| AuthError::invalid("the token has no key id (`kid`)"))?;
-        let issuer = kid
-            .split_once('/')
-            .map(|(iss, _)| iss)
-            .filter(|iss| !iss.is_empty() && !kid.contains("..") && !kid.starts_with('/'))
-            .ok_or_else(|| {
-                AuthError::invalid(format!("key id `{kid}` is not `<issuer>/<key name>`"))
-            })?;
+        let kid = KeyId::parse(&kid)?;
         let key = self.key(&kid)?;
-        let mut validation = self.inner.validation.clone();
+        if header.alg != key.algorithm {
+            return Err(AuthError::invalid(format!(
+                "the token is signed with {}, but key `{kid}` is a {} key: sign with {}",
+                algorithm_name(header.alg),
+                key.family(),
+                algorithm_name(key.algorithm)
+            )));
+        }
+        // The algorithm is pinned to the key's family: `alg: none`, HMAC with a public key and
+        // any algorithm of another family fail before the signature is checked
+        // (jsonwebtoken #41, #297).
+        let mut validation = Validation::new(key.algorithm);
+        validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+        validation.set_audience(&[&self.inner.settings.audience]);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
         // ASAP: a key speaks only for the issuer it is filed under.
-        validation.set_issuer(&[issuer]);
-        let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
+        validation.set_issuer(&[kid.issuer()]);
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.key, &validation)
             .map_err(|e| AuthError::invalid(format!("the token is not valid: {}", describe(&e))))?
             .claims;
         if claims.iat > now + LEEWAY_SECS {
@@ -274,11 +314,14 @@ impl Verifier {
         })
     }
 
-    fn key(&self, kid: &str) -> Result<DecodingKey, AuthError> {
+    fn key(&self, kid: &KeyId) -> Result<TrustedKey, AuthError> {
         if let Some((dev_kid, key)) = &self.inner.dev_key
-            && dev_kid == kid
+            && dev_kid == kid.as_str()
         {
-            return Ok(key.clone());
+            return Ok(TrustedKey {
+                key: key.clone(),
+                algorithm: Algorithm::EdDSA,
+            });
         }
         match &self.inner.settings.public_keys_dir {
             Some(dir) => keys::public_key(dir, kid),
@@ -286,6 +329,15 @@ impl Verifier {
                 "no trusted public key for key id `{kid}`"
             ))),
         }
+    }
+}
+
+/// The algorithms accepted, as JWT headers spell them.
+fn algorithm_name(alg: Algorithm) -> &'static str {
+    match alg {
+        Algorithm::EdDSA => "EdDSA",
+        Algorithm::RS256 => "RS256",
+        _ => "an algorithm not accepted here (only EdDSA and RS256 are)",
     }
 }
 
@@ -300,6 +352,8 @@ fn describe(e: &jsonwebtoken::errors::Error) -> String {
         InvalidSignature => "the signature does not match the key".into(),
         InvalidAlgorithm => "its algorithm is not accepted".into(),
         MissingRequiredClaim(c) => format!("the claim `{c}` is missing"),
-        other => format!("{other:?}"),
+        Json(_) => "its claims are not a JSON object with string `iss`, `sub`, `jti`, `scope`, numeric `iat`, `exp` and a string or list `aud`".into(),
+        Base64(_) | Utf8(_) => "a part of it is not valid base64url".into(),
+        _ => "it could not be verified as a signed token of an accepted issuer".into(),
     }
 }

@@ -1,25 +1,31 @@
 //! The admin API's own records: the tokens used for writes (replay check) and the audit
 //! trail. Admin actions on tenants are events, applied by `apply::admin`.
 
-use super::Db;
 use super::error::{Doing, StoreError};
+use super::{Db, Tx};
 use crate::domain::TenantId;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-/// Remembers that a token was used for an admin write. `false` when it was used before: a
-/// replay. Entries are dropped once their token has expired, when it is refused anyway.
-pub async fn use_token(
-    db: &Db,
-    issuer: &str,
-    jti: &str,
-    expires_at: DateTime<Utc>,
-) -> Result<bool, StoreError> {
+/// Forgets the uses of tokens that have expired (they are refused anyway). Outside the
+/// write's transaction, so that two writes never wait on each other's clean-up.
+pub async fn forget_expired_tokens(db: &Db) -> Result<(), StoreError> {
     sqlx::query!("delete from admin_token_uses where expires_at < now() - interval '5 minutes'")
         .execute(db)
         .await
         .doing(|| "forgetting expired admin tokens".into())?;
+    Ok(())
+}
+
+/// Remembers, in the write's transaction, that a token was used for an admin write. `false`
+/// when it was used before: a replay.
+pub async fn use_token(
+    tx: &mut Tx,
+    issuer: &str,
+    jti: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
     let inserted = sqlx::query!(
         r#"insert into admin_token_uses (issuer, jti, expires_at) values ($1, $2, $3)
            on conflict do nothing"#,
@@ -27,7 +33,7 @@ pub async fn use_token(
         jti,
         expires_at
     )
-    .execute(db)
+    .execute(&mut **tx)
     .await
     .doing(|| "recording the use of an admin token".into())?;
     Ok(inserted.rows_affected() == 1)
@@ -48,8 +54,9 @@ pub struct AuditEntry {
     pub outcome: String,
 }
 
-/// Appends to the audit trail.
-pub async fn audit(db: &Db, e: &AuditEntry) -> Result<(), StoreError> {
+/// Appends to the audit trail: in an action's transaction (`&mut **tx`), or from the pool for
+/// reads and refusals that changed nothing.
+pub async fn audit<'e>(ex: impl sqlx::PgExecutor<'e>, e: &AuditEntry) -> Result<(), StoreError> {
     sqlx::query!(
         r#"insert into admin_audit (subject, issuer, token_id, method, path, tenant_id, shard_id,
                                     request, status, outcome)
@@ -65,7 +72,7 @@ pub async fn audit(db: &Db, e: &AuditEntry) -> Result<(), StoreError> {
         i16::try_from(e.status).unwrap_or(i16::MAX),
         e.outcome
     )
-    .execute(db)
+    .execute(ex)
     .await
     .doing(|| "writing the admin audit trail".into())?;
     Ok(())

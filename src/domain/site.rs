@@ -26,7 +26,8 @@ impl TryFrom<&str> for Site {
             Ok(Self(s.to_owned()))
         } else {
             Err(InvalidValue(format!(
-                "site must be 3 to 63 characters of a-z, 0-9 and `-`, not starting or ending with `-`, got `{s}`"
+                "site must be 3 to 63 characters of a-z, 0-9 and `-`, not starting or ending with `-`, got {}",
+                crate::untrusted::quoted(s, 80)
             )))
         }
     }

@@ -12,10 +12,9 @@ use crate::auth::{Scope, Verifier};
 use crate::catalog::{Db, StoreError};
 use crate::config::GraphqlSettings;
 use crate::error::{ApiError, Code};
-use crate::http::read_body;
+use crate::http::{authorization, read_body};
 use crate::metrics::Metrics;
 use crate::routing::Router;
-use actix_web::http::header::AUTHORIZATION;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{EmptyMutation, EmptySubscription, SchemaBuilder};
@@ -119,10 +118,10 @@ async fn post(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let header = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let header = match authorization(req.headers()) {
+        Ok(header) => header,
+        Err(error) => return error.error_response(),
+    };
     if let Err(error) = state.verifier.authorize(header, Scope::Read) {
         return ApiError::from(error).error_response();
     }

@@ -4,9 +4,10 @@ use super::types::{Route, Shard, Tenant, TenantState};
 use super::{Context, bad_input, internal};
 use crate::catalog::tenants::TenantRow;
 use crate::catalog::{shards, tenants};
-use crate::domain::{Region, TenantId};
+use crate::domain::{BaseDomain, Region, Site, TenantId};
 use crate::lifecycle::ShownState;
 use crate::snapshot::TenantSnapshot;
+use crate::untrusted::quoted;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{ID, Object, Result};
 use base64::Engine;
@@ -21,7 +22,28 @@ pub struct Query;
 
 fn parse_id(id: &str, what: &str) -> Result<TenantId> {
     id.parse()
-        .map_err(|_| bad_input(format!("{what} must be a UUID, got `{id}`")))
+        .map_err(|_| bad_input(format!("{what} must be a UUID, got {}", quoted(id, 64))))
+}
+
+/// The longest host name DNS allows.
+const MAX_HOST: usize = 253;
+
+/// A host as callers send it: `<site>.<base domain>`, in any letter case, with or without a
+/// trailing dot. Anything else names no tenant and is refused before any lookup, so no
+/// caller can fill the cache with hosts that cannot exist.
+fn parse_host(base: &BaseDomain, host: &str) -> Result<Site> {
+    let refuse = || {
+        bad_input(format!(
+            "`host` must be `<site>.{base}`, the site 3 to 63 characters of a-z, 0-9 and `-`; got {}",
+            quoted(host, 80)
+        ))
+    };
+    if host.len() > MAX_HOST {
+        return Err(refuse());
+    }
+    base.site_of(host)
+        .and_then(|site| Site::try_from(site.as_str()).ok())
+        .ok_or_else(refuse)
 }
 
 fn ctx<'a>(ctx: &async_graphql::Context<'a>) -> &'a Context {
@@ -53,7 +75,8 @@ impl Query {
         host: String,
     ) -> Result<Option<Tenant>> {
         let cx = ctx(c);
-        match cx.router.tenant_of_host(&host).await.map_err(internal)? {
+        let site = parse_host(&cx.base_domain, &host)?;
+        match cx.router.tenant_of_site(&site).await.map_err(internal)? {
             Some(id) => cx.tenant_by_id(id).await,
             None => Ok(None),
         }
@@ -68,10 +91,15 @@ impl Query {
         tenant_id: Option<ID>,
         host: Option<String>,
     ) -> Result<Option<Route>> {
-        let router = &ctx(c).router;
+        let cx = ctx(c);
+        let router = &cx.router;
         let route = match (tenant_id, host) {
             (Some(id), None) => router.route(parse_id(&id, "tenantId")?).await,
-            (None, Some(host)) => router.route_by_host(&host).await,
+            (None, Some(host)) => {
+                router
+                    .route_by_site(&parse_host(&cx.base_domain, &host)?)
+                    .await
+            }
             _ => return Err(bad_input("give exactly one of `tenantId` and `host`")),
         };
         Ok(route.map_err(internal)?.map(Route))
@@ -166,5 +194,10 @@ fn decode_cursor(cursor: &str) -> Result<Uuid> {
         .decode(cursor)
         .ok()
         .and_then(|b| Uuid::from_slice(&b).ok())
-        .ok_or_else(|| bad_input(format!("`after` is not a cursor from this API: `{cursor}`")))
+        .ok_or_else(|| {
+            bad_input(format!(
+                "`after` is not a cursor from this API: {}",
+                quoted(cursor, 64)
+            ))
+        })
 }

@@ -11,7 +11,7 @@ pub mod listener;
 
 use crate::catalog::shards::{self, ShardRow};
 use crate::catalog::{Db, StoreError, routes};
-use crate::domain::{BaseDomain, ShardId, TenantId};
+use crate::domain::{BaseDomain, ShardId, Site, TenantId};
 use crate::metrics::Metrics;
 use crate::snapshot::{Destination, Route};
 use lease::{Found, LeaseMap};
@@ -32,9 +32,9 @@ struct Inner {
     base_domain: BaseDomain,
     metrics: Metrics,
     /// `None`: no such tenant, or one without a route.
-    by_id: LeaseMap<TenantId, Option<Arc<Destination>>>,
+    by_id: LeaseMap<TenantId, Arc<Destination>>,
     /// Site (the host without the base domain) to tenant; `None`: no tenant has it.
-    by_site: LeaseMap<String, Option<TenantId>>,
+    by_site: LeaseMap<Site, TenantId>,
     shards: RwLock<Option<Shards>>,
     shards_generation: AtomicU64,
     /// Whether notifications are flowing; without them nothing is served from the cache.
@@ -42,14 +42,22 @@ struct Inner {
 }
 
 impl Router {
-    pub fn new(db: Db, base_domain: BaseDomain, capacity: usize, metrics: Metrics) -> Self {
+    /// A router caching up to `capacity` routes (and as many sites), and up to
+    /// `negative_bytes` of answers that no such tenant or site exists, per map.
+    pub fn new(
+        db: Db,
+        base_domain: BaseDomain,
+        capacity: usize,
+        negative_bytes: usize,
+        metrics: Metrics,
+    ) -> Self {
         Router {
             inner: Arc::new(Inner {
                 db,
                 base_domain,
                 metrics,
-                by_id: LeaseMap::new(capacity),
-                by_site: LeaseMap::new(capacity),
+                by_id: LeaseMap::new(capacity, negative_bytes),
+                by_site: LeaseMap::new(capacity, negative_bytes),
                 shards: RwLock::new(None),
                 shards_generation: AtomicU64::new(0),
                 live: AtomicBool::new(false),
@@ -76,13 +84,11 @@ impl Router {
             .collect())
     }
 
-    /// The tenant that `host` names: its current host, or a renamed tenant's old host.
-    pub async fn tenant_of_host(&self, host: &str) -> Result<Option<TenantId>, StoreError> {
-        let Some(site) = self.inner.base_domain.site_of(host) else {
-            return Ok(None);
-        };
+    /// The tenant that holds `site`: as its current site, or as the old site of a renamed
+    /// tenant.
+    pub async fn tenant_of_site(&self, site: &Site) -> Result<Option<TenantId>, StoreError> {
         let i = &self.inner;
-        let token = match self.live().then(|| i.by_site.get(&site)) {
+        let token = match self.live().then(|| i.by_site.get(site)) {
             Some(Found::Hit(id)) => {
                 i.metrics.route_cache.with_label_values(&["hit"]).inc();
                 return Ok(id);
@@ -91,19 +97,24 @@ impl Router {
             None => None,
         };
         i.metrics.route_cache.with_label_values(&["miss"]).inc();
-        let id = routes::tenant_of_site(&i.db, &site).await?;
+        let id = routes::tenant_of_site(&i.db, site.as_str()).await?;
         if let Some(token) = token {
-            i.by_site.fill(site, token, id);
+            i.by_site.fill(site.clone(), token, id);
         }
         Ok(id)
     }
 
-    /// The route of the tenant `host` names.
-    pub async fn route_by_host(&self, host: &str) -> Result<Option<Route>, StoreError> {
-        match self.tenant_of_host(host).await? {
+    /// The route of the tenant that holds `site`.
+    pub async fn route_by_site(&self, site: &Site) -> Result<Option<Route>, StoreError> {
+        match self.tenant_of_site(site).await? {
             Some(id) => self.route(id).await,
             None => Ok(None),
         }
+    }
+
+    /// The base domain hosts are under.
+    pub fn base_domain(&self) -> &BaseDomain {
+        &self.inner.base_domain
     }
 
     /// Where each tenant's requests go, from the cache or, for all misses at once, from the
@@ -204,8 +215,10 @@ impl Router {
         if sites.contains(&"*") {
             self.inner.by_site.clear();
         } else {
-            for site in sites {
-                self.inner.by_site.invalidate(&(*site).to_owned());
+            // A notification names sites the catalog stored, so they parse; one that does
+            // not names nothing this cache can hold.
+            for site in sites.iter().filter_map(|s| Site::try_from(*s).ok()) {
+                self.inner.by_site.invalidate(&site);
             }
         }
     }
