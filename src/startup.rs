@@ -90,10 +90,11 @@ impl Application {
                 db.clone(),
                 router.clone(),
                 settings.base_domain.clone(),
-                metrics.clone(),
             ),
             verifier: verifier.clone(),
             graphiql: settings.graphql.introspection,
+            limits: graphql::cost::Limits::with_max_ids(settings.graphql.max_route_ids),
+            metrics: metrics.clone(),
         };
         let health = Health::default();
         let changes = Arc::new(Notify::new());

@@ -17,8 +17,10 @@ const MAX_FIELD_CHARS: usize = 1_024;
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,lapin=warn,actix_server=warn"));
+    // Colours only on a terminal: escape sequences in a log file are noise to every reader.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _already_set = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

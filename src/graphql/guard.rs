@@ -1,57 +1,30 @@
-//! The cost model ([`super::cost`]) as an async-graphql extension: it runs right after the
-//! query is parsed, before validation and before any resolver, so a refused request does no
-//! database work and no exponential validation walk.
+//! The cost model ([`super::cost`]) at the door: the query is parsed and judged before the
+//! schema sees it. It has to come first: async-graphql's own checks that run right after
+//! parsing (the recursion depth) already follow every fragment spread afresh, so a fragment
+//! bomb must be refused before them. The parsed document stays in the request, so the schema
+//! does not parse it again.
 
 use super::cost::{self, Limits};
 use crate::metrics::Metrics;
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
-use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{ServerError, ServerResult, Variables};
-use std::sync::Arc;
+use async_graphql::{ErrorExtensionValues, Request, Response, ServerError};
 
-/// Installs the cost check on a schema.
-pub struct CostGuard {
-    pub limits: Limits,
-    pub metrics: Option<Metrics>,
-}
-
-struct Check {
-    limits: Limits,
-    metrics: Option<Metrics>,
-}
-
-impl ExtensionFactory for CostGuard {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Check {
-            limits: self.limits,
-            metrics: self.metrics.clone(),
-        })
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for Check {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let doc = next.run(ctx, query, variables).await?;
-        if let Err(refusal) = cost::check(&doc, variables, &self.limits) {
-            if let Some(metrics) = &self.metrics {
-                metrics
-                    .graphql_refused
-                    .with_label_values(&[refusal.code()])
-                    .inc();
-            }
-            let mut error = ServerError::new(refusal.to_string(), None);
-            let mut extensions = async_graphql::ErrorExtensionValues::default();
-            extensions.set("code", refusal.code());
-            error.extensions = Some(extensions);
-            return Err(error);
-        }
-        Ok(doc)
-    }
+/// The response that refuses `request`, or `None` when it is within `limits`.
+pub fn refusal(request: &mut Request, limits: &Limits, metrics: &Metrics) -> Option<Response> {
+    // Taken out and put back rather than cloned: the document borrows the request.
+    let variables = std::mem::take(&mut request.variables);
+    let judged = match request.parsed_query() {
+        Ok(doc) => cost::check(doc, &variables, limits).map(|_| ()),
+        Err(error) => return Some(Response::from_errors(vec![error])),
+    };
+    request.variables = variables;
+    let refusal = judged.err()?;
+    metrics
+        .graphql_refused
+        .with_label_values(&[refusal.code()])
+        .inc();
+    let mut error = ServerError::new(refusal.to_string(), None);
+    let mut extensions = ErrorExtensionValues::default();
+    extensions.set("code", refusal.code());
+    error.extensions = Some(extensions);
+    Some(Response::from_errors(vec![error]))
 }

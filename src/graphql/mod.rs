@@ -38,8 +38,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The schema with its limits, without data. What a request may cost is the cost model's
-/// ([`cost`]), installed by [`schema`]; async-graphql's own complexity walk is not used, as it
-/// expands every fragment spread afresh.
+/// ([`cost`]), checked by `POST /graphql` before the schema runs; async-graphql's own
+/// complexity walk is not used, as it expands every fragment spread afresh.
 pub fn build_schema(
     introspection: bool,
 ) -> SchemaBuilder<query::Query, EmptyMutation, EmptySubscription> {
@@ -65,13 +65,8 @@ pub fn schema(
     db: Db,
     router: Router,
     base_domain: crate::domain::BaseDomain,
-    metrics: Metrics,
 ) -> Schema {
     build_schema(settings.introspection)
-        .extension(guard::CostGuard {
-            limits: cost::Limits::with_max_ids(settings.max_route_ids),
-            metrics: Some(metrics),
-        })
         .data(Context {
             db,
             router,
@@ -87,6 +82,9 @@ pub struct GraphqlState {
     pub schema: Schema,
     pub verifier: Verifier,
     pub graphiql: bool,
+    /// What one request may cost, checked before the schema sees it.
+    pub limits: cost::Limits,
+    pub metrics: Metrics,
 }
 
 /// Registers `/graphql`.
@@ -129,7 +127,7 @@ async fn post(
         Ok(body) => body,
         Err(e) => return ApiError::from(e).error_response(),
     };
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+    let mut request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
             return ApiError::bad_request(format!(
@@ -138,6 +136,9 @@ async fn post(
             .error_response();
         }
     };
+    if let Some(refused) = guard::refusal(&mut request, &state.limits, &state.metrics) {
+        return HttpResponse::Ok().json(refused);
+    }
     let response = match tokio::time::timeout(TIMEOUT, state.schema.execute(request)).await {
         Ok(response) => response,
         Err(_) => async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(

@@ -365,6 +365,15 @@ impl TestApp {
             .to_owned()
     }
 
+    /// The value of one line of `/metrics`, by its name and labels as written there
+    /// (`tenant_catalog_route_cache_lookups_total{result="miss"}`); 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self.get("/metrics").await.text().await.unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
     /// A token that this app accepts, for `scope`.
     pub fn token(&self, scope: Scope) -> String {
         let signer = tenant_catalog::auth::keys::signer(&self.settings.auth).expect("signing key");

@@ -22,5 +22,6 @@ mod ingest;
 mod operations;
 mod placement;
 mod routing;
+mod security;
 mod sites;
 mod timers;
