@@ -14,7 +14,12 @@
 # cache (the first pass, mostly misses); a warm-up that reads every tenant once through
 # `routes` (100 ids a request) so that the cache holds the whole catalog; `route` and
 # `routes(BATCH ids)` at full load; `route` paced at half the pgbench -S rate. Every answer is
-# checked (status 200, no GraphQL errors, no null route). Prints a Markdown summary at the end.
+# checked (status 200, no GraphQL errors, no null route). Then the attacker
+# (scripts/bench/attacker.py: every abuse of the hardening issue, in a loop, each answer checked
+# to be the documented refusal) runs alone, to count the database transactions and cache lookups
+# it causes against a quiet window of the same length, and then beside `route` paced at half the
+# pgbench -S rate, to compare that p99 with the run without it. ATTACKERS threads (default 2).
+# Prints a Markdown summary at the end.
 # Runs on its own database and vhost (tc_bench_lookup) and removes them afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +28,7 @@ duration=${DURATION:-20}; duration=${duration%s}
 connections=${CONNECTIONS:-32}
 threads=${THREADS:-2}
 batch=${BATCH:-50}
+attackers=${ATTACKERS:-2}
 scale=${PGBENCH_SCALE:-10}
 bin=${BIN:-./target/release/tenant-catalog}
 name=tc_bench_lookup
@@ -181,7 +187,36 @@ half=$(( pg_tps / 2 ))
 echo "== route, warm cache, paced at half the pgbench -S rate: $half requests/s =="
 run_wrk route-half route "$half"
 
-# ---- 5. summary ----
+# ---- 5. under attack ----
+xacts() { psql_ -d postgres -tAc "select xact_commit + xact_rollback from pg_stat_database where datname = '$name'"; }
+lookups() { echo $(( $(cache hit) + $(cache miss) )); }
+attack_secs=$(( duration / 2 > 5 ? duration / 2 : 5 ))
+echo "== the attacker alone ($attackers threads, ${attack_secs}s), after a quiet window as long =="
+x0=$(xacts); sleep "$attack_secs"; x1=$(xacts)
+x2=$(xacts); l2=$(lookups)
+python3 scripts/bench/attacker.py "$base" "$token" "$attack_secs" "$attackers" >"$work/attack-alone.json"
+x3=$(xacts); l3=$(lookups)
+audit_rows=$(psql_ -d "$name" -tAc "select count(*) from admin_audit")
+quiet_x=$(( x1 - x0 )); attack_x=$(( x3 - x2 )); attack_l=$(( l3 - l2 ))
+attack_summary() {
+  python3 - "$1" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"  {r['sent']} refusals, {r['unexpected']} not as documented; p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms")
+for name, c in r["cases"].items():
+    print(f"    {name}: {c['sent']} sent, {c['unexpected']} unexpected, p50 {c['p50_ms']} ms, p99 {c['p99_ms']} ms, max {c['max_ms']} ms")
+PY
+}
+attack_summary "$work/attack-alone.json"
+echo "  database transactions: $quiet_x in the quiet window, $attack_x during the attack (serve's own timers and pings in both); cache lookups during the attack: $attack_l; admin_audit rows: $audit_rows"
+echo "== route, warm cache, paced at half the pgbench -S rate ($half/s), with the attacker beside it =="
+python3 scripts/bench/attacker.py "$base" "$token" "$duration" "$attackers" >"$work/attack-beside.json" & attacker_pid=$!
+run_wrk route-attack route "$half"
+wait "$attacker_pid"
+attack_summary "$work/attack-beside.json"
+field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
+
+# ---- 6. summary ----
 ms() { printf '%.2f' "$1"; }
 ok_rate=no; ok_p99=no; held=yes
 python3 -c "import sys; sys.exit(0 if ${R[route.rps]} >= $pg_tps else 1)" && ok_rate=yes
@@ -189,7 +224,7 @@ python3 -c "import sys; sys.exit(0 if ${R[route-half.p99_ms]} < 5 else 1)" && ok
 python3 -c "import sys; sys.exit(0 if ${R[route-half.rps]} >= 0.95 * $half else 1)" || held=no
 goal=no; [ $ok_rate = yes ] && [ $ok_p99 = yes ] && [ $held = yes ] && goal=yes
 bad_total=0
-for l in route-cold route routes route-half; do
+for l in route-cold route routes route-half route-attack; do
   bad_total=$(( bad_total + ${R[$l.non200]} + ${R[$l.graphql_errors]} + ${R[$l.nulls]} + ${R[$l.socket_errors]} ))
 done
 cat <<EOF
@@ -203,10 +238,14 @@ cat <<EOF
 | \`route\`, warm cache | ${R[route.rps]} | ${R[route.tenants_per_s]} | $(ms "${R[route.p50_ms]}") | $(ms "${R[route.p99_ms]}") | ${R[route.hit_pct]}% | ${R[route.busy_pct]}% | ${R[route.serve_cores]} | ${R[route.pg_cores]} | ${R[route.wrk_cores]} | ${R[route.other_cores]} |
 | \`routes\` ($batch ids), warm cache | ${R[routes.rps]} | ${R[routes.tenants_per_s]} | $(ms "${R[routes.p50_ms]}") | $(ms "${R[routes.p99_ms]}") | ${R[routes.hit_pct]}% | ${R[routes.busy_pct]}% | ${R[routes.serve_cores]} | ${R[routes.pg_cores]} | ${R[routes.wrk_cores]} | ${R[routes.other_cores]} |
 | \`route\` at half the pgbench rate ($half/s), warm | ${R[route-half.rps]} | ${R[route-half.tenants_per_s]} | $(ms "${R[route-half.p50_ms]}") | $(ms "${R[route-half.p99_ms]}") | ${R[route-half.hit_pct]}% | ${R[route-half.busy_pct]}% | ${R[route-half.serve_cores]} | ${R[route-half.pg_cores]} | ${R[route-half.wrk_cores]} | ${R[route-half.other_cores]} |
+| the same, with the attacker beside it | ${R[route-attack.rps]} | ${R[route-attack.tenants_per_s]} | $(ms "${R[route-attack.p50_ms]}") | $(ms "${R[route-attack.p99_ms]}") | ${R[route-attack.hit_pct]}% | ${R[route-attack.busy_pct]}% | ${R[route-attack.serve_cores]} | ${R[route-attack.pg_cores]} | ${R[route-attack.wrk_cores]} | ${R[route-attack.other_cores]} |
 
 - \`route\` at no less than the \`pgbench -S\` rate: **$ok_rate** (${R[route.rps]} vs $pg_tps requests/s)
 - p99 under 5 ms at half that rate: **$ok_p99** ($(ms "${R[route-half.p99_ms]}") ms at ${R[route-half.rps]} requests/s, target $half; rate held: $held)
 - goal met: **$goal**
+- under attack ($attackers attacker threads): lookups at half the pgbench rate had p99 $(ms "${R[route-attack.p99_ms]}") ms against $(ms "${R[route-half.p99_ms]}") ms without it;
+  the attacker's refusals: p50 $(field "$work/attack-beside.json" p50_ms) ms, p99 $(field "$work/attack-beside.json" p99_ms) ms beside the lookups, p50 $(field "$work/attack-alone.json" p50_ms) ms, p99 $(field "$work/attack-alone.json" p99_ms) ms alone;
+  not refused as documented: $(( $(field "$work/attack-alone.json" unexpected) + $(field "$work/attack-beside.json" unexpected) )); database transactions while it ran alone: $attack_x (quiet window: $quiet_x); cache lookups: $attack_l; admin_audit rows: $audit_rows
 - bad answers or socket errors in all runs: $bad_total
 - The warm runs follow a warm-up that read every tenant once. Latencies are wrk's, from the moment a
   request is written; the paced run does not count time a request would have waited behind a late

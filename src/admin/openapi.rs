@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(
         title = "tenant-catalog admin API",
-        description = "Deletions and shards (CONTRACT.md section 6). Every request needs a bearer token with scope `admin` (mint one with `tenant-catalog token --scope admin`); a token serves one write only. Every request is audited.",
+        description = "Deletions and shards (CONTRACT.md section 6). Every request needs one `Authorization: Bearer <token>` header with scope `admin` (mint one with `tenant-catalog token --scope admin`); a token serves one write only. The token is checked before routing: without a valid one every path and method answers 401 (two Authorization headers: 400), and the refusal is logged and counted, not stored. Every request with a valid token is audited; a write and its audit row commit in one transaction.",
     ),
     paths(
         super::tenants::request_deletion,
@@ -58,7 +58,7 @@ impl Modify for BearerAuth {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some(
-                        "EdDSA-signed JWT with iss, sub, aud, iat, exp, jti and `scope: admin`",
+                        "JWT signed with EdDSA (Ed25519 key) or RS256 (RSA key), with iss, sub, aud (a string or a list), iat, exp, jti and `scope: admin`",
                     ))
                     .build(),
             ),
