@@ -8,6 +8,7 @@
 //! of the document, and the document is refused as soon as its expanded size passes the cap.
 //!
 //! The model (docs/graphql.md, "Limits"):
+//! - the query text is at most [`MAX_QUERY_BYTES`], checked before it is parsed;
 //! - every field costs at least 1, `__typename` and introspection included;
 //! - `tenants` costs `1 + first` and multiplies what it selects by `first` (default 20);
 //! - `routes` costs `1 + ids` and multiplies what it selects by its number of ids;
@@ -23,6 +24,10 @@ use async_graphql::parser::types::{
 use async_graphql::{Name, Value as ConstValue, Variables};
 use std::collections::HashMap;
 
+/// The longest query text accepted, in bytes. Values (ids above all) belong in the variables;
+/// a longer text is refused before it is parsed, since parsing is the one cost of a refusal
+/// that grows with the document (about 5 ms for 50 KB here).
+pub const MAX_QUERY_BYTES: usize = 8 * 1024;
 /// The largest a request may expand to, in fields, after fragments are spread.
 pub const MAX_FIELDS: u64 = 1_000;
 /// The most a request may cost (see the module documentation).
@@ -59,6 +64,11 @@ impl Limits {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     #[error(
+        "the query text is over {} KiB; send ids and other values as variables, or split the query",
+        MAX_QUERY_BYTES / 1024
+    )]
+    TextTooLong,
+    #[error(
         "the query expands to more than {limit} fields once its fragments are spread; ask for less in one request"
     )]
     TooLarge { limit: u64 },
@@ -86,7 +96,9 @@ impl Refusal {
     /// The stable `extensions.code` of the refusal.
     pub fn code(&self) -> &'static str {
         match self {
-            Refusal::TooLarge { .. } | Refusal::FragmentsTooDeep => "QUERY_TOO_LARGE",
+            Refusal::TextTooLong | Refusal::TooLarge { .. } | Refusal::FragmentsTooDeep => {
+                "QUERY_TOO_LARGE"
+            }
             Refusal::FragmentCycle(_) => "GRAPHQL_VALIDATION_FAILED",
             Refusal::TooCostly { .. } => "QUERY_TOO_COSTLY",
             Refusal::TooManyIds { .. } => "TOO_MANY_IDS",

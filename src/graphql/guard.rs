@@ -1,22 +1,27 @@
-//! The cost model ([`super::cost`]) at the door: the query is parsed and judged before the
-//! schema sees it. It has to come first: async-graphql's own checks that run right after
+//! The cost model ([`super::cost`]) at the door: the query text's length is checked, then the
+//! query is parsed and judged, before the schema sees it. It has to come first: async-graphql's own checks that run right after
 //! parsing (the recursion depth) already follow every fragment spread afresh, so a fragment
 //! bomb must be refused before them. The parsed document stays in the request, so the schema
 //! does not parse it again.
 
-use super::cost::{self, Limits};
+use super::cost::{self, Limits, Refusal};
 use crate::metrics::Metrics;
 use async_graphql::{ErrorExtensionValues, Request, Response, ServerError};
 
 /// The response that refuses `request`, or `None` when it is within `limits`.
 pub fn refusal(request: &mut Request, limits: &Limits, metrics: &Metrics) -> Option<Response> {
-    // Taken out and put back rather than cloned: the document borrows the request.
-    let variables = std::mem::take(&mut request.variables);
-    let judged = match request.parsed_query() {
-        Ok(doc) => cost::check(doc, &variables, limits).map(|_| ()),
-        Err(error) => return Some(Response::from_errors(vec![error])),
+    let judged = if request.query.len() > cost::MAX_QUERY_BYTES {
+        Err(Refusal::TextTooLong)
+    } else {
+        // Taken out and put back rather than cloned: the document borrows the request.
+        let variables = std::mem::take(&mut request.variables);
+        let judged = match request.parsed_query() {
+            Ok(doc) => cost::check(doc, &variables, limits).map(|_| ()),
+            Err(error) => return Some(Response::from_errors(vec![error])),
+        };
+        request.variables = variables;
+        judged
     };
-    request.variables = variables;
     let refusal = judged.err()?;
     metrics
         .graphql_refused

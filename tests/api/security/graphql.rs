@@ -105,7 +105,7 @@ async fn aliases_and_batches_past_the_budgets_are_refused_before_any_lookup() {
     let app = spawn_app().await;
     let before = lookups(&app).await;
 
-    // 1,000 aliases of `route` are 2,000 fields; 25 are over the root-field budget.
+    // 1,000 aliases of `route` are 40 KB of text; 25 are over the root-field budget.
     let aliases = |n: usize| -> String {
         let fields: String = (0..n)
             .map(|i| format!(" r{i}: route(host: \"s{i:03}.example.net\") {{ shard }}"))
@@ -114,6 +114,13 @@ async fn aliases_and_batches_past_the_budgets_are_refused_before_any_lookup() {
     };
     let body = app.graphql(&aliases(1000), json!({})).await;
     assert_eq!(code(&body), "QUERY_TOO_LARGE", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("variables"),
+        "a text over 8 KiB is refused before it is parsed: {body}"
+    );
     let body = app.graphql(&aliases(25), json!({})).await;
     assert_eq!(code(&body), "TOO_MANY_ROOT_FIELDS", "{body}");
 
