@@ -40,12 +40,13 @@ pub enum Code {
     AlreadyDeleted,
     NothingToCancel,
     ShardConflict,
+    MoveConflict,
     CatalogUnavailable,
     NotReady,
 }
 
 impl Code {
-    pub const ALL: [Code; 13] = [
+    pub const ALL: [Code; 14] = [
         Code::BadRequest,
         Code::Unauthenticated,
         Code::TokenReplayed,
@@ -57,6 +58,7 @@ impl Code {
         Code::AlreadyDeleted,
         Code::NothingToCancel,
         Code::ShardConflict,
+        Code::MoveConflict,
         Code::CatalogUnavailable,
         Code::NotReady,
     ];
@@ -74,6 +76,7 @@ impl Code {
             Code::AlreadyDeleted => "already_deleted",
             Code::NothingToCancel => "nothing_to_cancel",
             Code::ShardConflict => "shard_conflict",
+            Code::MoveConflict => "move_conflict",
             Code::CatalogUnavailable => "catalog_unavailable",
             Code::NotReady => "not_ready",
         }
@@ -88,7 +91,8 @@ impl Code {
             Code::ForceRequired
             | Code::AlreadyDeleted
             | Code::NothingToCancel
-            | Code::ShardConflict => Kind::Conflict,
+            | Code::ShardConflict
+            | Code::MoveConflict => Kind::Conflict,
             Code::CatalogUnavailable | Code::NotReady => Kind::Internal,
         }
     }
@@ -104,7 +108,8 @@ impl Code {
             Code::ForceRequired
             | Code::AlreadyDeleted
             | Code::NothingToCancel
-            | Code::ShardConflict => StatusCode::CONFLICT,
+            | Code::ShardConflict
+            | Code::MoveConflict => StatusCode::CONFLICT,
             Code::CatalogUnavailable | Code::NotReady => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -22,6 +22,7 @@ pub mod http;
 pub mod ingest;
 pub mod lifecycle;
 pub mod metrics;
+pub mod moves;
 pub mod placement;
 pub mod relay;
 pub mod routing;

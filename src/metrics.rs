@@ -16,6 +16,8 @@ pub struct Metrics {
     pub events: IntCounterVec,
     pub timers_fired: IntCounter,
     pub tenants_placed: IntCounter,
+    pub moves_expired: IntCounter,
+    pub move_steps: IntCounterVec,
     pub changes_published: IntCounter,
     /// Messages ready in the lifecycle queue, as last seen by this process.
     pub consumer_lag: IntGauge,
@@ -122,6 +124,17 @@ impl Metrics {
                 "tenant_catalog_tenants_placed_total",
                 "Waiting tenants placed by the scheduler.",
             )),
+            moves_expired: register(r, IntCounter::new(
+                "tenant_catalog_moves_expired_total",
+                "Moves cancelled by the scheduler because their deadline passed.",
+            )),
+            move_steps: labelled(
+                r,
+                "tenant_catalog_move_steps_total",
+                "Move steps carried out, by the phase they entered.",
+                "phase",
+                &["copying", "cutover", "done", "cancelled"],
+            ),
             changes_published: register(r, IntCounter::new(
                 "tenant_catalog_changes_published_total",
                 "Change messages confirmed by the broker on tenant-catalog.changes.",

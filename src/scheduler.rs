@@ -1,4 +1,5 @@
-//! The scheduler: fires due timers and places tenants that wait for a shard.
+//! The scheduler: fires due timers, places tenants that wait for a shard, and cancels moves
+//! past their deadline.
 //!
 //! Each tick refolds the tenants whose next timer is due. A refold re-reads the tenant's
 //! events and state inside its transaction, so firing twice (two instances, a retry) changes
@@ -9,6 +10,7 @@ use crate::catalog::{Db, Doing, StoreError, tenants};
 use crate::domain::BaseDomain;
 use crate::lifecycle::ShownState;
 use crate::metrics::Metrics;
+use crate::moves;
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +56,8 @@ pub async fn tick(s: &Scheduler) -> Result<(), StoreError> {
         }
     }
     place_waiting(s).await?;
+    let cancelled = moves::cancel_overdue(&s.db, &s.base_domain, BATCH).await?;
+    s.metrics.moves_expired.inc_by(cancelled);
     Ok(())
 }
 

@@ -6,7 +6,8 @@ use crate::catalog::outbox;
 use crate::catalog::routes::RouteRow;
 use crate::catalog::tenants::TenantRow;
 use crate::domain::{
-    BaseDomain, Cycle, Endpoint, Placement, Products, Region, Residency, ShardId, Site, TenantId,
+    BaseDomain, Cycle, Endpoint, MoveId, MovePhase, Placement, Products, Region, Residency,
+    RouteStatus, ShardId, Site, TenantId,
 };
 use crate::lifecycle::{Lifecycle, ShownState};
 use chrono::{DateTime, Utc};
@@ -59,6 +60,12 @@ pub struct TenantSnapshot {
     pub deleted_at: Option<DateTime<Utc>>,
     /// Goes up by one with every change.
     pub version: i64,
+    /// Raised by every change of placement or routing status; a route with a lower epoch is
+    /// stale.
+    pub epoch: i64,
+    /// ONLINE, MOVING (a move copies the tenant's data) or READ_ONLY (a move cuts over).
+    #[schema(value_type = String)]
+    pub route_status: RouteStatus,
     /// The event (or timer) behind the last change.
     #[serde(skip)]
     pub caused_by: Option<Uuid>,
@@ -93,6 +100,8 @@ impl TenantSnapshot {
             created_at: t.created_at,
             deleted_at: t.deleted_at,
             version: row.version,
+            epoch: row.epoch,
+            route_status: row.route_status,
             caused_by: row.caused_by,
         }
     }
@@ -104,7 +113,13 @@ impl TenantSnapshot {
             region: self.region?,
             shard: self.shard.clone()?,
         };
-        Destination::new(self.id, self.host.clone()?, self.state, placement)
+        Destination::new(
+            self.id,
+            self.host.clone()?,
+            self.state,
+            placement,
+            (self.epoch, self.route_status),
+        )
     }
 
     /// The message that announces this version of the tenant on `tenant-catalog.changes`.
@@ -113,6 +128,22 @@ impl TenantSnapshot {
         previous_state: Option<ShownState>,
         cause: &str,
         changed_at: DateTime<Utc>,
+    ) -> outbox::Message {
+        self.message(previous_state, cause, changed_at, None)
+    }
+
+    /// The message that announces a step of a move: `tenant.moved` once it is done,
+    /// `tenant.moving` for every other phase, with both shards, the phase and the epoch.
+    pub fn move_message(&self, step: &MoveNote, changed_at: DateTime<Utc>) -> outbox::Message {
+        self.message(Some(self.state), step.cause(), changed_at, Some(step))
+    }
+
+    fn message(
+        &self,
+        previous_state: Option<ShownState>,
+        cause: &str,
+        changed_at: DateTime<Utc>,
+        step: Option<&MoveNote>,
     ) -> outbox::Message {
         let payload = ChangePayload {
             tenant_id: self.id,
@@ -127,13 +158,21 @@ impl TenantSnapshot {
             old_hosts: &self.old_hosts,
             products: self.products.as_ref(),
             version: self.version,
+            epoch: self.epoch,
+            route_status: self.route_status,
             caused_by: self.caused_by,
             cause,
             changed_at,
+            r#move: step,
+        };
+        let routing_key = match step {
+            Some(s) if s.phase == MovePhase::Done => "tenant.moved".to_owned(),
+            Some(_) => "tenant.moving".to_owned(),
+            None => format!("tenant.{}", self.state.as_str().to_lowercase()),
         };
         outbox::Message {
             tenant_id: self.id.as_uuid(),
-            routing_key: format!("tenant.{}", self.state.as_str().to_lowercase()),
+            routing_key,
             // A struct of plain fields: serialising it cannot fail.
             payload: serde_json::to_value(payload).unwrap_or_default(),
         }
@@ -156,6 +195,8 @@ impl TenantSnapshot {
             "host": null,
             "old_hosts": [],
             "version": row.version + 1,
+            "epoch": row.epoch + 1,
+            "route_status": RouteStatus::Online,
             "caused_by": null,
             "cause": "site claim",
             "withdrawn": true,
@@ -169,8 +210,31 @@ impl TenantSnapshot {
     }
 }
 
+/// What a change message says of the move step behind it.
+#[derive(Debug, Clone, Serialize)]
+pub struct MoveNote {
+    pub id: MoveId,
+    pub phase: MovePhase,
+    pub from_shard: ShardId,
+    pub to_shard: ShardId,
+    pub by: String,
+    pub reason: String,
+}
+
+impl MoveNote {
+    fn cause(&self) -> &'static str {
+        match self.phase {
+            MovePhase::Copying => "move started",
+            MovePhase::Cutover => "move cutting over",
+            MovePhase::Done => "move done",
+            MovePhase::Cancelled => "move cancelled",
+        }
+    }
+}
+
 /// The body of a change message (CONTRACT.md section 3, plus `serving`, `lifecycle`,
-/// `suspended`, `old_hosts`, `products`, `cause` and `changed_at`).
+/// `suspended`, `old_hosts`, `products`, `epoch`, `route_status`, `cause`, `changed_at` and,
+/// for a move's steps, `move`).
 #[derive(Serialize)]
 struct ChangePayload<'a> {
     tenant_id: TenantId,
@@ -185,9 +249,13 @@ struct ChangePayload<'a> {
     old_hosts: &'a [String],
     products: Option<&'a Products>,
     version: i64,
+    epoch: i64,
+    route_status: RouteStatus,
     caused_by: Option<Uuid>,
     cause: &'a str,
     changed_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    r#move: Option<&'a MoveNote>,
 }
 
 /// What a route needs of a tenant: the part of its snapshot that the router keeps per tenant.
@@ -198,15 +266,19 @@ pub struct Destination {
     pub state: ShownState,
     pub serving: bool,
     pub placement: Placement,
+    pub epoch: i64,
+    pub status: RouteStatus,
 }
 
 impl Destination {
     /// The destination of a tenant in `state` at `host`; `None` for states without a route.
+    /// `routing` is the route's epoch and status.
     pub fn new(
         tenant_id: TenantId,
         host: String,
         state: ShownState,
         placement: Placement,
+        routing: (i64, RouteStatus),
     ) -> Option<Self> {
         if matches!(state, ShownState::Provisioning | ShownState::Deleted) {
             return None;
@@ -217,13 +289,21 @@ impl Destination {
             state,
             serving: state.serving(),
             placement,
+            epoch: routing.0,
+            status: routing.1,
         })
     }
 
     /// The destination of a route row, the router's narrow read of the same tenant row.
     pub fn of_route(row: RouteRow, base: &BaseDomain) -> Option<Self> {
         let host = base.host(row.site.as_ref()?);
-        Destination::new(row.id, host, row.state, row.placement?)
+        Destination::new(
+            row.id,
+            host,
+            row.state,
+            row.placement?,
+            (row.epoch, row.route_status),
+        )
     }
 }
 

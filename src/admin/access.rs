@@ -1,9 +1,11 @@
 //! Who may act: the bearer token, checked by [`super::audit::gate`] before any routing, and
 //! spent on a write, in the write's transaction, so that a captured request cannot be replayed.
 
+use super::AdminState;
+use super::audit::{Reply, record};
 use crate::auth::Principal;
-use crate::catalog::Tx;
 use crate::catalog::admin as store;
+use crate::catalog::{Doing, Tx};
 use crate::error::{ApiError, Code};
 use actix_web::{HttpMessage, HttpRequest};
 use chrono::{DateTime, Utc};
@@ -33,4 +35,35 @@ pub(super) async fn spend(tx: &mut Tx, who: &Principal) -> Result<(), ApiError> 
             "this token was used for an admin write already (replayed `jti`): mint a new token for each write",
         ))
     }
+}
+
+/// Starts an admin write: tokens past their expiry forgotten, a transaction begun, and the
+/// caller's token spent in it.
+pub(super) async fn begin_write(state: &AdminState, who: &Principal) -> Result<Tx, ApiError> {
+    store::forget_expired_tokens(&state.db).await?;
+    let mut tx = state
+        .db
+        .begin()
+        .await
+        .doing(|| "starting an admin transaction".into())?;
+    spend(&mut tx, who).await?;
+    Ok(tx)
+}
+
+/// Ends an admin write: the answer, a refusal too, audited in the write's transaction, which
+/// commits; then the answer.
+pub(super) async fn commit_write(
+    mut tx: Tx,
+    req: &HttpRequest,
+    answer: Result<Reply, ApiError>,
+) -> Result<Reply, ApiError> {
+    let (status, outcome) = match &answer {
+        Ok(reply) => (reply.status, reply.outcome.clone()),
+        Err(error) => (error.code.status(), error.message.clone()),
+    };
+    record(&mut tx, req, status, outcome).await?;
+    tx.commit()
+        .await
+        .doing(|| format!("committing admin request {} {}", req.method(), req.path()))?;
+    answer
 }

@@ -1,5 +1,5 @@
-//! The admin API (CONTRACT.md section 6) under `/admin/v1`: deletions and shards, for tokens
-//! with scope `admin`.
+//! The admin API (CONTRACT.md sections 6 and 7) under `/admin/v1`: deletions, moves and shards,
+//! for tokens with scope `admin`.
 //!
 //! [`audit::gate`], wrapped once around the whole scope, checks the token before any routing
 //! and audits every request that has a valid one (who, what, the outcome) to the log and to
@@ -10,13 +10,17 @@
 mod access;
 mod audit;
 mod input;
+mod moves;
 mod openapi;
 mod shards;
 mod tenants;
 mod views;
 
 pub use openapi::{ApiDoc, openapi_json};
-pub use views::{DeletionCancel, DeletionRequest, ShardList, ShardRequest, ShardView, TenantView};
+pub use views::{
+    DeletionCancel, DeletionRequest, MoveAdvance, MoveCancel, MoveRequest, MoveView, ShardList,
+    ShardRequest, ShardView, TenantView,
+};
 
 use crate::auth::Verifier;
 use crate::catalog::Db;
@@ -52,6 +56,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::resource("/tenants/{id}/deletion")
                     .route(web::post().to(tenants::request_deletion))
                     .route(web::delete().to(tenants::cancel_deletion))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/tenants/{id}/moves")
+                    .route(web::post().to(moves::start_move))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/moves/{id}/advance")
+                    .route(web::post().to(moves::advance_move))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/moves/{id}/cancel")
+                    .route(web::post().to(moves::cancel_move))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/moves/{id}")
+                    .route(web::get().to(moves::get_move))
                     .default_service(web::to(method_not_allowed)),
             )
             .service(

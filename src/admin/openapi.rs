@@ -3,8 +3,8 @@
 //! compares with this.
 
 use super::views::{
-    DeletionCancel, DeletionRequest, ErrorBody, ErrorDetail, ShardList, ShardRequest, ShardView,
-    TenantView,
+    DeletionCancel, DeletionRequest, ErrorBody, ErrorDetail, MoveAdvance, MoveCancel, MoveRequest,
+    MoveView, ShardList, ShardRequest, ShardView, TenantView,
 };
 use crate::catalog::events::HistoryEntry;
 use crate::snapshot::TenantSnapshot;
@@ -15,12 +15,16 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(
         title = "tenant-catalog admin API",
-        description = "Deletions and shards (CONTRACT.md section 6). Every request needs one `Authorization: Bearer <token>` header with scope `admin` (mint one with `tenant-catalog token --scope admin`); a token serves one write only. The token is checked before routing: without a valid one every path and method answers 401 (two Authorization headers: 400), and the refusal is logged and counted, not stored. Every request with a valid token is audited; a write and its audit row commit in one transaction.",
+        description = "Deletions, moves and shards (CONTRACT.md sections 6 and 7). Every request needs one `Authorization: Bearer <token>` header with scope `admin` (mint one with `tenant-catalog token --scope admin`); a token serves one write only. The token is checked before routing: without a valid one every path and method answers 401 (two Authorization headers: 400), and the refusal is logged and counted, not stored. Every request with a valid token is audited; a write and its audit row commit in one transaction.",
     ),
     paths(
         super::tenants::request_deletion,
         super::tenants::cancel_deletion,
         super::tenants::tenant,
+        super::moves::start_move,
+        super::moves::get_move,
+        super::moves::advance_move,
+        super::moves::cancel_move,
         super::shards::put_shard,
         super::shards::list_shards,
         super::openapi_document,
@@ -29,6 +33,10 @@ use utoipa::{Modify, OpenApi};
         DeletionRequest,
         DeletionCancel,
         ShardRequest,
+        MoveRequest,
+        MoveAdvance,
+        MoveCancel,
+        MoveView,
         TenantView,
         TenantSnapshot,
         HistoryEntry,
@@ -40,6 +48,7 @@ use utoipa::{Modify, OpenApi};
     modifiers(&BearerAuth),
     tags(
         (name = "tenants", description = "Deletion requests and the tenant with its history"),
+        (name = "moves", description = "Moves of tenants between shards, advanced by the data plane"),
         (name = "shards", description = "Shards and their fill"),
         (name = "meta", description = "This document"),
     )

@@ -1,11 +1,10 @@
 //! Shards: declaring one, and listing all with their fill.
 
 use super::AdminState;
-use super::access::{caller, spend};
+use super::access::{begin_write, caller};
 use super::audit::{Reply, record};
 use super::input::{field, json_body, json_text, path_id};
 use super::views::{self, ShardList, ShardRequest, ShardView};
-use crate::catalog::admin as store;
 use crate::catalog::shards::{self, Declared, ShardSpec};
 use crate::catalog::{Doing, tenants};
 use crate::domain::{Capacity, Endpoint, ShardId, ShardStatus};
@@ -47,13 +46,7 @@ pub async fn put_shard(
         .as_deref()
         .map(|s| field("status", s.parse()))
         .transpose()?;
-    store::forget_expired_tokens(&state.db).await?;
-    let mut tx = state
-        .db
-        .begin()
-        .await
-        .doing(|| "starting to declare a shard".into())?;
-    spend(&mut tx, &who).await?;
+    let mut tx = begin_write(&state, &who).await?;
     let current_status = shards::status(&mut tx, &id).await?;
     let spec = ShardSpec {
         id,

@@ -1,14 +1,13 @@
 //! Tenants: deletion requests and their cancellation, and the tenant with its history.
 
 use super::AdminState;
-use super::access::{caller, spend};
-use super::audit::{Reply, record};
+use super::access::{begin_write, caller, commit_write};
+use super::audit::Reply;
 use super::input::{field, json_body, json_text, tenant_id};
 use super::views::{self, DeletionCancel, DeletionRequest, TenantView};
 use crate::apply::admin::{Acted, AdminAction, act};
 use crate::auth::Principal;
-use crate::catalog::admin as store;
-use crate::catalog::{Doing, events, tenants};
+use crate::catalog::{events, tenants};
 use crate::domain::{FreeText, TenantId};
 use crate::error::{ApiError, Code};
 use crate::lifecycle::Lifecycle;
@@ -130,13 +129,7 @@ async fn tenant_action(
     who: &Principal,
     done: impl FnOnce(&Acted, &TenantSnapshot) -> (StatusCode, String),
 ) -> Result<Reply, ApiError> {
-    store::forget_expired_tokens(&state.db).await?;
-    let mut tx = state
-        .db
-        .begin()
-        .await
-        .doing(|| "starting an admin transaction".into())?;
-    spend(&mut tx, who).await?;
+    let mut tx = begin_write(state, who).await?;
     if tenants::load_many(&mut *tx, &[id]).await?.is_empty() {
         return Err(not_found(id));
     }
@@ -168,15 +161,7 @@ async fn tenant_action(
             Ok(tenant_reply(status, tenant, outcome))
         }
     };
-    let (status, outcome) = match &answer {
-        Ok(reply) => (reply.status, reply.outcome.clone()),
-        Err(error) => (error.code.status(), error.message.clone()),
-    };
-    record(&mut tx, req, status, outcome).await?;
-    tx.commit()
-        .await
-        .doing(|| format!("committing an admin action on tenant {id}"))?;
-    answer
+    commit_write(tx, req, answer).await
 }
 
 fn tenant_reply(status: StatusCode, tenant: TenantSnapshot, outcome: String) -> Reply {

@@ -1,9 +1,13 @@
 //! The JSON the admin API reads and writes, described for the OpenAPI document.
 
 use crate::catalog::events::HistoryEntry;
+use crate::catalog::moves::Move;
 use crate::catalog::shards::ShardRow;
-use crate::domain::{Endpoint, Region, ShardId, ShardStatus};
+use crate::domain::{
+    Endpoint, MoveId, MoveOrigin, MovePhase, Region, RouteStatus, ShardId, ShardStatus, TenantId,
+};
 use crate::snapshot::TenantSnapshot;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -104,6 +108,97 @@ pub struct ShardList {
     pub waiting: i64,
 }
 
+/// The body of `POST /admin/v1/tenants/{id}/moves`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveRequest {
+    /// The shard to move the tenant to: open, with room, in a region the residency allows.
+    #[schema(example = "eu-west-1-2")]
+    pub to_shard: String,
+    /// Why: 1 to 500 characters; kept in the tenant's history with the token's `sub`.
+    pub reason: String,
+    /// Cancel the move if it is not done this many seconds from now (1 to 2592000, 30 days).
+    /// Absent: no deadline.
+    #[schema(minimum = 1, maximum = 2592000)]
+    pub deadline_seconds: Option<i64>,
+}
+
+/// The body of `POST /admin/v1/moves/{id}/advance`, which is optional.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveAdvance {
+    /// The phase the data plane finished its step for: `cutover` (the copy is done) or `done`
+    /// (the cutover is done). A repeat of a call that was carried out answers 200 and changes
+    /// nothing. Absent: one phase on, whatever the move is in (not safe to retry).
+    #[schema(example = "cutover")]
+    pub phase: Option<String>,
+}
+
+/// The body of `POST /admin/v1/moves/{id}/cancel`, which is optional.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveCancel {
+    /// Why: 1 to 500 characters; "no reason given" when absent.
+    pub reason: Option<String>,
+}
+
+/// A move of a tenant between shards.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MoveView {
+    #[schema(value_type = uuid::Uuid)]
+    pub id: MoveId,
+    #[schema(value_type = uuid::Uuid)]
+    pub tenant_id: TenantId,
+    #[schema(value_type = String)]
+    pub from_shard: ShardId,
+    #[schema(value_type = String)]
+    pub to_shard: ShardId,
+    /// `copying`, `cutover`, `done` or `cancelled`.
+    #[schema(value_type = String)]
+    pub phase: MovePhase,
+    /// `admin`, `drain` or `residency`.
+    #[schema(value_type = String)]
+    pub origin: MoveOrigin,
+    /// The token's `sub` of who asked, or `tenant-catalog` for moves the service started.
+    pub requested_by: String,
+    pub reason: String,
+    /// When the move is cancelled if it is not done by then.
+    pub deadline_at: Option<DateTime<Utc>>,
+    pub cancelled_by: Option<String>,
+    pub cancel_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The tenant's routing epoch now.
+    pub epoch: i64,
+    /// The tenant's routing status now: ONLINE, MOVING or READ_ONLY.
+    #[schema(value_type = String)]
+    pub route_status: RouteStatus,
+}
+
+impl MoveView {
+    pub fn new(m: Move, epoch: i64, route_status: RouteStatus) -> Self {
+        MoveView {
+            id: m.id,
+            tenant_id: m.tenant_id,
+            from_shard: m.from,
+            to_shard: m.to,
+            phase: m.phase,
+            origin: m.origin,
+            requested_by: m.requested_by,
+            reason: m.reason,
+            deadline_at: m.deadline_at,
+            cancelled_by: m.cancelled_by,
+            cancel_reason: m.cancel_reason,
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+            finished_at: m.finished_at,
+            epoch,
+            route_status,
+        }
+    }
+}
+
 /// The error body of every refusal.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -114,7 +209,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable, machine-readable: `bad_request`, `unauthenticated`, `token_replayed`,
     /// `forbidden`, `not_found`, `force_required`, `already_deleted`, `nothing_to_cancel`,
-    /// `shard_conflict`, `payload_too_large`, `method_not_allowed`, `catalog_unavailable`.
+    /// `shard_conflict`, `move_conflict`, `payload_too_large`, `method_not_allowed`, `catalog_unavailable`.
     pub code: String,
     /// What happened and what to do, for a person.
     pub message: String,

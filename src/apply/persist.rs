@@ -49,13 +49,13 @@ pub(super) async fn persist(
         .into_iter()
         .filter_map(|r| {
             let placement = kept_placement(&r).or_else(|| placed.remove(&r.id));
-            let last = r
+            let (last, epoch) = r
                 .stored
                 .as_ref()
-                .map(|s| s.version)
+                .map(|s| (s.version, s.epoch))
                 .or_else(|| earlier.get(&r.id).copied())
-                .unwrap_or(0);
-            next_row(r, placement, last)
+                .unwrap_or((0, 0));
+            next_row(r, placement, last, epoch)
         })
         .collect();
     write(tx, &next).await?;
@@ -75,10 +75,10 @@ fn kept_placement(r: &Refolded) -> Option<Placement> {
     (allowed || r.tenant.lifecycle == Lifecycle::Deleted).then_some(placement)
 }
 
-/// The new version of a tenant's row (after `last`, 0 for a new tenant), unless it says what
-/// the stored row says.
-fn next_row(r: Refolded, placement: Option<Placement>, last: i64) -> Option<NextRow> {
-    let mut row = TenantRow::project(&r.tenant, placement);
+/// The new version of a tenant's row (after `last`, 0 for a new tenant; its epoch goes on from
+/// `epoch`), unless it says what the stored row says.
+fn next_row(r: Refolded, placement: Option<Placement>, last: i64, epoch: i64) -> Option<NextRow> {
+    let mut row = TenantRow::project_over(&r.tenant, placement, r.stored.as_ref(), epoch);
     if r.stored.as_ref().is_some_and(|s| s.same_content(&row)) {
         return None;
     }
@@ -186,9 +186,9 @@ pub(super) async fn withdraw(
         .filter_map(|row| row.placement.as_ref().map(|p| p.shard.clone()))
         .collect();
     shards::release_slots(tx, &freed).await?;
-    let gone: Vec<(TenantId, i64)> = withdrawn
+    let gone: Vec<(TenantId, i64, i64)> = withdrawn
         .iter()
-        .map(|row| (row.id(), row.version + 1))
+        .map(|row| (row.id(), row.version + 1, row.epoch + 1))
         .collect();
     tenants::remove(tx, &gone).await?;
     let messages: Vec<_> = withdrawn

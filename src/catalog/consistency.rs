@@ -58,7 +58,8 @@ pub struct FillDifference {
     pub counted: i64,
 }
 
-/// Shards whose `tenant_count` differs from their live tenants, in the caller's transaction;
+/// Shards whose `tenant_count` differs from their live tenants and the running moves to them,
+/// in the caller's transaction;
 /// with `fix`, the counts are set right. The shards are locked against placements meanwhile.
 pub async fn shard_fills(tx: &mut Tx, fix: bool) -> Result<Vec<FillDifference>, StoreError> {
     sqlx::query!("lock table shards in share row exclusive mode")
@@ -66,11 +67,14 @@ pub async fn shard_fills(tx: &mut Tx, fix: bool) -> Result<Vec<FillDifference>, 
         .await
         .doing(|| "locking shards to count their tenants".into())?;
     let rows = sqlx::query!(
-        r#"select s.id, s.tenant_count, count(t.id) as "counted!"
-           from shards s
-           left join tenants t on t.shard_id = s.id and t.lifecycle <> 'DELETED'
-           group by s.id, s.tenant_count
-           having s.tenant_count <> count(t.id)
+        // A running move holds a slot on its target besides the tenant's own.
+        r#"select s.id, s.tenant_count, c.n as "counted!"
+           from shards s,
+                lateral (select (select count(*) from tenants t
+                                 where t.shard_id = s.id and t.lifecycle <> 'DELETED')
+                              + (select count(*) from moves m
+                                 where m.to_shard = s.id and m.phase in ('copying', 'cutover')) as n) c
+           where s.tenant_count <> c.n
            order by s.id"#
     )
     .fetch_all(&mut **tx)

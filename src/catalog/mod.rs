@@ -6,6 +6,7 @@ pub mod admin;
 pub mod claims;
 pub mod consistency;
 pub mod events;
+pub mod moves;
 pub mod outbox;
 pub mod routes;
 pub mod shards;

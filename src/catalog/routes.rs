@@ -3,7 +3,7 @@
 
 use super::Db;
 use super::error::{Doing, StoreError};
-use crate::domain::{Placement, ShardId, Site, TenantId};
+use crate::domain::{Placement, RouteStatus, ShardId, Site, TenantId};
 use crate::lifecycle::ShownState;
 use uuid::Uuid;
 
@@ -14,6 +14,8 @@ pub struct RouteRow {
     pub site: Option<Site>,
     pub state: ShownState,
     pub placement: Option<Placement>,
+    pub epoch: i64,
+    pub route_status: RouteStatus,
 }
 
 /// The route rows of the tenants among `ids` that exist, in one query. A row whose columns do
@@ -22,7 +24,7 @@ pub struct RouteRow {
 pub async fn by_ids(db: &Db, ids: &[TenantId]) -> Result<Vec<RouteRow>, StoreError> {
     let uuids: Vec<Uuid> = ids.iter().map(TenantId::as_uuid).collect();
     let rows = sqlx::query!(
-        r#"select id, site, state, region, shard_id, version from tenants where id = any($1)"#,
+        r#"select id, site, state, region, shard_id, epoch, route_status from tenants where id = any($1)"#,
         &uuids
     )
     .fetch_all(db)
@@ -47,6 +49,8 @@ pub async fn by_ids(db: &Db, ids: &[TenantId]) -> Result<Vec<RouteRow>, StoreErr
                     .ok()?,
                 state: ShownState::parse(&r.state)?,
                 placement,
+                epoch: r.epoch,
+                route_status: r.route_status.parse().ok()?,
             })
         })
         .collect())

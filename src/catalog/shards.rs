@@ -286,6 +286,20 @@ pub async fn declare(tx: &mut Tx, spec: &ShardSpec) -> Result<Declared, StoreErr
     Ok(Declared::Updated(row.try_into()?))
 }
 
+/// A shard, if it exists, in a transaction.
+pub async fn get(tx: &mut Tx, id: &ShardId) -> Result<Option<ShardRow>, StoreError> {
+    sqlx::query_as!(
+        Columns,
+        "select id, region, endpoint, capacity, tenant_count, status from shards where id = $1",
+        id.as_str()
+    )
+    .fetch_optional(&mut **tx)
+    .await
+    .doing(|| format!("reading shard {id}"))?
+    .map(ShardRow::try_from)
+    .transpose()
+}
+
 /// The status of a shard, if it exists.
 pub async fn status(tx: &mut Tx, id: &ShardId) -> Result<Option<ShardStatus>, StoreError> {
     let status = sqlx::query_scalar!("select status from shards where id = $1", id.as_str())

@@ -39,6 +39,7 @@ macro_rules! uuid_id {
 
 uuid_id!(TenantId, "a tenant");
 uuid_id!(EventId, "an event");
+uuid_id!(MoveId, "a move");
 
 #[cfg(test)]
 mod tests {

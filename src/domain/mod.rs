@@ -3,12 +3,14 @@
 
 mod base_domain;
 mod ids;
+mod moves;
 mod region;
 mod shard;
 mod site;
 
 pub use base_domain::BaseDomain;
-pub use ids::{EventId, TenantId};
+pub use ids::{EventId, MoveId, TenantId};
+pub use moves::{MoveOrigin, MovePhase, RouteStatus};
 pub use region::{Region, Residency};
 pub use shard::{Capacity, Endpoint, Placement, ShardId, ShardStatus};
 pub use site::Site;
@@ -29,6 +31,10 @@ pub(crate) use serialize_as_text;
 serialize_as_text!(
     TenantId,
     EventId,
+    MoveId,
+    RouteStatus,
+    MovePhase,
+    MoveOrigin,
     Site,
     Region,
     Residency,

@@ -23,6 +23,17 @@ pub enum TenantState {
     Deleted,
 }
 
+/// Whether a route takes writes: `ONLINE`; `MOVING` while a move copies the tenant's data
+/// (still served read-write where the route says); `READ_ONLY` on the source while a move cuts
+/// over.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::domain::RouteStatus")]
+pub enum RouteStatus {
+    Online,
+    Moving,
+    ReadOnly,
+}
+
 /// A customer tenant.
 pub struct Tenant(pub TenantSnapshot);
 
@@ -171,6 +182,15 @@ impl Route {
     /// Whether the caller may serve the tenant: TRIAL, ACTIVE or CANCELLING.
     async fn serving(&self) -> bool {
         self.0.to.serving
+    }
+    /// Raised by every change of the tenant's placement or routing status, never lowered: a
+    /// route held with a lower epoch is stale.
+    async fn epoch(&self) -> i64 {
+        self.0.to.epoch
+    }
+    /// ONLINE, MOVING or READ_ONLY.
+    async fn status(&self) -> RouteStatus {
+        self.0.to.status.into()
     }
 }
 

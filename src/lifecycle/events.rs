@@ -1,7 +1,9 @@
 //! Commerce lifecycle events (CONTRACT.md section 3) and admin actions, as the fold takes them.
 //! Raw messages become these in [`super::parse`], once, at the edge.
 
-use crate::domain::{BillingDay, Cycle, EventId, Products, Residency, Site, TenantId};
+use crate::domain::{
+    BillingDay, Cycle, EventId, MoveId, MovePhase, Products, Residency, ShardId, Site, TenantId,
+};
 use chrono::{DateTime, Utc};
 use std::fmt;
 
@@ -69,6 +71,44 @@ pub enum EventKind {
         by: String,
         reason: String,
     },
+    /// A step of a move between shards (requested, advanced, cancelled). The routing it
+    /// changes is the move workflow's; the history keeps who, why and whether it was refused,
+    /// which depends on the shards at that instant and so is recorded, not re-judged.
+    AdminMove(MoveStep),
+}
+
+/// What a step of a move did, as its history event records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoveStep {
+    pub step: MoveStepKind,
+    pub by: String,
+    pub reason: String,
+    pub move_id: MoveId,
+    /// `None` for a refused request of a tenant that is on no shard.
+    pub from: Option<ShardId>,
+    pub to: ShardId,
+    /// The phase the move entered (or, when refused, would have).
+    pub phase: MovePhase,
+    /// Why it was refused; `None` when it was carried out.
+    pub refused: Option<String>,
+}
+
+/// The three steps of a move an admin (or the service) takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MoveStepKind {
+    Requested,
+    Advanced,
+    Cancelled,
+}
+
+impl MoveStepKind {
+    pub fn event_type(self) -> EventType {
+        match self {
+            MoveStepKind::Requested => EventType::AdminMoveRequested,
+            MoveStepKind::Advanced => EventType::AdminMoveAdvanced,
+            MoveStepKind::Cancelled => EventType::AdminMoveCancelled,
+        }
+    }
 }
 
 /// The `type` names of the contract.
@@ -85,6 +125,9 @@ pub enum EventType {
     DataDeletionRequested,
     AdminDeletionRequested,
     AdminDeletionCancelled,
+    AdminMoveRequested,
+    AdminMoveAdvanced,
+    AdminMoveCancelled,
 }
 
 impl EventType {
@@ -101,9 +144,12 @@ impl EventType {
         EventType::DataDeletionRequested,
     ];
 
-    pub const ADMIN: [EventType; 2] = [
+    pub const ADMIN: [EventType; 5] = [
         EventType::AdminDeletionRequested,
         EventType::AdminDeletionCancelled,
+        EventType::AdminMoveRequested,
+        EventType::AdminMoveAdvanced,
+        EventType::AdminMoveCancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -119,6 +165,9 @@ impl EventType {
             EventType::DataDeletionRequested => "data.deletion_requested",
             EventType::AdminDeletionRequested => "admin.deletion_requested",
             EventType::AdminDeletionCancelled => "admin.deletion_cancelled",
+            EventType::AdminMoveRequested => "admin.move_requested",
+            EventType::AdminMoveAdvanced => "admin.move_advanced",
+            EventType::AdminMoveCancelled => "admin.move_cancelled",
         }
     }
 
@@ -154,6 +203,7 @@ impl EventKind {
             EventKind::DataDeletionRequested { .. } => EventType::DataDeletionRequested,
             EventKind::AdminDeletionRequested { .. } => EventType::AdminDeletionRequested,
             EventKind::AdminDeletionCancelled { .. } => EventType::AdminDeletionCancelled,
+            EventKind::AdminMove(step) => step.step.event_type(),
         }
     }
 }

@@ -12,7 +12,7 @@ pub mod rules;
 pub mod state;
 pub mod timers;
 
-pub use events::{Event, EventKind, EventType, NewTenant, RejectedEvent};
+pub use events::{Event, EventKind, EventType, MoveStep, MoveStepKind, NewTenant, RejectedEvent};
 pub use fold::{Folded, Outcome, OutcomeKind, fold};
 pub use parse::Envelope;
 pub use state::{Lifecycle, ShownState, Tenant};

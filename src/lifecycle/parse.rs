@@ -3,8 +3,10 @@
 //! A message that does not parse into an [`Event`] is refused with a [`RejectedEvent`] that
 //! says which field is wrong and why; the consumer sends it to the dead-letter queue.
 
-use super::events::{Event, EventKind, EventType, NewTenant, RejectedEvent};
-use crate::domain::{BillingDay, EventId, InvalidValue, Products, Site, TenantId};
+use super::events::{
+    Event, EventKind, EventType, MoveStep, MoveStepKind, NewTenant, RejectedEvent,
+};
+use crate::domain::{BillingDay, EventId, InvalidValue, Products, ShardId, Site, TenantId};
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Map, Value};
 
@@ -137,6 +139,9 @@ pub fn parse_kind(
             by: by(data)?,
             reason: text(data, "reason", "data.reason")?,
         },
+        EventType::AdminMoveRequested => move_step(MoveStepKind::Requested, data)?,
+        EventType::AdminMoveAdvanced => move_step(MoveStepKind::Advanced, data)?,
+        EventType::AdminMoveCancelled => move_step(MoveStepKind::Cancelled, data)?,
     };
     Ok(kind)
 }
@@ -195,6 +200,39 @@ fn cancelled(
 }
 
 /// Who did an admin action: the token's `sub`.
+/// A move step as its history event stores it: `by`, `reason`, `move_id`, `from_shard`,
+/// `to_shard`, `phase` and, when refused, `refused`.
+fn move_step(step: MoveStepKind, data: &Map<String, Value>) -> Result<EventKind, RejectedEvent> {
+    let refused = match data.get("refused") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(text(data, "refused", "data.refused")?),
+    };
+    let field = |key: &'static str, name: &'static str| {
+        required_str(data, key).map_err(|e| rename(e, name))
+    };
+    Ok(EventKind::AdminMove(MoveStep {
+        step,
+        by: by(data)?,
+        reason: text(data, "reason", "data.reason")?,
+        move_id: field("move_id", "data.move_id")?
+            .parse()
+            .map_err(invalid("data.move_id"))?,
+        from: match data.get("from_shard") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(
+                ShardId::try_from(field("from_shard", "data.from_shard")?)
+                    .map_err(invalid("data.from_shard"))?,
+            ),
+        },
+        to: ShardId::try_from(field("to_shard", "data.to_shard")?)
+            .map_err(invalid("data.to_shard"))?,
+        phase: field("phase", "data.phase")?
+            .parse()
+            .map_err(invalid("data.phase"))?,
+        refused,
+    }))
+}
+
 fn by(data: &Map<String, Value>) -> Result<String, RejectedEvent> {
     required_str(data, "by")
         .map_err(|e| rename(e, "data.by"))

@@ -113,6 +113,13 @@ fn transition(t: &mut Tenant, event: &Event, sites: &dyn SiteRegistry) -> Result
         EventKind::AdminDeletionRequested {
             immediate, force, ..
         } => admin_deletion(t, *immediate, *force, event.occurred_at)?,
+        // The routing a move changes is the move workflow's; the lifecycle is left as it is.
+        // Whether the step was refused depended on the shards at the time: it is recorded.
+        EventKind::AdminMove(step) => {
+            if let Some(why) = &step.refused {
+                return Err(why.clone());
+            }
+        }
         // Judged by the fold, which knows which admin deletions it cancels.
         EventKind::AdminDeletionCancelled { .. } => {
             return Err("admin.deletion_cancelled is judged by the fold".into());

@@ -5,31 +5,14 @@
 
 use crate::helpers::*;
 use crate::load::generate::{self as loadgen, Spec};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use tenant_catalog::amqp::EventPublisher;
-
-/// `tenant-catalog serve` as a child process on the app's database and vhost.
-fn serve_process(app: &TestApp, key: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_tenant-catalog"))
-        .arg("serve")
-        .env("DATABASE_URL", &app.settings.database_url)
-        .env("AMQP_URL", &app.settings.amqp_url)
-        .env("HTTP_ADDR", "127.0.0.1:0")
-        .env("AUTH_SIGNING_KEY", key)
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve starts")
-}
 
 #[tokio::test]
 async fn kill_9_and_a_dropped_broker_connection_lose_nothing() {
     let app = spawn_app().await;
     let key = std::env::temp_dir().join(format!("tc-faults-{}.pem", uuid::Uuid::new_v4()));
-    let mut child = serve_process(&app, &key);
+    let mut child = serve_process(&app, "127.0.0.1:0", &key);
 
     let plan = loadgen::generate(
         &Spec {
@@ -54,7 +37,7 @@ async fn kill_9_and_a_dropped_broker_connection_lose_nothing() {
         tokio::time::sleep(Duration::from_millis(300 + 200 * kill)).await;
         child.kill().expect("SIGKILL");
         child.wait().unwrap();
-        child = serve_process(&app, &key);
+        child = serve_process(&app, "127.0.0.1:0", &key);
         if kill == 1 {
             // The in-process serve loses its broker connection and must reconnect by itself.
             assert!(

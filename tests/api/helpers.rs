@@ -174,7 +174,26 @@ async fn start(settings: &Settings) -> TestApp {
 }
 
 impl TestApp {
-    async fn wait_ready(&self) {
+    /// A handle on a `serve` that runs elsewhere (a child process) at `address`, on `other`'s
+    /// database, vhost and keys; returned once it is ready.
+    pub async fn remote(other: &TestApp, address: &str) -> TestApp {
+        let app = TestApp {
+            address: address.to_owned(),
+            db: other.db.clone(),
+            settings: other.settings.clone(),
+            publisher: EventPublisher::connect(&other.settings.amqp_url)
+                .await
+                .expect("publisher"),
+            shutdown: CancellationToken::new(),
+            task: None,
+            env: None,
+        };
+        app.wait_ready().await;
+        app
+    }
+
+    /// Waits until `/readyz` answers 200 (20 s at most).
+    pub async fn wait_ready(&self) {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + std::time::Duration::from_secs(20);
         loop {
@@ -534,6 +553,23 @@ impl Drop for TestApp {
             task.abort();
         }
     }
+}
+
+/// `tenant-catalog serve` as a child process on the app's database and vhost, listening on
+/// `http_addr` and signing with `key`.
+pub fn serve_process(app: &TestApp, http_addr: &str, key: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tenant-catalog"))
+        .arg("serve")
+        .env("DATABASE_URL", &app.settings.database_url)
+        .env("AMQP_URL", &app.settings.amqp_url)
+        .env("HTTP_ADDR", http_addr)
+        .env("AUTH_SIGNING_KEY", key)
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve starts")
 }
 
 /// A GET on RabbitMQ's management API (`path` after `/api/`); `None` when it does not answer.

@@ -19,6 +19,7 @@ mod faults;
 mod graphql;
 mod http;
 mod ingest;
+mod moves;
 mod operations;
 mod placement;
 mod routing;

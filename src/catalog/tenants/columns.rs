@@ -35,6 +35,8 @@ pub(super) struct Columns {
     pub(super) deleted_at: Option<DateTime<Utc>>,
     pub(super) version: i64,
     pub(super) caused_by: Option<Uuid>,
+    pub(super) epoch: i64,
+    pub(super) route_status: String,
 }
 
 impl From<&TenantRow> for Columns {
@@ -63,6 +65,8 @@ impl From<&TenantRow> for Columns {
             deleted_at: t.deleted_at,
             version: r.version,
             caused_by: r.caused_by,
+            epoch: r.epoch,
+            route_status: r.route_status.as_str().to_owned(),
         }
     }
 }
@@ -147,6 +151,8 @@ impl TryFrom<Columns> for TenantRow {
             next_timer_at: c.next_timer_at,
             version: c.version,
             caused_by: c.caused_by,
+            epoch: c.epoch,
+            route_status: column(id, "route_status", c.route_status.parse())?,
         })
     }
 }

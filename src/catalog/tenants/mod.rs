@@ -10,7 +10,7 @@ pub use due::{claim_due, claim_waiting, timer_lag};
 pub use listing::{Filter, count, count_waiting, ids_after, page};
 
 use super::{Db, Doing, StoreError, Tx};
-use crate::domain::{Placement, TenantId};
+use crate::domain::{Placement, RouteStatus, TenantId};
 use crate::lifecycle::{Lifecycle, ShownState, Tenant, timers};
 use chrono::{DateTime, Utc};
 use columns::{Columns, decode};
@@ -32,6 +32,9 @@ pub struct TenantRow {
     pub version: i64,
     /// The event (or the timer's derived id) behind the last change.
     pub caused_by: Option<Uuid>,
+    /// Raised by every change of placement or routing status; never lowered.
+    pub epoch: i64,
+    pub route_status: RouteStatus,
 }
 
 impl TenantRow {
@@ -45,7 +48,31 @@ impl TenantRow {
             next_timer_at: timers::next_timer(t).map(|(_, at)| at),
             version: 0,
             caused_by: None,
+            epoch: 0,
+            route_status: RouteStatus::Online,
         }
+    }
+
+    /// The row for a refolded tenant whose stored row is `stored`: the fold gives the tenant,
+    /// the stored row its routing status and epoch; a new placement raises the epoch.
+    pub fn project_over(
+        t: &Tenant,
+        placement: Option<Placement>,
+        stored: Option<&TenantRow>,
+        epoch_floor: i64,
+    ) -> Self {
+        let mut row = Self::project(t, placement);
+        let (epoch, status, before) = match stored {
+            Some(s) => (s.epoch, s.route_status, s.placement.as_ref()),
+            None => (epoch_floor, RouteStatus::Online, None),
+        };
+        row.route_status = status;
+        row.epoch = if row.placement.as_ref() != before {
+            epoch + 1
+        } else {
+            epoch
+        };
+        row
     }
 
     pub fn id(&self) -> TenantId {
@@ -105,7 +132,7 @@ pub async fn load_many<'e>(
         r#"select id, lifecycle, state, suspended, site, old_sites, residency, region, shard_id,
                   products, billing_day, plan, cycle, trial_ends_at, current_period_end,
                   cancellation_effective_at, deletion_due_at, next_timer_at, created_at,
-                  deleted_at, version, caused_by
+                  deleted_at, version, caused_by, epoch, route_status
            from tenants where id = any($1)"#,
         &uuids
     )
@@ -131,11 +158,11 @@ pub async fn save<'r>(
         r#"insert into tenants (id, lifecycle, state, suspended, site, old_sites, residency, region,
                 shard_id, products, billing_day, plan, cycle, trial_ends_at, current_period_end,
                 cancellation_effective_at, deletion_due_at, next_timer_at, created_at, deleted_at,
-                version, caused_by)
+                version, caused_by, epoch, route_status)
            select id, lifecycle, state, suspended, site, old_sites, residency, region,
                 shard_id, products, billing_day, plan, cycle, trial_ends_at, current_period_end,
                 cancellation_effective_at, deletion_due_at, next_timer_at, created_at, deleted_at,
-                version, caused_by
+                version, caused_by, epoch, route_status
            from jsonb_populate_recordset(null::tenants, $1)
            on conflict (id) do update set
                 lifecycle = excluded.lifecycle, state = excluded.state,
@@ -150,7 +177,8 @@ pub async fn save<'r>(
                 deletion_due_at = excluded.deletion_due_at,
                 next_timer_at = excluded.next_timer_at, created_at = excluded.created_at,
                 deleted_at = excluded.deleted_at, version = excluded.version,
-                caused_by = excluded.caused_by"#,
+                caused_by = excluded.caused_by, epoch = excluded.epoch,
+                route_status = excluded.route_status"#,
         json
     )
     .execute(&mut **tx)
@@ -188,19 +216,22 @@ pub async fn save_old_sites(tx: &mut Tx, row: &TenantRow) -> Result<(), StoreErr
 }
 
 /// Removes tenant rows (their old hosts go with them): tenants that are unknown again, each
-/// with the version of its withdrawal, which is kept.
-pub async fn remove(tx: &mut Tx, gone: &[(TenantId, i64)]) -> Result<(), StoreError> {
-    let uuids: Vec<Uuid> = gone.iter().map(|(id, _)| id.as_uuid()).collect();
-    let versions: Vec<i64> = gone.iter().map(|(_, v)| *v).collect();
+/// with the version of its withdrawal and its last epoch, which are kept.
+pub async fn remove(tx: &mut Tx, gone: &[(TenantId, i64, i64)]) -> Result<(), StoreError> {
+    let uuids: Vec<Uuid> = gone.iter().map(|(id, _, _)| id.as_uuid()).collect();
+    let versions: Vec<i64> = gone.iter().map(|(_, v, _)| *v).collect();
+    let epochs: Vec<i64> = gone.iter().map(|(_, _, e)| *e).collect();
     sqlx::query!(
         r#"with gone as (delete from tenants where id = any($1))
-           insert into withdrawn_tenants (id, version)
-           select id, version from unnest($1::uuid[], $2::int8[]) as u(id, version)
+           insert into withdrawn_tenants (id, version, epoch)
+           select id, version, epoch from unnest($1::uuid[], $2::int8[], $3::int8[]) as u(id, version, epoch)
            on conflict (id) do update
                set version = greatest(withdrawn_tenants.version, excluded.version),
+                   epoch = greatest(withdrawn_tenants.epoch, excluded.epoch),
                    withdrawn_at = now()"#,
         &uuids,
-        &versions
+        &versions,
+        &epochs
     )
     .execute(&mut **tx)
     .await
@@ -208,18 +239,18 @@ pub async fn remove(tx: &mut Tx, gone: &[(TenantId, i64)]) -> Result<(), StoreEr
     Ok(())
 }
 
-/// The last versions of tenants removed as unknown again ([`remove`]), by id: a tenant created
-/// again goes on from there.
+/// The last versions and epochs of tenants removed as unknown again ([`remove`]), by id: a
+/// tenant created again goes on from there.
 pub async fn withdrawn_versions(
     tx: &mut Tx,
     ids: &[TenantId],
-) -> Result<HashMap<TenantId, i64>, StoreError> {
+) -> Result<HashMap<TenantId, (i64, i64)>, StoreError> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
     let uuids: Vec<Uuid> = ids.iter().map(TenantId::as_uuid).collect();
     let rows = sqlx::query!(
-        "select id, version from withdrawn_tenants where id = any($1)",
+        "select id, version, epoch from withdrawn_tenants where id = any($1)",
         &uuids
     )
     .fetch_all(&mut **tx)
@@ -227,7 +258,7 @@ pub async fn withdrawn_versions(
     .doing(|| "reading the versions of withdrawn tenants".into())?;
     Ok(rows
         .into_iter()
-        .map(|r| (TenantId::from_uuid(r.id), r.version))
+        .map(|r| (TenantId::from_uuid(r.id), (r.version, r.epoch)))
         .collect())
 }
 

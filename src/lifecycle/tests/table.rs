@@ -51,6 +51,11 @@ fn one_of(t: EventType) -> Event {
             return admin(1, t.as_str(), T0, json!({"by": "ops", "reason": "abuse"}));
         }
         EventType::AdminDeletionCancelled => unreachable!("judged by the fold, not by `apply`"),
+        EventType::AdminMoveRequested
+        | EventType::AdminMoveAdvanced
+        | EventType::AdminMoveCancelled => {
+            return admin(1, t.as_str(), T0, move_data(None));
+        }
     };
     event(1, t.as_str(), T0, data)
 }
@@ -73,7 +78,33 @@ fn allowed(l: Option<Lifecycle>, suspended: bool, t: EventType) -> bool {
         // Without `force`, an admin may only delete a tenant that is deactivated already.
         (AdminDeletionRequested, Some(l)) => l == Deactivated,
         (AdminDeletionCancelled, _) => unreachable!("judged by the fold, not by `apply`"),
+        // A move step carried out is recorded for any tenant that is not deleted.
+        (AdminMoveRequested | AdminMoveAdvanced | AdminMoveCancelled, Some(l)) => l != Deleted,
     }
+}
+
+/// The `data` a move step's history event stores.
+fn move_data(refused: Option<&str>) -> serde_json::Value {
+    json!({"by": "ops", "reason": "rebalance", "move_id": "5f0c2a8e-7d1b-4c3a-9e6f-0a1b2c3d4e5f",
+           "from_shard": "eu-1", "to_shard": "eu-2", "phase": "copying", "refused": refused})
+}
+
+#[test]
+fn a_move_step_leaves_the_lifecycle_alone_and_a_refused_one_keeps_its_reason() {
+    let tenant = tenant_in(Lifecycle::Active, false);
+    let step = admin(2, "admin.move_requested", T0, move_data(None));
+    let after = apply(Some(&tenant), &step, &no_sites_taken).expect("a carried-out step applies");
+    assert_eq!(after, tenant);
+    let refused = admin(
+        3,
+        "admin.move_requested",
+        T0,
+        move_data(Some("shard eu-2 is full")),
+    );
+    assert_eq!(
+        apply(Some(&tenant), &refused, &no_sites_taken),
+        Err("shard eu-2 is full".to_owned())
+    );
 }
 
 #[test]
@@ -91,10 +122,12 @@ fn every_state_and_event_type_follows_the_transition_table() {
     }
     let mut checked = 0;
     for state in &states {
-        for t in EventType::COMMERCE
-            .into_iter()
-            .chain([EventType::AdminDeletionRequested])
-        {
+        for t in EventType::COMMERCE.into_iter().chain([
+            EventType::AdminDeletionRequested,
+            EventType::AdminMoveRequested,
+            EventType::AdminMoveAdvanced,
+            EventType::AdminMoveCancelled,
+        ]) {
             let tenant = state.map(|(l, s)| tenant_in(l, s));
             let result = apply(tenant.as_ref(), &one_of(t), &no_sites_taken);
             let expect = allowed(state.map(|s| s.0), state.is_some_and(|s| s.1), t);
@@ -105,7 +138,7 @@ fn every_state_and_event_type_follows_the_transition_table() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 9 * 10);
+    assert_eq!(checked, 9 * 13);
 }
 
 #[test]

@@ -131,7 +131,9 @@ fn compare(
         let folded = sites.fold(id, events, at).tenant;
         match (folded, row) {
             (None, None) => true,
-            (Some(t), Some(r)) => TenantRow::project(&t, r.placement.clone()).same_content(r),
+            (Some(t), Some(r)) => {
+                TenantRow::project_over(&t, r.placement.clone(), Some(r), 0).same_content(r)
+            }
             _ => false,
         }
     };

@@ -1,0 +1,410 @@
+//! Moving tenants between shards (CONTRACT.md section 7, "Routing epochs and moves").
+//!
+//! A move is `copying` → `cutover` → `done`, or `cancelled` before `done`. The data plane copies
+//! and cuts over; it tells the catalog each time its step is finished (`advance`). Every step
+//! is one transaction, in the caller's hands: the tenant locked, the step recorded in the
+//! tenant's history (an admin event with `sub` and reason, folded like the others), the move's
+//! row, the shard slots, the tenant row with its routing status and a raised epoch, and the
+//! change message. Nothing lives in a process, so any `serve` takes any step, and a restart
+//! between two steps loses nothing.
+//!
+//! | phase       | route status | served from | slots held       |
+//! |-------------|--------------|-------------|------------------|
+//! | `copying`   | `MOVING`     | source      | source and target |
+//! | `cutover`   | `READ_ONLY`  | source      | source and target |
+//! | `done`      | `ONLINE`     | target      | target           |
+//! | `cancelled` | `ONLINE`     | source      | source           |
+
+pub mod rules;
+
+use crate::apply::apply_events;
+use crate::catalog::events::NewEvent;
+use crate::catalog::moves::{self as store, Move};
+use crate::catalog::tenants::{self, TenantRow};
+use crate::catalog::{Db, Doing, StoreError, Tx, outbox, shards};
+use crate::domain::{
+    BaseDomain, EventId, MoveId, MoveOrigin, MovePhase, Placement, ShardId, TenantId,
+};
+use crate::lifecycle::{Event, EventKind, MoveStep, MoveStepKind};
+use crate::snapshot::{MoveNote, TenantSnapshot};
+use chrono::{DateTime, SubsecRound, Utc};
+pub use rules::Refusal;
+use serde_json::json;
+use uuid::Uuid;
+
+/// Who takes the steps the service takes by itself (deadlines, drains, residency).
+pub const SERVICE: &str = "tenant-catalog";
+
+/// A move asked for.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub tenant: TenantId,
+    pub to: ShardId,
+    pub reason: String,
+    /// The token's `sub`, or [`SERVICE`].
+    pub by: String,
+    pub origin: MoveOrigin,
+    pub deadline: Option<DateTime<Utc>>,
+}
+
+/// A step taken: the move after it, and whether it changed anything (a retried `advance` to
+/// the phase the move is in changes nothing).
+#[derive(Debug, Clone)]
+pub struct Stepped {
+    pub moved: Move,
+    pub changed: bool,
+}
+
+/// Starts a move: checks it, takes the slot on the target, records it, and puts the tenant's
+/// route in `MOVING` under a new epoch. A refusal of a tenant that exists is recorded in its
+/// history too.
+pub async fn start(
+    tx: &mut Tx,
+    req: &Request,
+    now: DateTime<Utc>,
+    base: &BaseDomain,
+) -> Result<Result<Stepped, Refusal>, StoreError> {
+    // Kept to the microsecond, as stored, so the fold sees exactly what a refold will read.
+    let now = now.trunc_subsecs(6);
+    tenants::lock(tx, &[req.tenant]).await?;
+    let Some(row) = load(tx, req.tenant).await? else {
+        return Ok(Err(Refusal::NotFound(format!(
+            "no tenant {}: the catalog has no tenant with this id",
+            req.tenant
+        ))));
+    };
+    let target = shards::get(tx, &req.to).await?;
+    let running = store::running_of(tx, req.tenant).await?;
+    let mut refusal = rules::refuse_start(&row, &req.to, target.as_ref(), running.as_ref());
+    if refusal.is_none() && !store::reserve_slot(tx, &req.to).await? {
+        refusal = Some(Refusal::Conflict(format!(
+            "shard {} has no room left (taken meanwhile): choose another shard",
+            req.to
+        )));
+    }
+    let m = Move {
+        id: MoveId::from_uuid(Uuid::new_v4()),
+        tenant_id: req.tenant,
+        from: row
+            .placement
+            .as_ref()
+            .map(|p| p.shard.clone())
+            .unwrap_or_else(|| req.to.clone()),
+        to: req.to.clone(),
+        phase: MovePhase::Copying,
+        requested_by: req.by.clone(),
+        reason: req.reason.clone(),
+        origin: req.origin,
+        deadline_at: req.deadline.map(|d| d.trunc_subsecs(6)),
+        cancelled_by: None,
+        cancel_reason: None,
+        created_at: now,
+        updated_at: now,
+        finished_at: None,
+    };
+    let step = MoveStep {
+        step: MoveStepKind::Requested,
+        by: req.by.clone(),
+        reason: req.reason.clone(),
+        move_id: m.id,
+        from: row.placement.as_ref().map(|p| p.shard.clone()),
+        to: req.to.clone(),
+        phase: MovePhase::Copying,
+        refused: refusal.as_ref().map(|r| r.message().to_owned()),
+    };
+    if let Some(refusal) = refusal {
+        if !row.is_deleted() {
+            record(tx, req.tenant, &step, now, base).await?;
+        }
+        return Ok(Err(refusal));
+    }
+    store::insert(tx, &m).await?;
+    let event = record(tx, req.tenant, &step, now, base).await?;
+    reroute(tx, &m, MovePhase::Copying, None, event, &step, now, base).await?;
+    Ok(Ok(Stepped {
+        moved: m,
+        changed: true,
+    }))
+}
+
+/// Advances a move one phase (to `wanted`, when the caller says which): `cutover` makes the
+/// route `READ_ONLY` on the source; `done` makes it `ONLINE` on the target and frees the
+/// source's slot.
+pub async fn advance(
+    tx: &mut Tx,
+    id: MoveId,
+    wanted: Option<MovePhase>,
+    by: &str,
+    now: DateTime<Utc>,
+    base: &BaseDomain,
+) -> Result<Result<Stepped, Refusal>, StoreError> {
+    let now = now.trunc_subsecs(6);
+    let m = match locked(tx, id, by, now).await? {
+        Ok(m) => m,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let next = match rules::advance_to(&m, wanted) {
+        Ok(Some(next)) => next,
+        Ok(None) => {
+            return Ok(Ok(Stepped {
+                moved: m,
+                changed: false,
+            }));
+        }
+        Err(refusal) => {
+            let step = step_of(
+                &m,
+                MoveStepKind::Advanced,
+                by,
+                &m.reason,
+                m.phase.next().unwrap_or(m.phase),
+            );
+            let step = MoveStep {
+                refused: Some(refusal.message().to_owned()),
+                ..step
+            };
+            record(tx, m.tenant_id, &step, now, base).await?;
+            return Ok(Err(refusal));
+        }
+    };
+    let step = step_of(&m, MoveStepKind::Advanced, by, &m.reason, next);
+    let event = record(tx, m.tenant_id, &step, now, base).await?;
+    let placement = if next == MovePhase::Done {
+        let Some(target) = shards::get(tx, &m.to).await? else {
+            return Err(StoreError::new(
+                format!("reading shard {} of move {}", m.to, m.id),
+                sqlx::Error::RowNotFound,
+            ));
+        };
+        // The target's slot was taken when the move started; the source's is free now.
+        shards::release_slots(tx, std::slice::from_ref(&m.from)).await?;
+        Some(Placement {
+            region: target.region,
+            shard: m.to.clone(),
+        })
+    } else {
+        None
+    };
+    let moved = store::set_phase(tx, m.id, next, None, now).await?;
+    reroute(tx, &moved, next, placement, event, &step, now, base).await?;
+    Ok(Ok(Stepped {
+        moved,
+        changed: true,
+    }))
+}
+
+/// Cancels a running move: the tenant stays on the source, `ONLINE`, and the target's slot is
+/// freed.
+pub async fn cancel(
+    tx: &mut Tx,
+    id: MoveId,
+    by: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+    base: &BaseDomain,
+) -> Result<Result<Stepped, Refusal>, StoreError> {
+    let now = now.trunc_subsecs(6);
+    let m = match locked(tx, id, by, now).await? {
+        Ok(m) => m,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let step = step_of(
+        &m,
+        MoveStepKind::Cancelled,
+        by,
+        reason,
+        MovePhase::Cancelled,
+    );
+    if let Some(refusal) = rules::refuse_cancel(&m) {
+        let step = MoveStep {
+            refused: Some(refusal.message().to_owned()),
+            ..step
+        };
+        record(tx, m.tenant_id, &step, now, base).await?;
+        return Ok(Err(refusal));
+    }
+    let event = record(tx, m.tenant_id, &step, now, base).await?;
+    shards::release_slots(tx, std::slice::from_ref(&m.to)).await?;
+    let moved = store::set_phase(tx, m.id, MovePhase::Cancelled, Some((by, reason)), now).await?;
+    reroute(
+        tx,
+        &moved,
+        MovePhase::Cancelled,
+        None,
+        event,
+        &step,
+        now,
+        base,
+    )
+    .await?;
+    Ok(Ok(Stepped {
+        moved,
+        changed: true,
+    }))
+}
+
+/// Cancels the running moves whose deadline has passed, each in its own transaction. Returns
+/// how many it cancelled. Any number of instances may run this at once: a move another one
+/// cancelled first is found ended and left alone.
+pub async fn cancel_overdue(db: &Db, base: &BaseDomain, limit: i64) -> Result<u64, StoreError> {
+    let now = Utc::now();
+    let overdue = store::overdue(db, now, limit).await?;
+    let mut cancelled = 0;
+    for id in overdue {
+        let mut tx = db
+            .begin()
+            .await
+            .doing(|| "starting to cancel an overdue move".into())?;
+        let reason = "its deadline passed before the data plane finished it";
+        match cancel(&mut tx, id, SERVICE, reason, now, base).await? {
+            Ok(_) => {
+                tx.commit()
+                    .await
+                    .doing(|| format!("committing the cancellation of move {id}"))?;
+                tracing::info!(move_id = %id, "A move passed its deadline and was cancelled.");
+                cancelled += 1;
+            }
+            // Ended meanwhile by another instance or an admin.
+            Err(_) => tx
+                .rollback()
+                .await
+                .doing(|| "leaving a move another instance ended".into())?,
+        }
+    }
+    Ok(cancelled)
+}
+
+/// The move, its tenant locked first (the order every writer locks in) and the move read
+/// again under the lock. A move whose tenant was deleted meanwhile is cancelled, and the step
+/// refused.
+async fn locked(
+    tx: &mut Tx,
+    id: MoveId,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Result<Move, Refusal>, StoreError> {
+    let not_found = || Refusal::NotFound(format!("no move {id}"));
+    let Some(m) = store::get(&mut **tx, id).await? else {
+        return Ok(Err(not_found()));
+    };
+    tenants::lock(tx, &[m.tenant_id]).await?;
+    let Some(m) = store::get(&mut **tx, id).await? else {
+        return Ok(Err(not_found()));
+    };
+    match load(tx, m.tenant_id).await? {
+        Some(row) if !row.is_deleted() => Ok(Ok(m)),
+        _ => {
+            if m.phase.is_running() {
+                shards::release_slots(tx, std::slice::from_ref(&m.to)).await?;
+                let why = "the tenant was deleted before the move ended";
+                store::set_phase(tx, m.id, MovePhase::Cancelled, Some((by, why)), now).await?;
+            }
+            Ok(Err(Refusal::Conflict(format!(
+                "tenant {} is deleted: move {id} is cancelled",
+                m.tenant_id
+            ))))
+        }
+    }
+}
+
+async fn load(tx: &mut Tx, id: TenantId) -> Result<Option<TenantRow>, StoreError> {
+    Ok(tenants::load_many(&mut **tx, &[id]).await?.remove(&id))
+}
+
+fn step_of(m: &Move, step: MoveStepKind, by: &str, reason: &str, phase: MovePhase) -> MoveStep {
+    MoveStep {
+        step,
+        by: by.to_owned(),
+        reason: reason.to_owned(),
+        move_id: m.id,
+        from: Some(m.from.clone()),
+        to: m.to.clone(),
+        phase,
+        refused: None,
+    }
+}
+
+/// Records a step as an event of the tenant's history, judged and folded with the others.
+async fn record(
+    tx: &mut Tx,
+    tenant: TenantId,
+    step: &MoveStep,
+    now: DateTime<Utc>,
+    base: &BaseDomain,
+) -> Result<EventId, StoreError> {
+    let data = json!({
+        "by": step.by,
+        "reason": step.reason,
+        "move_id": step.move_id,
+        "from_shard": step.from,
+        "to_shard": step.to,
+        "phase": step.phase,
+        "refused": step.refused,
+    });
+    let event = Event {
+        id: EventId::from_uuid(Uuid::new_v4()),
+        tenant_id: tenant,
+        occurred_at: now,
+        sequence: None,
+        kind: EventKind::AdminMove(step.clone()),
+    };
+    apply_events(
+        tx,
+        &[NewEvent {
+            event: &event,
+            data: &data,
+        }],
+        now,
+        base,
+    )
+    .await?;
+    Ok(event.id)
+}
+
+/// Writes the tenant's new routing (status for `phase`, and the target's placement once
+/// done) under a raised epoch and a new version, and queues its change message.
+#[allow(clippy::too_many_arguments)]
+async fn reroute(
+    tx: &mut Tx,
+    m: &Move,
+    phase: MovePhase,
+    placement: Option<Placement>,
+    caused_by: EventId,
+    step: &MoveStep,
+    now: DateTime<Utc>,
+    base: &BaseDomain,
+) -> Result<(), StoreError> {
+    let Some(mut row) = load(tx, m.tenant_id).await? else {
+        return Err(StoreError::new(
+            format!("reading tenant {} of move {}", m.tenant_id, m.id),
+            sqlx::Error::RowNotFound,
+        ));
+    };
+    if let Some(p) = placement {
+        row.placement = Some(p);
+    }
+    row.route_status = phase.route_status();
+    row.epoch += 1;
+    row.version += 1;
+    row.caused_by = Some(caused_by.as_uuid());
+    tenants::save(tx, [&row]).await?;
+    let note = MoveNote {
+        id: m.id,
+        phase,
+        from_shard: m.from.clone(),
+        to_shard: m.to.clone(),
+        by: step.by.clone(),
+        reason: step.reason.clone(),
+    };
+    let snapshot = TenantSnapshot::new(row, base);
+    tracing::info!(
+        tenant_id = %m.tenant_id,
+        move_id = %m.id,
+        %phase,
+        epoch = snapshot.epoch,
+        from = %m.from,
+        to = %m.to,
+        "A move took a step."
+    );
+    outbox::enqueue(tx, &[snapshot.move_message(&note, now)]).await
+}

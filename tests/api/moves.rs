@@ -1,0 +1,542 @@
+//! Moves between shards (contract section 7, "Routing epochs and moves"), through the real
+//! admin API, GraphQL and change feed: every phase and refusal, a retried advance, deadlines,
+//! two admins at once, two instances' routing caches, and `serve` killed with SIGKILL between
+//! the steps.
+
+use crate::helpers::*;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tenant_catalog::apply::replay;
+
+const ROUTE: &str = "query($id: ID) { route(tenantId: $id) { shard region epoch status serving } }";
+
+/// A tenant of residency `eu`, ACTIVE and placed (on eu-central-1-1: ties go to the preferred
+/// region).
+async fn eu_tenant(app: &TestApp, residency: &str) -> String {
+    let mut c = Commerce::new();
+    app.publish(&c.direct_purchase(days_ago(5), &unique_site("mv"), residency))
+        .await;
+    app.wait_tenant(&c.tenant_id, "ACTIVE", |t| t.state == "ACTIVE")
+        .await;
+    c.tenant_id
+}
+
+async fn route(app: &TestApp, id: &str) -> Value {
+    app.query(ROUTE, json!({"id": id})).await["route"].clone()
+}
+
+fn moves_of(id: &str) -> String {
+    format!("/admin/v1/tenants/{id}/moves")
+}
+
+async fn start(app: &TestApp, id: &str, to: &str) -> (u16, Value) {
+    app.admin(
+        Method::POST,
+        &moves_of(id),
+        Some(json!({"to_shard": to, "reason": "rebalance eu"})),
+    )
+    .await
+}
+
+async fn advance(app: &TestApp, move_id: &str, phase: &str) -> (u16, Value) {
+    app.admin(
+        Method::POST,
+        &format!("/admin/v1/moves/{move_id}/advance"),
+        Some(json!({"phase": phase})),
+    )
+    .await
+}
+
+async fn fills(app: &TestApp) -> Value {
+    let (status, body) = app.admin(Method::GET, "/admin/v1/shards", None).await;
+    assert_eq!(status, 200, "{body}");
+    let mut out = serde_json::Map::new();
+    for s in body["shards"].as_array().expect("shards") {
+        out.insert(
+            s["id"].as_str().expect("id").to_owned(),
+            s["tenants"].clone(),
+        );
+    }
+    Value::Object(out)
+}
+
+/// `verify` as a library call: every tenant's row is its history's fold, and the fills, sites
+/// and old hosts hold across tenants.
+async fn assert_verified(app: &TestApp) {
+    let base = app.settings.base_domain.clone();
+    let replayed = replay::replay(&app.db, &base, false, |_| {}, |_| {})
+        .await
+        .expect("replayed");
+    assert_eq!(replayed.differing, 0, "every row is its history's fold");
+    let mut findings = Vec::new();
+    replay::check_catalog(&app.db, &base, false, |f| findings.push(f.to_string()))
+        .await
+        .expect("checked");
+    assert!(findings.is_empty(), "{findings:?}");
+}
+
+/// Takes change messages until one with this routing key, within 10 s.
+async fn next_with_key(feed: &mut ChangeFeed, key: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "a {key} message in time");
+        let (k, body) = feed.next(10).await;
+        if k == key {
+            return body;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_move_goes_copying_cutover_done_each_step_under_a_new_epoch() {
+    let app = spawn_app().await;
+    let id = eu_tenant(&app, "eu").await;
+    let before = route(&app, &id).await;
+    assert_eq!(before["shard"], "eu-central-1-1", "{before}");
+    assert_eq!(before["status"], "ONLINE");
+    let e0 = before["epoch"].as_i64().expect("epoch");
+    assert!(e0 >= 1, "a placed tenant has an epoch: {before}");
+    let mut feed = app.listen_changes().await;
+
+    let (status, started) = start(&app, &id, "eu-west-1-1").await;
+    assert_eq!(status, 202, "{started}");
+    assert_eq!(started["phase"], "copying");
+    assert_eq!(
+        (&started["from_shard"], &started["to_shard"]),
+        (&json!("eu-central-1-1"), &json!("eu-west-1-1"))
+    );
+    assert_eq!(started["requested_by"], "tests");
+    let move_id = started["id"].as_str().expect("move id").to_owned();
+    let r = route(&app, &id).await;
+    assert_eq!(
+        (&r["shard"], &r["status"], r["epoch"].as_i64()),
+        (&json!("eu-central-1-1"), &json!("MOVING"), Some(e0 + 1)),
+        "copying: still served from the source, MOVING: {r}"
+    );
+    assert_eq!(r["serving"], true);
+    let f = fills(&app).await;
+    assert_eq!(
+        (&f["eu-central-1-1"], &f["eu-west-1-1"]),
+        (&json!(1), &json!(1)),
+        "the target's slot is taken while the source keeps its own: {f}"
+    );
+    let msg = next_with_key(&mut feed, "tenant.moving").await;
+    assert_eq!(msg["move"]["phase"], "copying", "{msg}");
+    assert_eq!(msg["move"]["from_shard"], "eu-central-1-1");
+    assert_eq!(msg["move"]["to_shard"], "eu-west-1-1");
+    assert_eq!(msg["epoch"], e0 + 1);
+    assert_eq!(msg["route_status"], "MOVING");
+
+    let (status, cut) = advance(&app, &move_id, "cutover").await;
+    assert_eq!((status, &cut["phase"]), (200, &json!("cutover")), "{cut}");
+    let r = route(&app, &id).await;
+    assert_eq!(
+        (&r["shard"], &r["status"], r["epoch"].as_i64()),
+        (&json!("eu-central-1-1"), &json!("READ_ONLY"), Some(e0 + 2)),
+        "cutover: read-only on the source: {r}"
+    );
+    let msg = next_with_key(&mut feed, "tenant.moving").await;
+    assert_eq!(
+        (&msg["move"]["phase"], &msg["epoch"]),
+        (&json!("cutover"), &json!(e0 + 2))
+    );
+
+    // The data plane retries its call: nothing changes.
+    let (status, again) = advance(&app, &move_id, "cutover").await;
+    assert_eq!(
+        (status, &again["phase"], &again["epoch"]),
+        (200, &json!("cutover"), &json!(e0 + 2)),
+        "{again}"
+    );
+
+    let (status, done) = advance(&app, &move_id, "done").await;
+    assert_eq!((status, &done["phase"]), (200, &json!("done")), "{done}");
+    assert!(done["finished_at"].is_string(), "{done}");
+    let r = route(&app, &id).await;
+    assert_eq!(
+        (&r["shard"], &r["region"], &r["status"], r["epoch"].as_i64()),
+        (
+            &json!("eu-west-1-1"),
+            &json!("eu-west-1"),
+            &json!("ONLINE"),
+            Some(e0 + 3)
+        ),
+        "done: online on the target: {r}"
+    );
+    let msg = next_with_key(&mut feed, "tenant.moved").await;
+    assert_eq!(msg["move"]["phase"], "done", "{msg}");
+    assert_eq!(
+        (&msg["shard"], &msg["epoch"]),
+        (&json!("eu-west-1-1"), &json!(e0 + 3))
+    );
+    let f = fills(&app).await;
+    assert_eq!(
+        (&f["eu-central-1-1"], &f["eu-west-1-1"]),
+        (&json!(0), &json!(1)),
+        "the source's slot is freed: {f}"
+    );
+
+    let (status, read) = app
+        .admin(Method::GET, &format!("/admin/v1/moves/{move_id}"), None)
+        .await;
+    assert_eq!((status, &read["phase"]), (200, &json!("done")), "{read}");
+    let steps: Vec<(String, String, Value, Value)> = app
+        .history(&id)
+        .await
+        .into_iter()
+        .filter(|e| e.event_type.starts_with("admin.move"))
+        .map(|e| {
+            (
+                e.event_type,
+                e.outcome.to_string(),
+                e.data["phase"].clone(),
+                e.data["by"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            (
+                "admin.move_requested".into(),
+                "applied".into(),
+                json!("copying"),
+                json!("tests")
+            ),
+            (
+                "admin.move_advanced".into(),
+                "applied".into(),
+                json!("cutover"),
+                json!("tests")
+            ),
+            (
+                "admin.move_advanced".into(),
+                "applied".into(),
+                json!("done"),
+                json!("tests")
+            ),
+        ],
+        "each step is in the history with who did it"
+    );
+    assert_verified(&app).await;
+}
+
+#[tokio::test]
+async fn every_refusal_is_a_clear_error_and_refused_steps_stay_in_the_history() {
+    let app = spawn_app().await;
+    // Placed first, so on eu-central-1-1 (ties go to the preferred region).
+    let eu = eu_tenant(&app, "eu").await;
+    let de = eu_tenant(&app, "de").await;
+
+    let (status, body) = start(&app, &de, "eu-west-1-1").await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (409, &json!("move_conflict")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("residency `de` does not allow"),
+        "{body}"
+    );
+
+    let (status, body) = start(&app, &eu, "nowhere-1").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = start(&app, &eu, "eu-central-1-1").await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already"),
+        "{body}"
+    );
+
+    for (shard, capacity, shard_status, why) in [
+        ("eu-west-1-2", 0, "open", "full (0 of 0)"),
+        ("eu-west-1-3", 10, "draining", "draining"),
+    ] {
+        let (s, b) = app
+            .admin(
+                Method::PUT,
+                &format!("/admin/v1/shards/{shard}"),
+                Some(json!({"region": "eu-west-1", "endpoint": "https://x.example", "capacity": capacity, "status": shard_status})),
+            )
+            .await;
+        assert_eq!(s, 201, "{b}");
+        let (status, body) = start(&app, &eu, shard).await;
+        assert_eq!(status, 409, "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(why),
+            "{why}: {body}"
+        );
+    }
+
+    for bad in [
+        json!({"to_shard": "eu-west-1-1"}),
+        json!({"to_shard": "eu-west-1-1", "reason": " "}),
+        json!({"to_shard": "Not A Shard", "reason": "x"}),
+        json!({"to_shard": "eu-west-1-1", "reason": "x", "deadline_seconds": 0}),
+        json!({"to_shard": "eu-west-1-1", "reason": "x", "colour": "red"}),
+    ] {
+        let (status, body) = app
+            .admin(Method::POST, &moves_of(&eu), Some(bad.clone()))
+            .await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (400, &json!("bad_request")),
+            "{bad}: {body}"
+        );
+    }
+    let (status, _) = start(&app, "00000000-0000-4000-8000-000000000001", "eu-west-1-1").await;
+    assert_eq!(status, 404);
+    let (status, _) = advance(&app, "00000000-0000-4000-8000-000000000001", "cutover").await;
+    assert_eq!(status, 404);
+
+    let (status, started) = start(&app, &eu, "eu-west-1-1").await;
+    assert_eq!(status, 202, "{started}");
+    let move_id = started["id"].as_str().unwrap().to_owned();
+    let (status, body) = start(&app, &eu, "eu-west-1-1").await;
+    assert_eq!(status, 409, "one move at a time: {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("already running"),
+        "{body}"
+    );
+    let (status, body) = advance(&app, &move_id, "done").await;
+    assert_eq!(status, 409, "copying goes to cutover, not done: {body}");
+    let (status, body) = advance(&app, &move_id, "sideways").await;
+    assert_eq!(status, 400, "{body}");
+    advance(&app, &move_id, "cutover").await;
+    advance(&app, &move_id, "done").await;
+    let (status, body) = app
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/moves/{move_id}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("move it back"),
+        "{body}"
+    );
+
+    let refused: Vec<(String, Value)> = app
+        .history(&eu)
+        .await
+        .into_iter()
+        .filter(|e| e.event_type.starts_with("admin.move") && e.outcome.to_string() == "rejected")
+        .map(|e| (e.event_type, e.data["by"].clone()))
+        .collect();
+    assert_eq!(
+        refused.len(),
+        7,
+        "unknown shard, own shard, full, draining, running, wrong phase, cancel of a done move: {refused:?}"
+    );
+    assert!(app.history(&de).await.iter().any(|e| {
+        e.event_type == "admin.move_requested"
+            && e.outcome.to_string() == "rejected"
+            && e.reason
+                .as_deref()
+                .is_some_and(|r| r.contains("does not allow"))
+    }));
+    assert_verified(&app).await;
+}
+
+#[tokio::test]
+async fn a_cancelled_or_expired_move_leaves_the_tenant_online_where_it_was() {
+    let app = spawn_app().await;
+    let id = eu_tenant(&app, "eu").await;
+    let e0 = route(&app, &id).await["epoch"].as_i64().unwrap();
+    let (_, started) = start(&app, &id, "eu-west-1-1").await;
+    let move_id = started["id"].as_str().unwrap().to_owned();
+    advance(&app, &move_id, "cutover").await;
+    let (status, cancelled) = app
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/moves/{move_id}/cancel"),
+            Some(json!({"reason": "copy failed"})),
+        )
+        .await;
+    assert_eq!(
+        (status, &cancelled["phase"]),
+        (200, &json!("cancelled")),
+        "{cancelled}"
+    );
+    assert_eq!(cancelled["cancel_reason"], "copy failed");
+    let r = route(&app, &id).await;
+    assert_eq!(
+        (&r["shard"], &r["status"], r["epoch"].as_i64()),
+        (&json!("eu-central-1-1"), &json!("ONLINE"), Some(e0 + 3)),
+        "{r}"
+    );
+    assert_eq!(
+        fills(&app).await["eu-west-1-1"],
+        0,
+        "the target's slot is freed"
+    );
+
+    // A move nobody advances is cancelled by the scheduler once its deadline passes.
+    let (status, timed) = app
+        .admin(
+            Method::POST,
+            &moves_of(&id),
+            Some(json!({"to_shard": "eu-west-1-1", "reason": "try", "deadline_seconds": 1})),
+        )
+        .await;
+    assert_eq!(status, 202, "{timed}");
+    let timed_id = timed["id"].as_str().unwrap().to_owned();
+    let expired = app
+        .wait_for(10, "the overdue move cancelled", || async {
+            let (_, m) = app
+                .admin(Method::GET, &format!("/admin/v1/moves/{timed_id}"), None)
+                .await;
+            (m["phase"] == "cancelled").then_some(m)
+        })
+        .await;
+    assert_eq!(expired["cancelled_by"], "tenant-catalog", "{expired}");
+    assert_eq!(route(&app, &id).await["status"], "ONLINE");
+    assert_eq!(fills(&app).await["eu-west-1-1"], 0);
+    assert!(app.metric("tenant_catalog_moves_expired_total").await >= 1.0);
+    assert_verified(&app).await;
+}
+
+#[tokio::test]
+async fn two_admins_moving_one_tenant_at_once_get_one_202_and_one_409() {
+    let app = spawn_app().await;
+    let other = spawn_second(&app).await;
+    for _ in 0..3 {
+        let id = eu_tenant(&app, "eu").await;
+        let (a, b) = tokio::join!(
+            start(&app, &id, "eu-west-1-1"),
+            start(&other, &id, "eu-west-1-1")
+        );
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(statuses, [202, 409], "{a:?} {b:?}");
+    }
+    assert_eq!(
+        fills(&app).await["eu-west-1-1"],
+        3,
+        "one slot taken per tenant"
+    );
+    assert_verified(&app).await;
+}
+
+#[tokio::test]
+async fn a_route_cached_before_a_move_is_not_served_after_it_by_another_instance() {
+    let app = spawn_app().await;
+    let other = spawn_second(&app).await;
+    let id = eu_tenant(&app, "eu").await;
+    // Cached on `other`.
+    let cached = route(&other, &id).await;
+    assert_eq!(route(&other, &id).await, cached);
+    let mut seen = vec![cached["epoch"].as_i64().unwrap()];
+
+    let (_, started) = start(&app, &id, "eu-west-1-1").await;
+    let move_id = started["id"].as_str().unwrap().to_owned();
+    for (phase, shard, status) in [
+        (None, "eu-central-1-1", "MOVING"),
+        (Some("cutover"), "eu-central-1-1", "READ_ONLY"),
+        (Some("done"), "eu-west-1-1", "ONLINE"),
+    ] {
+        let (_, step) = match phase {
+            Some(p) => advance(&app, &move_id, p).await,
+            None => (202, started.clone()),
+        };
+        let epoch = step["epoch"].as_i64().unwrap();
+        // The other instance hears of the commit within moments, and from then on answers
+        // this epoch or a later one, never the cached one.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let answered = loop {
+            let r = route(&other, &id).await;
+            seen.push(r["epoch"].as_i64().unwrap());
+            if r["epoch"] == epoch {
+                break r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the other instance sees the step: {r}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(
+            (&answered["shard"], &answered["status"]),
+            (&json!(shard), &json!(status))
+        );
+        for _ in 0..5 {
+            assert_eq!(
+                route(&other, &id).await["epoch"],
+                epoch,
+                "never an older epoch again"
+            );
+        }
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "epochs never go back: {seen:?}"
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+#[tokio::test]
+async fn a_move_survives_kill_9_of_serve_at_every_phase_and_resumes_on_another_instance() {
+    let app = spawn_app().await;
+    let id = eu_tenant(&app, "eu").await;
+    let port = free_port();
+    let mut child = serve_process(
+        &app,
+        &format!("127.0.0.1:{port}"),
+        &app.settings.auth.signing_key,
+    );
+    let killed = TestApp::remote(&app, &format!("http://127.0.0.1:{port}")).await;
+
+    // Started on the child, which is then killed; advanced on the in-process instance.
+    let (status, started) = start(&killed, &id, "eu-west-1-1").await;
+    assert_eq!(status, 202, "{started}");
+    let move_id = started["id"].as_str().unwrap().to_owned();
+    child.kill().expect("SIGKILL");
+    child.wait().ok();
+    let (status, cut) = advance(&app, &move_id, "cutover").await;
+    assert_eq!((status, &cut["phase"]), (200, &json!("cutover")), "{cut}");
+
+    // A new child takes the last step, and is killed right after.
+    let mut child = serve_process(
+        &app,
+        &format!("127.0.0.1:{port}"),
+        &app.settings.auth.signing_key,
+    );
+    killed.wait_ready().await;
+    let (status, done) = advance(&killed, &move_id, "done").await;
+    assert_eq!((status, &done["phase"]), (200, &json!("done")), "{done}");
+    child.kill().expect("SIGKILL");
+    child.wait().ok();
+
+    let r = route(&app, &id).await;
+    assert_eq!(
+        (&r["shard"], &r["status"]),
+        (&json!("eu-west-1-1"), &json!("ONLINE")),
+        "{r}"
+    );
+    let (_, read) = app
+        .admin(Method::GET, &format!("/admin/v1/moves/{move_id}"), None)
+        .await;
+    assert_eq!(read["phase"], "done");
+    assert_eq!(fills(&app).await["eu-central-1-1"], 0);
+    assert_verified(&app).await;
+}
