@@ -1,8 +1,8 @@
 //! Prometheus metrics of one process, rendered in the text format at `GET /metrics`.
 
 use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 
 /// Counters and gauges the service keeps. One instance per process, shared by reference.
@@ -17,6 +17,7 @@ pub struct Metrics {
     pub timers_fired: IntCounter,
     pub tenants_placed: IntCounter,
     pub moves_expired: IntCounter,
+    pub drain_remaining: IntGaugeVec,
     pub move_steps: IntCounterVec,
     pub changes_published: IntCounter,
     /// Messages ready in the lifecycle queue, as last seen by this process.
@@ -127,6 +128,13 @@ impl Metrics {
             moves_expired: register(r, IntCounter::new(
                 "tenant_catalog_moves_expired_total",
                 "Moves cancelled by the scheduler because their deadline passed.",
+            )),
+            drain_remaining: register(r, IntGaugeVec::new(
+                Opts::new(
+                    "tenant_catalog_drain_remaining_tenants",
+                    "Live tenants still on a shard an admin asked to drain (moving ones included).",
+                ),
+                &["shard"],
             )),
             move_steps: labelled(
                 r,

@@ -1,5 +1,5 @@
-//! The scheduler: fires due timers, places tenants that wait for a shard, and cancels moves
-//! past their deadline.
+//! The scheduler: fires due timers, places tenants that wait for a shard, cancels moves past
+//! their deadline, and starts the moves of draining shards.
 //!
 //! Each tick refolds the tenants whose next timer is due. A refold re-reads the tenant's
 //! events and state inside its transaction, so firing twice (two instances, a retry) changes
@@ -58,6 +58,23 @@ pub async fn tick(s: &Scheduler) -> Result<(), StoreError> {
     place_waiting(s).await?;
     let cancelled = moves::cancel_overdue(&s.db, &s.base_domain, BATCH).await?;
     s.metrics.moves_expired.inc_by(cancelled);
+    let drained = moves::drain_round(&s.db, &s.base_domain).await?;
+    s.metrics
+        .move_steps
+        .with_label_values(&["copying"])
+        .inc_by(drained.started);
+    for (shard, remaining) in &drained.remaining {
+        s.metrics
+            .drain_remaining
+            .with_label_values(&[shard.as_str()])
+            .set(*remaining);
+    }
+    if drained.stuck > 0 {
+        tracing::warn!(
+            tenants = drained.stuck,
+            "Tenants of a draining shard found no shard with room in a region their residency allows; add capacity."
+        );
+    }
     Ok(())
 }
 

@@ -6,8 +6,8 @@ use crate::catalog::outbox;
 use crate::catalog::routes::RouteRow;
 use crate::catalog::tenants::TenantRow;
 use crate::domain::{
-    BaseDomain, Cycle, Endpoint, MoveId, MovePhase, Placement, Products, Region, Residency,
-    RouteStatus, ShardId, Site, TenantId,
+    BaseDomain, Cycle, Endpoint, MoveId, MoveOrigin, MovePhase, Placement, Products, Region,
+    Residency, RouteStatus, ShardId, Site, TenantId,
 };
 use crate::lifecycle::{Lifecycle, ShownState};
 use chrono::{DateTime, Utc};
@@ -134,8 +134,13 @@ impl TenantSnapshot {
 
     /// The message that announces a step of a move: `tenant.moved` once it is done,
     /// `tenant.moving` for every other phase, with both shards, the phase and the epoch.
-    pub fn move_message(&self, step: &MoveNote, changed_at: DateTime<Utc>) -> outbox::Message {
-        self.message(Some(self.state), step.cause(), changed_at, Some(step))
+    pub fn move_message(
+        &self,
+        previous_state: Option<ShownState>,
+        step: &MoveNote,
+        changed_at: DateTime<Utc>,
+    ) -> outbox::Message {
+        self.message(previous_state, step.cause(), changed_at, Some(step))
     }
 
     fn message(
@@ -217,6 +222,8 @@ pub struct MoveNote {
     pub phase: MovePhase,
     pub from_shard: ShardId,
     pub to_shard: ShardId,
+    /// `admin`, `drain` or `residency`.
+    pub origin: MoveOrigin,
     pub by: String,
     pub reason: String,
 }

@@ -74,6 +74,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .default_service(web::to(method_not_allowed)),
             )
             .service(
+                web::resource("/moves")
+                    .route(web::get().to(moves::list_moves))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/rebalance")
+                    .route(web::get().to(moves::rebalance))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
+                web::resource("/shards/{id}/drain")
+                    .route(web::post().to(shards::drain_shard))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
                 web::resource("/moves/{id}")
                     .route(web::get().to(moves::get_move))
                     .default_service(web::to(method_not_allowed)),

@@ -3,8 +3,9 @@
 //! compares with this.
 
 use super::views::{
-    DeletionCancel, DeletionRequest, ErrorBody, ErrorDetail, MoveAdvance, MoveCancel, MoveRequest,
-    MoveView, ShardList, ShardRequest, ShardView, TenantView,
+    DeletionCancel, DeletionRequest, DrainRequest, DrainView, ErrorBody, ErrorDetail, MoveAdvance,
+    MoveCancel, MoveList, MoveRequest, MoveView, PlannedFill, PlannedMove, RebalancePlan,
+    ShardList, ShardRequest, ShardView, TenantView,
 };
 use crate::catalog::events::HistoryEntry;
 use crate::snapshot::TenantSnapshot;
@@ -25,6 +26,9 @@ use utoipa::{Modify, OpenApi};
         super::moves::get_move,
         super::moves::advance_move,
         super::moves::cancel_move,
+        super::moves::list_moves,
+        super::moves::rebalance,
+        super::shards::drain_shard,
         super::shards::put_shard,
         super::shards::list_shards,
         super::openapi_document,
@@ -37,6 +41,12 @@ use utoipa::{Modify, OpenApi};
         MoveAdvance,
         MoveCancel,
         MoveView,
+        MoveList,
+        PlannedMove,
+        PlannedFill,
+        RebalancePlan,
+        DrainRequest,
+        DrainView,
         TenantView,
         TenantSnapshot,
         HistoryEntry,

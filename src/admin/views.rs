@@ -79,6 +79,70 @@ pub struct ShardView {
     /// `open` or `draining`.
     #[schema(value_type = String)]
     pub status: ShardStatus,
+    /// Running moves out of this shard.
+    pub moving_out: i64,
+    /// Running moves to this shard (their slots are counted in `tenants`).
+    pub moving_in: i64,
+    /// The drain an admin asked for, while the shard is draining.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drain: Option<DrainView>,
+}
+
+/// A drain's progress.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DrainView {
+    pub requested_at: DateTime<Utc>,
+    pub requested_by: String,
+    /// Most moves out of the shard running at once.
+    pub batch: i32,
+    /// Live tenants still on the shard, moving ones included; 0 once drained.
+    pub remaining: i64,
+}
+
+/// The body of `POST /admin/v1/shards/{id}/drain`, which is optional.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DrainRequest {
+    /// Most moves out of the shard running at once: 1 to 1000; 10 when absent.
+    #[schema(minimum = 1, maximum = 1000)]
+    pub batch: Option<i64>,
+}
+
+/// One move a rebalance plan proposes.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PlannedMove {
+    #[schema(value_type = uuid::Uuid)]
+    pub tenant_id: TenantId,
+    #[schema(value_type = String)]
+    pub from_shard: ShardId,
+    #[schema(value_type = String)]
+    pub to_shard: ShardId,
+}
+
+/// A shard's fill before and after a rebalance plan.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PlannedFill {
+    #[schema(value_type = String)]
+    pub id: ShardId,
+    #[schema(value_type = String)]
+    pub region: Region,
+    pub capacity: i32,
+    pub tenants_before: i32,
+    pub tenants_after: i32,
+}
+
+/// The answer of `GET /admin/v1/rebalance`: moves proposed, not carried out.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RebalancePlan {
+    pub moves: Vec<PlannedMove>,
+    /// The open shards considered, by id.
+    pub shards: Vec<PlannedFill>,
+}
+
+/// The answer of `GET /admin/v1/moves`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MoveList {
+    pub moves: Vec<MoveView>,
 }
 
 impl From<ShardRow> for ShardView {
@@ -96,6 +160,9 @@ impl From<ShardRow> for ShardView {
             tenants: r.tenant_count,
             fill,
             status: r.status,
+            moving_out: 0,
+            moving_in: 0,
+            drain: None,
         }
     }
 }

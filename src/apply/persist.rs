@@ -5,12 +5,17 @@
 use super::Cause;
 use super::Change;
 use super::judge::Refolded;
+use crate::catalog::moves::{self, Move};
 use crate::catalog::tenants::{self, TenantRow};
 use crate::catalog::{StoreError, Tx, events, outbox, shards};
-use crate::domain::{BaseDomain, Placement, Residency, ShardId, TenantId};
+use crate::domain::{
+    BaseDomain, MoveId, MoveOrigin, MovePhase, Placement, Residency, ShardId, TenantId,
+};
 use crate::lifecycle::Lifecycle;
-use crate::snapshot::TenantSnapshot;
+use crate::moves::SERVICE;
+use crate::snapshot::{MoveNote, TenantSnapshot};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// A row to write, with what the write must also do.
@@ -59,7 +64,77 @@ pub(super) async fn persist(
         })
         .collect();
     write(tx, &next).await?;
-    publish(tx, &next, now, base).await
+    let moved = record_residency_moves(tx, &next, now).await?;
+    publish(tx, &next, &moved, now, base).await
+}
+
+/// Tenants placed again because their residency no longer allows their region (CONTRACT.md
+/// section 7) move at once: the contract never leaves a tenant in a forbidden region, so the
+/// move is recorded `done` (origin `residency`) and announced as `tenant.moved` with both
+/// shards; a move of the tenant that was running is cancelled and its target's slot freed.
+async fn record_residency_moves(
+    tx: &mut Tx,
+    next: &[NextRow],
+    now: DateTime<Utc>,
+) -> Result<HashMap<TenantId, MoveNote>, StoreError> {
+    let mut notes = HashMap::new();
+    for n in next.iter().filter(|n| !n.row.is_deleted()) {
+        let (Some(before), Some(after)) = (
+            n.previous.as_ref().and_then(|p| p.placement.as_ref()),
+            n.row.placement.as_ref(),
+        ) else {
+            continue;
+        };
+        if before == after {
+            continue;
+        }
+        let tenant = n.row.id();
+        let reason = format!(
+            "residency `{}` does not allow region {}",
+            n.row.tenant.residency, before.region
+        );
+        if let Some(running) = moves::running_of(tx, tenant).await? {
+            shards::release_slots(tx, std::slice::from_ref(&running.to)).await?;
+            moves::set_phase(
+                tx,
+                running.id,
+                MovePhase::Cancelled,
+                Some((SERVICE, &reason)),
+                now,
+            )
+            .await?;
+        }
+        let m = Move {
+            id: MoveId::from_uuid(Uuid::new_v4()),
+            tenant_id: tenant,
+            from: before.shard.clone(),
+            to: after.shard.clone(),
+            phase: MovePhase::Done,
+            requested_by: SERVICE.to_owned(),
+            reason: reason.clone(),
+            origin: MoveOrigin::Residency,
+            deadline_at: None,
+            cancelled_by: None,
+            cancel_reason: None,
+            created_at: now,
+            updated_at: now,
+            finished_at: Some(now),
+        };
+        moves::insert(tx, &m).await?;
+        notes.insert(
+            tenant,
+            MoveNote {
+                id: m.id,
+                phase: MovePhase::Done,
+                from_shard: m.from,
+                to_shard: m.to,
+                origin: MoveOrigin::Residency,
+                by: SERVICE.to_owned(),
+                reason,
+            },
+        );
+    }
+    Ok(notes)
 }
 
 /// The stored placement, while the tenant's residency allows its region (CONTRACT.md section
@@ -142,6 +217,7 @@ async fn write(tx: &mut Tx, next: &[NextRow]) -> Result<(), StoreError> {
 async fn publish(
     tx: &mut Tx,
     next: &[NextRow],
+    moved: &HashMap<TenantId, MoveNote>,
     now: DateTime<Utc>,
     base: &BaseDomain,
 ) -> Result<Vec<Change>, StoreError> {
@@ -158,7 +234,10 @@ async fn publish(
             cause = %n.cause,
             "A tenant changed; its change message is queued."
         );
-        messages.push(snapshot.change_message(previous_state, &n.cause, now));
+        messages.push(match moved.get(&n.row.id()) {
+            Some(note) => snapshot.move_message(previous_state, note, now),
+            None => snapshot.change_message(previous_state, &n.cause, now),
+        });
         changes.push(Change {
             tenant_id: n.row.id(),
             previous_state,

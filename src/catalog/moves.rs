@@ -72,13 +72,14 @@ impl TryFrom<Columns> for Move {
     }
 }
 
-/// Records a new move (phase `copying`). The unique index on running moves refuses a second
-/// running move of the tenant even if a caller forgot to lock it.
+/// Records a new move (phase `copying`, or `done` for one carried out at once). The unique
+/// index on running moves refuses a second running move of the tenant even if a caller forgot
+/// to lock it.
 pub async fn insert(tx: &mut Tx, m: &Move) -> Result<(), StoreError> {
     sqlx::query!(
         r#"insert into moves (id, tenant_id, from_shard, to_shard, phase, requested_by, reason,
-                              origin, deadline_at, created_at, updated_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)"#,
+                              origin, deadline_at, created_at, updated_at, finished_at)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)"#,
         m.id.as_uuid(),
         m.tenant_id.as_uuid(),
         m.from.as_str(),
@@ -88,7 +89,8 @@ pub async fn insert(tx: &mut Tx, m: &Move) -> Result<(), StoreError> {
         m.reason,
         m.origin.as_str(),
         m.deadline_at,
-        m.created_at
+        m.created_at,
+        m.finished_at
     )
     .execute(&mut **tx)
     .await
@@ -221,4 +223,148 @@ pub async fn running_by_shard(
     .await
     .doing(|| "counting running moves per shard".into())?;
     Ok(rows.into_iter().map(|r| (r.id, (r.out, r.r#in))).collect())
+}
+
+/// Moves, newest first, up to `limit`: all, or only running ones, optionally only those out
+/// of `from`.
+pub async fn list(
+    db: &Db,
+    from: Option<&ShardId>,
+    running_only: bool,
+    limit: i64,
+) -> Result<Vec<Move>, StoreError> {
+    sqlx::query_as!(
+        Columns,
+        r#"select id, tenant_id, from_shard, to_shard, phase, requested_by, reason, origin,
+                  deadline_at, cancelled_by, cancel_reason, created_at, updated_at, finished_at
+           from moves
+           where ($1::text is null or from_shard = $1)
+             and (not $2 or phase in ('copying', 'cutover'))
+           order by created_at desc, id
+           limit $3"#,
+        from.map(ShardId::as_str),
+        running_only,
+        limit
+    )
+    .fetch_all(db)
+    .await
+    .doing(|| "listing moves".into())?
+    .into_iter()
+    .map(Move::try_from)
+    .collect()
+}
+
+/// A shard an admin asked to drain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drain {
+    pub shard: ShardId,
+    pub requested_at: DateTime<Utc>,
+    pub requested_by: String,
+    /// Most moves out of the shard running at once.
+    pub batch: i32,
+}
+
+/// Marks a shard draining (it takes no new tenants) and asks the scheduler to move its
+/// tenants out, `batch` at a time. `None` when there is no such shard.
+pub async fn request_drain(
+    tx: &mut Tx,
+    shard: &ShardId,
+    by: &str,
+    batch: i32,
+) -> Result<Option<Drain>, StoreError> {
+    let row = sqlx::query!(
+        r#"update shards set status = 'draining', drain_requested_at = now(),
+                  drain_requested_by = $2, drain_batch = $3
+           where id = $1
+           returning drain_requested_at as "at!", drain_requested_by as "by!", drain_batch as "batch!""#,
+        shard.as_str(),
+        by,
+        batch
+    )
+    .fetch_optional(&mut **tx)
+    .await
+    .doing(|| format!("asking for the drain of shard {shard}"))?;
+    Ok(row.map(|r| Drain {
+        shard: shard.clone(),
+        requested_at: r.at,
+        requested_by: r.by,
+        batch: r.batch,
+    }))
+}
+
+/// Forgets the drain of a shard that is open again.
+pub async fn forget_drain(tx: &mut Tx, shard: &ShardId) -> Result<(), StoreError> {
+    sqlx::query!(
+        r#"update shards set drain_requested_at = null, drain_requested_by = null, drain_batch = null
+           where id = $1 and status = 'open'"#,
+        shard.as_str()
+    )
+    .execute(&mut **tx)
+    .await
+    .doing(|| format!("forgetting the drain of shard {shard}"))?;
+    Ok(())
+}
+
+/// The drains asked for, by shard id.
+pub async fn drains(db: &Db) -> Result<Vec<Drain>, StoreError> {
+    let rows = sqlx::query!(
+        r#"select id, drain_requested_at as "at!", drain_requested_by as "by!", drain_batch as "batch!"
+           from shards where drain_requested_at is not null order by id"#
+    )
+    .fetch_all(db)
+    .await
+    .doing(|| "reading the drains asked for".into())?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(Drain {
+                shard: ShardId::try_from(r.id.as_str()).map_err(|e| {
+                    StoreError::new(
+                        format!("reading shard {}", r.id),
+                        sqlx::Error::Decode(e.0.into()),
+                    )
+                })?,
+                requested_at: r.at,
+                requested_by: r.by,
+                batch: r.batch,
+            })
+        })
+        .collect()
+}
+
+/// Up to `limit` live tenants on `shard` that no move is taking away, by id, with their
+/// residency.
+pub async fn movable_tenants(
+    db: &Db,
+    shard: &ShardId,
+    limit: i64,
+) -> Result<Vec<(TenantId, String)>, StoreError> {
+    let rows = sqlx::query!(
+        r#"select t.id, t.residency from tenants t
+           where t.shard_id = $1 and t.lifecycle <> 'DELETED'
+             and not exists (select 1 from moves m where m.tenant_id = t.id and m.phase in ('copying', 'cutover'))
+           order by t.id limit $2"#,
+        shard.as_str(),
+        limit
+    )
+    .fetch_all(db)
+    .await
+    .doing(|| format!("finding tenants to move off shard {shard}"))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (TenantId::from_uuid(r.id), r.residency))
+        .collect())
+}
+
+/// Live tenants on each shard, by shard id.
+pub async fn live_tenants_by_shard(
+    db: &Db,
+) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+    let rows = sqlx::query!(
+        r#"select shard_id as "shard!", count(*) as "n!" from tenants
+           where shard_id is not null and lifecycle <> 'DELETED' group by shard_id"#
+    )
+    .fetch_all(db)
+    .await
+    .doing(|| "counting the live tenants of each shard".into())?;
+    Ok(rows.into_iter().map(|r| (r.shard, r.n)).collect())
 }

@@ -15,6 +15,7 @@
 //! | `done`      | `ONLINE`     | target      | target           |
 //! | `cancelled` | `ONLINE`     | source      | source           |
 
+pub mod plan;
 pub mod rules;
 
 use crate::apply::apply_events;
@@ -393,6 +394,7 @@ async fn reroute(
         phase,
         from_shard: m.from.clone(),
         to_shard: m.to.clone(),
+        origin: m.origin,
         by: step.by.clone(),
         reason: step.reason.clone(),
     };
@@ -406,5 +408,88 @@ async fn reroute(
         to = %m.to,
         "A move took a step."
     );
-    outbox::enqueue(tx, &[snapshot.move_message(&note, now)]).await
+    let previous = Some(snapshot.state);
+    outbox::enqueue(tx, &[snapshot.move_message(previous, &note, now)]).await
+}
+
+/// What one round of draining did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Moves started.
+    pub started: u64,
+    /// Tenants left on draining shards, moving or not.
+    pub remaining: Vec<(ShardId, i64)>,
+    /// Tenants that found no shard to go to (no room in a region their residency allows).
+    pub stuck: u64,
+}
+
+/// Starts moves out of every shard an admin asked to drain, as long as fewer than its batch
+/// run, each to the shard placement would choose for the tenant (lowest fill among the open
+/// shards with room in a region its residency allows). Each move starts in its own
+/// transaction; any number of instances may run this at once (the tenant lock and the unique
+/// running move make a second start of one tenant a refusal, which is not recorded).
+pub async fn drain_round(db: &Db, base: &BaseDomain) -> Result<Drained, StoreError> {
+    let mut report = Drained::default();
+    let drains = store::drains(db).await?;
+    if drains.is_empty() {
+        return Ok(report);
+    }
+    let running = store::running_by_shard(db).await?;
+    let live = store::live_tenants_by_shard(db).await?;
+    let mut candidates: Vec<crate::placement::Candidate> = shards::list(db, None)
+        .await?
+        .into_iter()
+        .filter(|s| s.has_room())
+        .map(|s| crate::placement::Candidate {
+            id: s.id,
+            region: s.region,
+            capacity: s.capacity,
+            tenant_count: s.tenant_count,
+            open: true,
+        })
+        .collect();
+    for drain in drains {
+        let on_shard = live.get(drain.shard.as_str()).copied().unwrap_or(0);
+        report.remaining.push((drain.shard.clone(), on_shard));
+        let moving_out = running.get(drain.shard.as_str()).map_or(0, |r| r.0);
+        let room = i64::from(drain.batch) - moving_out;
+        if room <= 0 {
+            continue;
+        }
+        for (tenant, residency) in store::movable_tenants(db, &drain.shard, room).await? {
+            let Ok(residency) = residency.parse() else {
+                continue;
+            };
+            let Some(i) = crate::placement::choose(residency, &candidates)
+                .and_then(|c| candidates.iter().position(|x| x.id == c.id))
+            else {
+                report.stuck += 1;
+                continue;
+            };
+            let request = Request {
+                tenant,
+                to: candidates[i].id.clone(),
+                reason: format!("drain of shard {}", drain.shard),
+                by: drain.requested_by.clone(),
+                origin: MoveOrigin::Drain,
+                deadline: None,
+            };
+            let mut tx = db.begin().await.doing(|| "starting a drain move".into())?;
+            match start(&mut tx, &request, Utc::now(), base).await? {
+                Ok(_) => {
+                    tx.commit()
+                        .await
+                        .doing(|| format!("committing the drain move of tenant {tenant}"))?;
+                    candidates[i].tenant_count += 1;
+                    report.started += 1;
+                }
+                // Taken by another instance meanwhile, or the target filled up: next round.
+                Err(_) => tx
+                    .rollback()
+                    .await
+                    .doing(|| "leaving a drain move another instance made".into())?,
+            }
+        }
+    }
+    Ok(report)
 }

@@ -540,3 +540,233 @@ async fn a_move_survives_kill_9_of_serve_at_every_phase_and_resumes_on_another_i
     assert_eq!(fills(&app).await["eu-central-1-1"], 0);
     assert_verified(&app).await;
 }
+
+/// Plays the data plane for every running move out of `shard`: each is advanced to cutover,
+/// then done. Returns how many moves ran at once at the most.
+async fn carry_out_moves(app: &TestApp, shard: &str, until_empty_secs: u64) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(until_empty_secs);
+    let mut most = 0;
+    loop {
+        let (status, body) = app
+            .admin(
+                Method::GET,
+                &format!("/admin/v1/moves?from_shard={shard}&running=true"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let running = body["moves"].as_array().expect("moves").clone();
+        most = most.max(running.len());
+        for m in &running {
+            let id = m["id"].as_str().expect("id");
+            let next = if m["phase"] == "copying" {
+                "cutover"
+            } else {
+                "done"
+            };
+            let (status, b) = advance(app, id, next).await;
+            assert_eq!(status, 200, "{b}");
+        }
+        let (_, shards) = app.admin(Method::GET, "/admin/v1/shards", None).await;
+        let drained = shards["shards"]
+            .as_array()
+            .expect("shards")
+            .iter()
+            .find(|s| s["id"] == shard)
+            .is_some_and(|s| s["drain"]["remaining"] == 0 && s["moving_out"] == 0);
+        if drained {
+            return most;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "shard {shard} drained in time: {shards}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_draining_shard_is_emptied_by_moves_a_batch_at_a_time() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(eu_tenant(&app, "de").await);
+    }
+    let (status, body) = app
+        .admin(
+            Method::PUT,
+            "/admin/v1/shards/eu-central-1-2",
+            Some(json!({"region": "eu-central-1", "endpoint": "https://ec2.example", "capacity": 10})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = app
+        .admin(
+            Method::POST,
+            "/admin/v1/shards/eu-central-1-1/drain",
+            Some(json!({"batch": 2})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(
+        (&body["status"], &body["drain"]["batch"]),
+        (&json!("draining"), &json!(2)),
+        "{body}"
+    );
+    let (status, _) = app
+        .admin(
+            Method::POST,
+            "/admin/v1/shards/eu-central-1-1/drain",
+            Some(json!({"batch": 0})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = app
+        .admin(Method::POST, "/admin/v1/shards/nowhere-1/drain", None)
+        .await;
+    assert_eq!(status, 404);
+
+    let most = carry_out_moves(&app, "eu-central-1-1", 30).await;
+    assert!(
+        (1..=2).contains(&most),
+        "at most a batch of moves at once, saw {most}"
+    );
+    for id in &ids {
+        let r = route(&app, id).await;
+        assert_eq!(
+            (&r["shard"], &r["status"]),
+            (&json!("eu-central-1-2"), &json!("ONLINE")),
+            "{r}"
+        );
+    }
+    let f = fills(&app).await;
+    assert_eq!(
+        (&f["eu-central-1-1"], &f["eu-central-1-2"]),
+        (&json!(0), &json!(5)),
+        "{f}"
+    );
+    let steps = app.history(&ids[0]).await;
+    let requested = steps
+        .iter()
+        .find(|e| e.event_type == "admin.move_requested")
+        .expect("the drain's move is in the history");
+    assert_eq!(
+        requested.data["by"], "tests",
+        "the admin who asked for the drain"
+    );
+    assert_eq!(requested.data["reason"], "drain of shard eu-central-1-1");
+    assert_eq!(
+        app.metric("tenant_catalog_drain_remaining_tenants{shard=\"eu-central-1-1\"}")
+            .await,
+        0.0
+    );
+    assert_verified(&app).await;
+}
+
+#[tokio::test]
+async fn a_rebalance_plan_evens_a_region_and_carries_nothing_out() {
+    let app = spawn_app().await;
+    for _ in 0..6 {
+        eu_tenant(&app, "de").await;
+    }
+    app.admin(
+        Method::PUT,
+        "/admin/v1/shards/eu-central-1-2",
+        Some(
+            json!({"region": "eu-central-1", "endpoint": "https://ec2.example", "capacity": 10000}),
+        ),
+    )
+    .await;
+    let (status, plan) = app
+        .admin(
+            Method::GET,
+            "/admin/v1/rebalance?region=eu-central-1&max_moves=50",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{plan}");
+    let moves = plan["moves"].as_array().expect("moves");
+    assert_eq!(moves.len(), 3, "{plan}");
+    assert!(
+        moves
+            .iter()
+            .all(|m| m["from_shard"] == "eu-central-1-1" && m["to_shard"] == "eu-central-1-2")
+    );
+    let after: Vec<(Value, Value)> = plan["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].clone(), s["tenants_after"].clone()))
+        .collect();
+    assert_eq!(
+        after,
+        [
+            (json!("eu-central-1-1"), json!(3)),
+            (json!("eu-central-1-2"), json!(3))
+        ]
+    );
+    assert_eq!(
+        fills(&app).await["eu-central-1-1"],
+        6,
+        "a plan moves nobody"
+    );
+
+    let (status, limited) = app
+        .admin(
+            Method::GET,
+            "/admin/v1/rebalance?region=eu-central-1&max_moves=1",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, limited["moves"].as_array().map(Vec::len)),
+        (200, Some(1))
+    );
+    for bad in ["max_moves=0", "region=mars-1", "colour=red"] {
+        let (status, body) = app
+            .admin(Method::GET, &format!("/admin/v1/rebalance?{bad}"), None)
+            .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn a_residency_change_moves_the_tenant_at_once_and_says_so_on_the_feed() {
+    let app = spawn_app().await;
+    let site = unique_site("mvres");
+    let mut c = Commerce::new();
+    let trial = c.trial(days_ago(5), &site, "de");
+    let purchase = c.direct_purchase(days_ago(4), &site, "us");
+    app.publish(&purchase).await;
+    app.wait_tenant(&c.tenant_id, "placed in us", |t| t.shard_id.is_some())
+        .await;
+    let e0 = route(&app, &c.tenant_id).await["epoch"].as_i64().unwrap();
+    let mut feed = app.listen_changes().await;
+    app.publish(&trial).await;
+    let msg = next_with_key(&mut feed, "tenant.moved").await;
+    assert_eq!(msg["move"]["origin"], "residency", "{msg}");
+    assert_eq!(
+        (&msg["move"]["from_shard"], &msg["move"]["to_shard"]),
+        (&json!("us-east-1-1"), &json!("eu-central-1-1"))
+    );
+    let r = route(&app, &c.tenant_id).await;
+    assert_eq!(
+        (&r["shard"], r["epoch"].as_i64()),
+        (&json!("eu-central-1-1"), Some(e0 + 1)),
+        "{r}"
+    );
+    let (_, listed) = app
+        .admin(Method::GET, "/admin/v1/moves?from_shard=us-east-1-1", None)
+        .await;
+    let m = &listed["moves"][0];
+    assert_eq!(
+        (&m["phase"], &m["origin"], &m["requested_by"]),
+        (
+            &json!("done"),
+            &json!("residency"),
+            &json!("tenant-catalog")
+        ),
+        "{listed}"
+    );
+    assert_verified(&app).await;
+}
