@@ -11,6 +11,7 @@ use crate::snapshot::TenantSnapshot;
 use crate::startup::{Application, cancel_on_signal};
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// tenant-catalog: the source of truth for every customer tenant.
@@ -49,6 +50,10 @@ pub enum Command {
         /// Lifetime in seconds; at most, and by default, AUTH_MAX_TTL_SECS (3600).
         #[arg(long)]
         ttl: Option<u64>,
+        /// How many tokens to print, one a line (each has its own `jti`, and an admin token
+        /// serves one write): 1 to 100000.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        count: u32,
     },
     /// The dead-letter queue: list its messages with their reasons, or replay chosen ones into
     /// commerce.lifecycle.
@@ -156,7 +161,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Migrate => migrate(&settings).await,
         Command::Publish { files } => publish(&settings, &files).await,
         Command::Show { tenant_id } => show(&settings, &tenant_id).await,
-        Command::Token { scope, sub, ttl } => token(&settings, scope, &sub, ttl),
+        Command::Token {
+            scope,
+            sub,
+            ttl,
+            count,
+        } => token(&settings, scope, &sub, ttl, count),
         Command::Verify => verify_or_rebuild(&settings, false).await,
         Command::Rebuild => verify_or_rebuild(&settings, true).await,
         Command::Dlq { action } => dlq(&settings, action).await,
@@ -231,12 +241,25 @@ async fn show(settings: &Settings, tenant_id: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-fn token(settings: &Settings, scope: Scope, sub: &str, ttl: Option<u64>) -> Result<(), CliError> {
+fn token(
+    settings: &Settings,
+    scope: Scope,
+    sub: &str,
+    ttl: Option<u64>,
+    count: u32,
+) -> Result<(), CliError> {
     let signer = crate::auth::keys::signer(&settings.auth)?;
     let ttl = ttl.unwrap_or(settings.auth.max_ttl_secs);
-    let token =
-        crate::auth::mint(&signer, &settings.auth, sub, scope, ttl).map_err(CliError::Token)?;
-    println!("{token}");
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for _ in 0..count {
+        let token =
+            crate::auth::mint(&signer, &settings.auth, sub, scope, ttl).map_err(CliError::Token)?;
+        // A reader that stops early (`| head`) just ends the listing.
+        if writeln!(out, "{token}").is_err() {
+            return Ok(());
+        }
+    }
+    out.flush().ok();
     Ok(())
 }
 

@@ -35,6 +35,15 @@ bench_env() {
     -d '{"configure":".*","write":".*","read":".*"}' "$api/permissions/$bench_name/guest" >/dev/null
 }
 
+# Installs wrk (Debian's package) when it is missing.
+ensure_wrk() {
+  command -v wrk >/dev/null && return
+  echo "installing wrk"
+  local as_root=; [ "$(id -u)" = 0 ] || as_root=sudo
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || {
+    $as_root apt-get update -qq && $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

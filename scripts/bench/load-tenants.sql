@@ -4,17 +4,17 @@
 -- 70% ACTIVE, 25% TRIAL, 3% CANCELLING, 1% SUSPENDED, 1% DEACTIVATED, all placed on the seeded
 -- shard of their region, half with residency `global`; timers due in 10 to 25 days, so the
 -- scheduler leaves them alone. Triggers are off for the load (session_replication_role), so
--- the load sends no change notifications.
+-- the load sends no change notifications. Every tenant was placed once: epoch 1.
 set session_replication_role = replica;
 set synchronous_commit = off;
 insert into tenants (id, lifecycle, state, suspended, site, residency, region, shard_id, products,
                      billing_day, plan, cycle, trial_ends_at, current_period_end,
-                     cancellation_effective_at, deletion_due_at, next_timer_at, created_at, version)
+                     cancellation_effective_at, deletion_due_at, next_timer_at, created_at, version, epoch)
 select b.id, b.lifecycle, b.state, b.suspended, b.site, b.residency, b.region, s.id, array['jira'],
        b.billing_day, b.plan, b.cycle, b.trial_ends_at, b.current_period_end,
        b.cancellation_effective_at, b.deletion_due_at,
        coalesce(b.trial_ends_at, b.cancellation_effective_at, b.deletion_due_at),
-       b.created_at, b.version
+       b.created_at, b.version, 1
 from (
   select (lpad(to_hex((n * 2654435761) % 4294967296), 8, '0') || '-0000-4000-8000-'
             || lpad(to_hex(n), 12, '0'))::uuid as id,
