@@ -368,3 +368,16 @@ pub async fn live_tenants_by_shard(
     .doing(|| "counting the live tenants of each shard".into())?;
     Ok(rows.into_iter().map(|r| (r.shard, r.n)).collect())
 }
+
+/// Takes the transaction lock of a shard's drain, if no other transaction holds it.
+pub async fn try_lock_drain(tx: &mut Tx, shard: &ShardId) -> Result<bool, StoreError> {
+    // Advisory keys of drains live in their own space (class 2), apart from tenants' keys.
+    let taken = sqlx::query_scalar!(
+        r#"select pg_try_advisory_xact_lock(2, hashtext($1)) as "taken!""#,
+        shard.as_str()
+    )
+    .fetch_one(&mut **tx)
+    .await
+    .doing(|| format!("locking the drain of shard {shard}"))?;
+    Ok(taken)
+}

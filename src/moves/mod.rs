@@ -434,7 +434,6 @@ pub async fn drain_round(db: &Db, base: &BaseDomain) -> Result<Drained, StoreErr
     if drains.is_empty() {
         return Ok(report);
     }
-    let running = store::running_by_shard(db).await?;
     let live = store::live_tenants_by_shard(db).await?;
     let mut candidates: Vec<crate::placement::Candidate> = shards::list(db, None)
         .await?
@@ -451,7 +450,20 @@ pub async fn drain_round(db: &Db, base: &BaseDomain) -> Result<Drained, StoreErr
     for drain in drains {
         let on_shard = live.get(drain.shard.as_str()).copied().unwrap_or(0);
         report.remaining.push((drain.shard.clone(), on_shard));
-        let moving_out = running.get(drain.shard.as_str()).map_or(0, |r| r.0);
+        // One instance at a time works on a drain, so that `batch` bounds the moves running
+        // out of the shard whatever the number of instances: the guard holds a transaction
+        // lock on the drain until the round's starts are done.
+        let mut guard = db
+            .begin()
+            .await
+            .doing(|| format!("starting the drain round of shard {}", drain.shard))?;
+        if !store::try_lock_drain(&mut guard, &drain.shard).await? {
+            continue;
+        }
+        let moving_out = store::running_by_shard(db)
+            .await?
+            .get(drain.shard.as_str())
+            .map_or(0, |r| r.0);
         let room = i64::from(drain.batch) - moving_out;
         if room <= 0 {
             continue;
@@ -490,6 +502,10 @@ pub async fn drain_round(db: &Db, base: &BaseDomain) -> Result<Drained, StoreErr
                     .doing(|| "leaving a drain move another instance made".into())?,
             }
         }
+        guard
+            .commit()
+            .await
+            .doing(|| format!("ending the drain round of shard {}", drain.shard))?;
     }
     Ok(report)
 }
