@@ -64,8 +64,26 @@ pub(super) async fn persist(
         })
         .collect();
     write(tx, &next).await?;
+    cancel_moves_of_deleted(tx, &next, now).await?;
     let moved = record_residency_moves(tx, &next, now).await?;
     publish(tx, &next, &moved, now, base).await
+}
+
+/// A tenant deleted now has nothing left to move: a move of it that was running is cancelled
+/// and its target's slot freed, in the deletion's transaction.
+async fn cancel_moves_of_deleted(
+    tx: &mut Tx,
+    next: &[NextRow],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let newly_deleted = next
+        .iter()
+        .filter(|n| n.row.is_deleted() && !n.previous.as_ref().is_some_and(TenantRow::is_deleted));
+    for n in newly_deleted {
+        let why = "the tenant was deleted before the move ended";
+        moves::cancel_running(tx, n.row.id(), SERVICE, why, now).await?;
+    }
+    Ok(())
 }
 
 /// Tenants placed again because their residency no longer allows their region (CONTRACT.md
@@ -93,17 +111,7 @@ async fn record_residency_moves(
             "residency `{}` does not allow region {}",
             n.row.tenant.residency, before.region
         );
-        if let Some(running) = moves::running_of(tx, tenant).await? {
-            shards::release_slots(tx, std::slice::from_ref(&running.to)).await?;
-            moves::set_phase(
-                tx,
-                running.id,
-                MovePhase::Cancelled,
-                Some((SERVICE, &reason)),
-                now,
-            )
-            .await?;
-        }
+        moves::cancel_running(tx, tenant, SERVICE, &reason, now).await?;
         let m = Move {
             id: MoveId::from_uuid(Uuid::new_v4()),
             tenant_id: tenant,

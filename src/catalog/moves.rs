@@ -177,6 +177,24 @@ pub async fn set_phase(
     .try_into()
 }
 
+/// Cancels the running move of a tenant, if any, by `by` for `why`, and frees the slot it held
+/// on its target. Returns the move as cancelled.
+pub async fn cancel_running(
+    tx: &mut Tx,
+    tenant: TenantId,
+    by: &str,
+    why: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Move>, StoreError> {
+    let Some(running) = running_of(tx, tenant).await? else {
+        return Ok(None);
+    };
+    super::shards::release_slots(tx, std::slice::from_ref(&running.to)).await?;
+    set_phase(tx, running.id, MovePhase::Cancelled, Some((by, why)), now)
+        .await
+        .map(Some)
+}
+
 /// Running moves whose deadline passed, oldest deadline first, up to `limit`. Not locked: the
 /// caller locks each move's tenant first, as every writer does, and reads the move again.
 pub async fn overdue(db: &Db, now: DateTime<Utc>, limit: i64) -> Result<Vec<MoveId>, StoreError> {

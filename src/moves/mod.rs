@@ -295,11 +295,8 @@ async fn locked(
     match load(tx, m.tenant_id).await? {
         Some(row) if !row.is_deleted() => Ok(Ok(m)),
         _ => {
-            if m.phase.is_running() {
-                shards::release_slots(tx, std::slice::from_ref(&m.to)).await?;
-                let why = "the tenant was deleted before the move ended";
-                store::set_phase(tx, m.id, MovePhase::Cancelled, Some((by, why)), now).await?;
-            }
+            let why = "the tenant was deleted before the move ended";
+            store::cancel_running(tx, m.tenant_id, by, why, now).await?;
             Ok(Err(Refusal::Conflict(format!(
                 "tenant {} is deleted: move {id} is cancelled",
                 m.tenant_id

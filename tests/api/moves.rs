@@ -769,3 +769,37 @@ async fn a_residency_change_moves_the_tenant_at_once_and_says_so_on_the_feed() {
     );
     assert_verified(&app).await;
 }
+
+#[tokio::test]
+async fn deleting_a_moving_tenant_cancels_its_move_and_frees_the_target() {
+    let app = spawn_app().await;
+    let id = eu_tenant(&app, "eu").await;
+    let (_, started) = start(&app, &id, "eu-west-1-1").await;
+    let move_id = started["id"].as_str().unwrap().to_owned();
+    assert_eq!(fills(&app).await["eu-west-1-1"], 1);
+    let (status, body) = app
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/tenants/{id}/deletion"),
+            Some(json!({"reason": "gone", "immediate": true, "force": true})),
+        )
+        .await;
+    assert_eq!((status, &body["state"]), (202, &json!("DELETED")), "{body}");
+    let (_, m) = app
+        .admin(Method::GET, &format!("/admin/v1/moves/{move_id}"), None)
+        .await;
+    assert_eq!(
+        (&m["phase"], &m["cancelled_by"]),
+        (&json!("cancelled"), &json!("tenant-catalog")),
+        "{m}"
+    );
+    let f = fills(&app).await;
+    assert_eq!(
+        (&f["eu-central-1-1"], &f["eu-west-1-1"]),
+        (&json!(0), &json!(0)),
+        "{f}"
+    );
+    let (status, _) = advance(&app, &move_id, "cutover").await;
+    assert_eq!(status, 409, "an ended move does not advance");
+    assert_verified(&app).await;
+}
