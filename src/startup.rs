@@ -95,6 +95,7 @@ impl Application {
             graphiql: settings.graphql.introspection,
             limits: graphql::cost::Limits::with_max_ids(settings.graphql.max_route_ids),
             metrics: metrics.clone(),
+            parsed: graphql::parsed::ParsedCache::default(),
         };
         let health = Health::default();
         let changes = Arc::new(Notify::new());

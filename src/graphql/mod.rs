@@ -5,6 +5,7 @@
 
 pub mod cost;
 mod guard;
+pub mod parsed;
 pub mod query;
 pub mod types;
 
@@ -85,6 +86,8 @@ pub struct GraphqlState {
     /// What one request may cost, checked before the schema sees it.
     pub limits: cost::Limits,
     pub metrics: Metrics,
+    /// Parsed documents of the query texts callers repeat.
+    pub parsed: parsed::ParsedCache,
 }
 
 /// Registers `/graphql`.
@@ -136,7 +139,9 @@ async fn post(
             .error_response();
         }
     };
-    if let Some(refused) = guard::refusal(&mut request, &state.limits, &state.metrics) {
+    if let Some(refused) =
+        guard::refusal(&mut request, &state.limits, &state.metrics, &state.parsed)
+    {
         return HttpResponse::Ok().json(refused);
     }
     let response = match tokio::time::timeout(TIMEOUT, state.schema.execute(request)).await {

@@ -167,4 +167,13 @@ async fn aliases_and_batches_past_the_budgets_are_refused_before_any_lookup() {
     let ok = app.graphql(&batch(1), json!({ "ids": ids })).await;
     assert!(ok["errors"].is_null(), "{ok}");
     assert_eq!(ok["data"]["a0"].as_array().unwrap().len(), 100);
+    // The same text, parsed once and kept, is judged again with every request's variables.
+    let two = app.graphql(&batch(2), json!({ "ids": ids[..10] })).await;
+    assert!(two["errors"].is_null(), "{two}");
+    let over = app.graphql(&batch(2), json!({ "ids": ids })).await;
+    assert_eq!(
+        code(&over),
+        "TOO_MANY_IDS",
+        "a kept text is still judged: {over}"
+    );
 }
