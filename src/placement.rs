@@ -2,6 +2,7 @@
 //! lowest fill that still has room. Pure: the catalog loads the candidates and claims the slot.
 
 use crate::domain::{Region, Residency, ShardId};
+use std::cmp::Ordering;
 
 /// A shard as placement sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,12 +35,23 @@ pub fn choose(residency: Residency, shards: &[Candidate]) -> Option<&Candidate> 
                 .map(|rank| (s, rank))
         })
         .min_by(|(a, ra), (b, rb)| {
-            // Compare a.count / a.capacity with b.count / b.capacity without division.
-            let fa = i64::from(a.tenant_count) * i64::from(b.capacity);
-            let fb = i64::from(b.tenant_count) * i64::from(a.capacity);
-            fa.cmp(&fb).then(ra.cmp(rb)).then(a.id.cmp(&b.id))
+            cmp_fill(a.tenant_count, a.capacity, b.tenant_count, b.capacity)
+                .then(ra.cmp(rb))
+                .then(a.id.cmp(&b.id))
         })
         .map(|(s, _)| s)
+}
+
+/// `a_taken / a_capacity` against `b_taken / b_capacity`, without division; a shard of
+/// capacity 0 counts as full.
+pub fn cmp_fill(a_taken: i32, a_capacity: i32, b_taken: i32, b_capacity: i32) -> Ordering {
+    let (a_cap, b_cap) = (i64::from(a_capacity.max(0)), i64::from(b_capacity.max(0)));
+    match (a_cap, b_cap) {
+        (0, 0) => Ordering::Equal,
+        (0, _) => Ordering::Greater,
+        (_, 0) => Ordering::Less,
+        _ => (i64::from(a_taken) * b_cap).cmp(&(i64::from(b_taken) * a_cap)),
+    }
 }
 
 #[cfg(test)]

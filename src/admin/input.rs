@@ -50,3 +50,20 @@ pub(super) fn field<T>(name: &str, parsed: Result<T, InvalidValue>) -> Result<T,
 pub(super) fn json_text<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
+
+/// The query string, refused with a 400 that says what is wrong.
+pub(super) fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    web::Query::<T>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| ApiError::bad_request(format!("in the query: {e}")))
+}
+
+pub(super) fn bounded(name: &str, value: i64, min: i64, max: i64) -> Result<i64, ApiError> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ApiError::bad_request(format!(
+            "`{name}`: must be {min} to {max}, got {value}"
+        )))
+    }
+}

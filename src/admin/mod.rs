@@ -12,6 +12,7 @@ mod audit;
 mod input;
 mod moves;
 mod openapi;
+mod rebalance;
 mod shards;
 mod tenants;
 mod views;
@@ -80,7 +81,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .service(
                 web::resource("/rebalance")
-                    .route(web::get().to(moves::rebalance))
+                    .route(web::get().to(rebalance::rebalance))
                     .default_service(web::to(method_not_allowed)),
             )
             .service(

@@ -27,7 +27,7 @@ use utoipa::{Modify, OpenApi};
         super::moves::advance_move,
         super::moves::cancel_move,
         super::moves::list_moves,
-        super::moves::rebalance,
+        super::rebalance::rebalance,
         super::shards::drain_shard,
         super::shards::put_shard,
         super::shards::list_shards,

@@ -5,9 +5,9 @@ use super::access::{begin_write, caller, commit_write};
 use super::audit::{Reply, record};
 use super::input::{field, json_body, json_text, path_id};
 use super::views::{self, DrainRequest, DrainView, ShardList, ShardRequest, ShardView};
-use crate::catalog::moves;
 use crate::catalog::shards::{self, Declared, ShardSpec};
 use crate::catalog::{Doing, tenants};
+use crate::catalog::{drains, moves};
 use crate::domain::{Capacity, Endpoint, ShardId, ShardStatus};
 use crate::error::{ApiError, Code};
 use crate::scheduler;
@@ -65,7 +65,7 @@ pub async fn put_shard(
         Declared::Refused(message) => return Err(ApiError::new(Code::ShardConflict, message)),
     };
     // A shard opened again is not drained any more; moves already running go on.
-    moves::forget_drain(&mut tx, &row.id).await?;
+    drains::forget_drain(&mut tx, &row.id).await?;
     let outcome = format!(
         "shard {} {verb}: capacity {}, status {}",
         row.id, row.capacity, row.status
@@ -107,7 +107,7 @@ pub async fn list_shards(state: web::Data<AdminState>) -> Result<Reply, ApiError
     let waiting = tenants::count_waiting(&state.db).await?;
     let running = moves::running_by_shard(&state.db).await?;
     let live = moves::live_tenants_by_shard(&state.db).await?;
-    let drains = moves::drains(&state.db).await?;
+    let drains = drains::drains(&state.db).await?;
     let shards = rows
         .into_iter()
         .map(|row| {
@@ -167,7 +167,7 @@ pub async fn drain_shard(
         }
     };
     let mut tx = begin_write(&state, &who).await?;
-    let answer = match moves::request_drain(&mut tx, &id, &who.subject, batch).await? {
+    let answer = match drains::request_drain(&mut tx, &id, &who.subject, batch).await? {
         None => Err(ApiError::not_found(format!(
             "no shard {id}: see GET /admin/v1/shards"
         ))),

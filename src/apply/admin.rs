@@ -2,7 +2,7 @@
 //! with commerce's events by the same steps; the lifecycle rules judge it, nothing here
 //! re-implements them.
 
-use super::{Ingested, apply_events};
+use super::{IngestReport, Ingested, apply_events};
 use crate::catalog::events::NewEvent;
 use crate::catalog::{StoreError, Tx};
 use crate::domain::{BaseDomain, EventId, TenantId};
@@ -27,8 +27,8 @@ pub enum AdminAction {
 impl AdminAction {
     /// The event that records the action, by `by` (the token's `sub`), and its `data` as
     /// stored (what a refold reads back).
-    fn event(&self, tenant: TenantId, by: &str, at: DateTime<Utc>) -> (Event, Value) {
-        let (kind, data) = match self.clone() {
+    fn event(&self, by: &str) -> (EventKind, Value) {
+        match self.clone() {
             AdminAction::RequestDeletion {
                 reason,
                 immediate,
@@ -49,16 +49,39 @@ impl AdminAction {
                 },
                 json!({"reason": reason, "by": by}),
             ),
-        };
-        let event = Event {
-            id: EventId::from_uuid(Uuid::new_v4()),
-            tenant_id: tenant,
-            occurred_at: at,
-            sequence: None,
-            kind,
-        };
-        (event, data)
+        }
     }
+}
+
+/// Records an admin event (`kind`, with its `data` as stored) of `tenant` at `now`, already
+/// kept to the microsecond, and refolds the tenant, in the caller's transaction: admin actions
+/// and the steps of moves alike.
+pub async fn record_admin_event(
+    tx: &mut Tx,
+    tenant: TenantId,
+    kind: EventKind,
+    data: &Value,
+    now: DateTime<Utc>,
+    base: &BaseDomain,
+) -> Result<(EventId, IngestReport), StoreError> {
+    let event = Event {
+        id: EventId::from_uuid(Uuid::new_v4()),
+        tenant_id: tenant,
+        occurred_at: now,
+        sequence: None,
+        kind,
+    };
+    let report = apply_events(
+        tx,
+        &[NewEvent {
+            event: &event,
+            data,
+        }],
+        now,
+        base,
+    )
+    .await?;
+    Ok((event.id, report))
 }
 
 /// What an admin action did. Whatever it did, the action stays in the tenant's history.
@@ -84,17 +107,8 @@ pub async fn act(
 ) -> Result<Acted, StoreError> {
     // Kept to the microsecond, as stored, so the fold sees exactly what a refold will read.
     let now = now.trunc_subsecs(6);
-    let (event, data) = action.event(tenant, by, now);
-    let report = apply_events(
-        tx,
-        &[NewEvent {
-            event: &event,
-            data: &data,
-        }],
-        now,
-        base,
-    )
-    .await?;
+    let (kind, data) = action.event(by);
+    let (_, report) = record_admin_event(tx, tenant, kind, &data, now, base).await?;
     Ok(match report.results.first() {
         Some(Ingested::Judged(Outcome::Applied)) if report.changes.is_empty() => Acted::Unchanged,
         Some(Ingested::Judged(Outcome::Applied)) => Acted::Changed,

@@ -63,27 +63,9 @@ pub(super) async fn persist(
             next_row(r, placement, last, epoch)
         })
         .collect();
-    write(tx, &next).await?;
-    cancel_moves_of_deleted(tx, &next, now).await?;
+    write(tx, &next, now).await?;
     let moved = record_residency_moves(tx, &next, now).await?;
     publish(tx, &next, &moved, now, base).await
-}
-
-/// A tenant deleted now has nothing left to move: a move of it that was running is cancelled
-/// and its target's slot freed, in the deletion's transaction.
-async fn cancel_moves_of_deleted(
-    tx: &mut Tx,
-    next: &[NextRow],
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let newly_deleted = next
-        .iter()
-        .filter(|n| n.row.is_deleted() && !n.previous.as_ref().is_some_and(TenantRow::is_deleted));
-    for n in newly_deleted {
-        let why = "the tenant was deleted before the move ended";
-        moves::cancel_running(tx, n.row.id(), SERVICE, why, now).await?;
-    }
-    Ok(())
 }
 
 /// Tenants placed again because their residency no longer allows their region (CONTRACT.md
@@ -111,7 +93,7 @@ async fn record_residency_moves(
             "residency `{}` does not allow region {}",
             n.row.tenant.residency, before.region
         );
-        moves::cancel_running(tx, tenant, SERVICE, &reason, now).await?;
+        moves::cancel_running(tx, &[tenant], SERVICE, &reason, now).await?;
         let m = Move {
             id: MoveId::from_uuid(Uuid::new_v4()),
             tenant_id: tenant,
@@ -188,8 +170,8 @@ fn next_row(r: Refolded, placement: Option<Placement>, last: i64, epoch: i64) ->
     })
 }
 
-/// Writes the rows, their old hosts, and what a deletion frees and purges.
-async fn write(tx: &mut Tx, next: &[NextRow]) -> Result<(), StoreError> {
+/// Writes the rows, their old hosts, and what a deletion frees, cancels and purges.
+async fn write(tx: &mut Tx, next: &[NextRow], now: DateTime<Utc>) -> Result<(), StoreError> {
     // A deletion carried out now frees its slot and purges; a re-placement frees the old slot.
     // A row of a tenant deleted before is only rewritten.
     let newly_deleted =
@@ -218,6 +200,9 @@ async fn write(tx: &mut Tx, next: &[NextRow]) -> Result<(), StoreError> {
     }
     // A deleted tenant is never refolded again, so its events are not read again.
     let purged: Vec<TenantId> = deleted.iter().map(|n| n.row.id()).collect();
+    // A tenant deleted now has nothing left to move.
+    let why = "the tenant was deleted before the move ended";
+    moves::cancel_running(tx, &purged, SERVICE, why, now).await?;
     events::purge_personal_data(tx, &purged).await
 }
 

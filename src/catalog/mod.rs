@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod claims;
 pub mod consistency;
+pub mod drains;
 pub mod events;
 pub mod moves;
 pub mod outbox;

@@ -133,23 +133,6 @@ pub async fn running_of(tx: &mut Tx, tenant: TenantId) -> Result<Option<Move>, S
     .transpose()
 }
 
-/// The moves of a tenant, oldest first.
-pub async fn of_tenant(db: &Db, tenant: TenantId) -> Result<Vec<Move>, StoreError> {
-    sqlx::query_as!(
-        Columns,
-        r#"select id, tenant_id, from_shard, to_shard, phase, requested_by, reason, origin,
-                  deadline_at, cancelled_by, cancel_reason, created_at, updated_at, finished_at
-           from moves where tenant_id = $1 order by created_at, id"#,
-        tenant.as_uuid()
-    )
-    .fetch_all(db)
-    .await
-    .doing(|| format!("reading the moves of tenant {tenant}"))?
-    .into_iter()
-    .map(Move::try_from)
-    .collect()
-}
-
 /// Puts a move in `phase` at `now`; `cancelled` says by whom and why, for a cancellation.
 pub async fn set_phase(
     tx: &mut Tx,
@@ -177,22 +160,36 @@ pub async fn set_phase(
     .try_into()
 }
 
-/// Cancels the running move of a tenant, if any, by `by` for `why`, and frees the slot it held
-/// on its target. Returns the move as cancelled.
+/// Cancels the running moves of these tenants, if any, by `by` for `why`, and frees the slots
+/// they held on their targets, with one read for all of them. Returns the moves as cancelled.
 pub async fn cancel_running(
     tx: &mut Tx,
-    tenant: TenantId,
+    tenants: &[TenantId],
     by: &str,
     why: &str,
     now: DateTime<Utc>,
-) -> Result<Option<Move>, StoreError> {
-    let Some(running) = running_of(tx, tenant).await? else {
-        return Ok(None);
-    };
-    super::shards::release_slots(tx, std::slice::from_ref(&running.to)).await?;
-    set_phase(tx, running.id, MovePhase::Cancelled, Some((by, why)), now)
-        .await
-        .map(Some)
+) -> Result<Vec<Move>, StoreError> {
+    if tenants.is_empty() {
+        return Ok(Vec::new());
+    }
+    let uuids: Vec<Uuid> = tenants.iter().map(TenantId::as_uuid).collect();
+    let running = sqlx::query_as!(
+        Columns,
+        r#"select id, tenant_id, from_shard, to_shard, phase, requested_by, reason, origin,
+                  deadline_at, cancelled_by, cancel_reason, created_at, updated_at, finished_at
+           from moves where tenant_id = any($1) and phase in ('copying', 'cutover')"#,
+        &uuids
+    )
+    .fetch_all(&mut **tx)
+    .await
+    .doing(|| format!("reading the running moves of {} tenants", uuids.len()))?;
+    let mut cancelled = Vec::with_capacity(running.len());
+    for m in running {
+        let m = Move::try_from(m)?;
+        super::shards::release_slots(tx, std::slice::from_ref(&m.to)).await?;
+        cancelled.push(set_phase(tx, m.id, MovePhase::Cancelled, Some((by, why)), now).await?);
+    }
+    Ok(cancelled)
 }
 
 /// Running moves whose deadline passed, oldest deadline first, up to `limit`. Not locked: the
@@ -272,83 +269,6 @@ pub async fn list(
     .collect()
 }
 
-/// A shard an admin asked to drain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Drain {
-    pub shard: ShardId,
-    pub requested_at: DateTime<Utc>,
-    pub requested_by: String,
-    /// Most moves out of the shard running at once.
-    pub batch: i32,
-}
-
-/// Marks a shard draining (it takes no new tenants) and asks the scheduler to move its
-/// tenants out, `batch` at a time. `None` when there is no such shard.
-pub async fn request_drain(
-    tx: &mut Tx,
-    shard: &ShardId,
-    by: &str,
-    batch: i32,
-) -> Result<Option<Drain>, StoreError> {
-    let row = sqlx::query!(
-        r#"update shards set status = 'draining', drain_requested_at = now(),
-                  drain_requested_by = $2, drain_batch = $3
-           where id = $1
-           returning drain_requested_at as "at!", drain_requested_by as "by!", drain_batch as "batch!""#,
-        shard.as_str(),
-        by,
-        batch
-    )
-    .fetch_optional(&mut **tx)
-    .await
-    .doing(|| format!("asking for the drain of shard {shard}"))?;
-    Ok(row.map(|r| Drain {
-        shard: shard.clone(),
-        requested_at: r.at,
-        requested_by: r.by,
-        batch: r.batch,
-    }))
-}
-
-/// Forgets the drain of a shard that is open again.
-pub async fn forget_drain(tx: &mut Tx, shard: &ShardId) -> Result<(), StoreError> {
-    sqlx::query!(
-        r#"update shards set drain_requested_at = null, drain_requested_by = null, drain_batch = null
-           where id = $1 and status = 'open'"#,
-        shard.as_str()
-    )
-    .execute(&mut **tx)
-    .await
-    .doing(|| format!("forgetting the drain of shard {shard}"))?;
-    Ok(())
-}
-
-/// The drains asked for, by shard id.
-pub async fn drains(db: &Db) -> Result<Vec<Drain>, StoreError> {
-    let rows = sqlx::query!(
-        r#"select id, drain_requested_at as "at!", drain_requested_by as "by!", drain_batch as "batch!"
-           from shards where drain_requested_at is not null order by id"#
-    )
-    .fetch_all(db)
-    .await
-    .doing(|| "reading the drains asked for".into())?;
-    rows.into_iter()
-        .map(|r| {
-            Ok(Drain {
-                shard: ShardId::try_from(r.id.as_str()).map_err(|e| {
-                    StoreError::new(
-                        format!("reading shard {}", r.id),
-                        sqlx::Error::Decode(e.0.into()),
-                    )
-                })?,
-                requested_at: r.at,
-                requested_by: r.by,
-                batch: r.batch,
-            })
-        })
-        .collect()
-}
-
 /// Up to `limit` live tenants on `shard` that no move is taking away, by id, with their
 /// residency.
 pub async fn movable_tenants(
@@ -385,17 +305,4 @@ pub async fn live_tenants_by_shard(
     .await
     .doing(|| "counting the live tenants of each shard".into())?;
     Ok(rows.into_iter().map(|r| (r.shard, r.n)).collect())
-}
-
-/// Takes the transaction lock of a shard's drain, if no other transaction holds it.
-pub async fn try_lock_drain(tx: &mut Tx, shard: &ShardId) -> Result<bool, StoreError> {
-    // Advisory keys of drains live in their own space (class 2), apart from tenants' keys.
-    let taken = sqlx::query_scalar!(
-        r#"select pg_try_advisory_xact_lock(2, hashtext($1)) as "taken!""#,
-        shard.as_str()
-    )
-    .fetch_one(&mut **tx)
-    .await
-    .doing(|| format!("locking the drain of shard {shard}"))?;
-    Ok(taken)
 }

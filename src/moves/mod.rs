@@ -16,19 +16,20 @@
 //! | `cancelled` | `ONLINE`     | source      | source           |
 
 pub mod plan;
+mod rounds;
 pub mod rules;
 
-use crate::apply::apply_events;
-use crate::catalog::events::NewEvent;
+use crate::apply::admin::record_admin_event;
 use crate::catalog::moves::{self as store, Move};
 use crate::catalog::tenants::{self, TenantRow};
-use crate::catalog::{Db, Doing, StoreError, Tx, outbox, shards};
+use crate::catalog::{StoreError, Tx, outbox, shards};
 use crate::domain::{
     BaseDomain, EventId, MoveId, MoveOrigin, MovePhase, Placement, ShardId, TenantId,
 };
-use crate::lifecycle::{Event, EventKind, MoveStep, MoveStepKind};
+use crate::lifecycle::{EventKind, MoveStep, MoveStepKind};
 use crate::snapshot::{MoveNote, TenantSnapshot};
 use chrono::{DateTime, SubsecRound, Utc};
+pub use rounds::{Drained, cancel_overdue, drain_round};
 pub use rules::Refusal;
 use serde_json::json;
 use uuid::Uuid;
@@ -111,13 +112,13 @@ pub async fn start(
         from: row.placement.as_ref().map(|p| p.shard.clone()),
         to: req.to.clone(),
         phase: MovePhase::Copying,
-        refused: refusal.as_ref().map(|r| r.message().to_owned()),
+        refused: None,
     };
-    if let Some(refusal) = refusal {
-        if !row.is_deleted() {
-            record(tx, req.tenant, &step, now, base).await?;
-        }
-        return Ok(Err(refusal));
+    match refusal {
+        // A deleted tenant's history takes no more events.
+        Some(refusal) if row.is_deleted() => return Ok(Err(refusal)),
+        Some(refusal) => return refuse(tx, req.tenant, step, refusal, now, base).await,
+        None => {}
     }
     store::insert(tx, &m).await?;
     let event = record(tx, req.tenant, &step, now, base).await?;
@@ -153,19 +154,9 @@ pub async fn advance(
             }));
         }
         Err(refusal) => {
-            let step = step_of(
-                &m,
-                MoveStepKind::Advanced,
-                by,
-                &m.reason,
-                m.phase.next().unwrap_or(m.phase),
-            );
-            let step = MoveStep {
-                refused: Some(refusal.message().to_owned()),
-                ..step
-            };
-            record(tx, m.tenant_id, &step, now, base).await?;
-            return Ok(Err(refusal));
+            let would = m.phase.next().unwrap_or(m.phase);
+            let step = step_of(&m, MoveStepKind::Advanced, by, &m.reason, would);
+            return refuse(tx, m.tenant_id, step, refusal, now, base).await;
         }
     };
     let step = step_of(&m, MoveStepKind::Advanced, by, &m.reason, next);
@@ -217,12 +208,7 @@ pub async fn cancel(
         MovePhase::Cancelled,
     );
     if let Some(refusal) = rules::refuse_cancel(&m) {
-        let step = MoveStep {
-            refused: Some(refusal.message().to_owned()),
-            ..step
-        };
-        record(tx, m.tenant_id, &step, now, base).await?;
-        return Ok(Err(refusal));
+        return refuse(tx, m.tenant_id, step, refusal, now, base).await;
     }
     let event = record(tx, m.tenant_id, &step, now, base).await?;
     shards::release_slots(tx, std::slice::from_ref(&m.to)).await?;
@@ -242,37 +228,6 @@ pub async fn cancel(
         moved,
         changed: true,
     }))
-}
-
-/// Cancels the running moves whose deadline has passed, each in its own transaction. Returns
-/// how many it cancelled. Any number of instances may run this at once: a move another one
-/// cancelled first is found ended and left alone.
-pub async fn cancel_overdue(db: &Db, base: &BaseDomain, limit: i64) -> Result<u64, StoreError> {
-    let now = Utc::now();
-    let overdue = store::overdue(db, now, limit).await?;
-    let mut cancelled = 0;
-    for id in overdue {
-        let mut tx = db
-            .begin()
-            .await
-            .doing(|| "starting to cancel an overdue move".into())?;
-        let reason = "its deadline passed before the data plane finished it";
-        match cancel(&mut tx, id, SERVICE, reason, now, base).await? {
-            Ok(_) => {
-                tx.commit()
-                    .await
-                    .doing(|| format!("committing the cancellation of move {id}"))?;
-                tracing::info!(move_id = %id, "A move passed its deadline and was cancelled.");
-                cancelled += 1;
-            }
-            // Ended meanwhile by another instance or an admin.
-            Err(_) => tx
-                .rollback()
-                .await
-                .doing(|| "leaving a move another instance ended".into())?,
-        }
-    }
-    Ok(cancelled)
 }
 
 /// The move, its tenant locked first (the order every writer locks in) and the move read
@@ -296,7 +251,7 @@ async fn locked(
         Some(row) if !row.is_deleted() => Ok(Ok(m)),
         _ => {
             let why = "the tenant was deleted before the move ended";
-            store::cancel_running(tx, m.tenant_id, by, why, now).await?;
+            store::cancel_running(tx, &[m.tenant_id], by, why, now).await?;
             Ok(Err(Refusal::Conflict(format!(
                 "tenant {} is deleted: move {id} is cancelled",
                 m.tenant_id
@@ -322,6 +277,23 @@ fn step_of(m: &Move, step: MoveStepKind, by: &str, reason: &str, phase: MovePhas
     }
 }
 
+/// Records a refused step in the tenant's history, with why, and answers the refusal.
+async fn refuse(
+    tx: &mut Tx,
+    tenant: TenantId,
+    step: MoveStep,
+    refusal: Refusal,
+    now: DateTime<Utc>,
+    base: &BaseDomain,
+) -> Result<Result<Stepped, Refusal>, StoreError> {
+    let step = MoveStep {
+        refused: Some(refusal.message().to_owned()),
+        ..step
+    };
+    record(tx, tenant, &step, now, base).await?;
+    Ok(Err(refusal))
+}
+
 /// Records a step as an event of the tenant's history, judged and folded with the others.
 async fn record(
     tx: &mut Tx,
@@ -339,24 +311,9 @@ async fn record(
         "phase": step.phase,
         "refused": step.refused,
     });
-    let event = Event {
-        id: EventId::from_uuid(Uuid::new_v4()),
-        tenant_id: tenant,
-        occurred_at: now,
-        sequence: None,
-        kind: EventKind::AdminMove(step.clone()),
-    };
-    apply_events(
-        tx,
-        &[NewEvent {
-            event: &event,
-            data: &data,
-        }],
-        now,
-        base,
-    )
-    .await?;
-    Ok(event.id)
+    let kind = EventKind::AdminMove(step.clone());
+    let (id, _) = record_admin_event(tx, tenant, kind, &data, now, base).await?;
+    Ok(id)
 }
 
 /// Writes the tenant's new routing (status for `phase`, and the target's placement once
@@ -407,102 +364,4 @@ async fn reroute(
     );
     let previous = Some(snapshot.state);
     outbox::enqueue(tx, &[snapshot.move_message(previous, &note, now)]).await
-}
-
-/// What one round of draining did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Drained {
-    /// Moves started.
-    pub started: u64,
-    /// Tenants left on draining shards, moving or not.
-    pub remaining: Vec<(ShardId, i64)>,
-    /// Tenants that found no shard to go to (no room in a region their residency allows).
-    pub stuck: u64,
-}
-
-/// Starts moves out of every shard an admin asked to drain, as long as fewer than its batch
-/// run, each to the shard placement would choose for the tenant (lowest fill among the open
-/// shards with room in a region its residency allows). Each move starts in its own
-/// transaction; any number of instances may run this at once (the tenant lock and the unique
-/// running move make a second start of one tenant a refusal, which is not recorded).
-pub async fn drain_round(db: &Db, base: &BaseDomain) -> Result<Drained, StoreError> {
-    let mut report = Drained::default();
-    let drains = store::drains(db).await?;
-    if drains.is_empty() {
-        return Ok(report);
-    }
-    let live = store::live_tenants_by_shard(db).await?;
-    let mut candidates: Vec<crate::placement::Candidate> = shards::list(db, None)
-        .await?
-        .into_iter()
-        .filter(|s| s.has_room())
-        .map(|s| crate::placement::Candidate {
-            id: s.id,
-            region: s.region,
-            capacity: s.capacity,
-            tenant_count: s.tenant_count,
-            open: true,
-        })
-        .collect();
-    for drain in drains {
-        let on_shard = live.get(drain.shard.as_str()).copied().unwrap_or(0);
-        report.remaining.push((drain.shard.clone(), on_shard));
-        // One instance at a time works on a drain, so that `batch` bounds the moves running
-        // out of the shard whatever the number of instances: the guard holds a transaction
-        // lock on the drain until the round's starts are done.
-        let mut guard = db
-            .begin()
-            .await
-            .doing(|| format!("starting the drain round of shard {}", drain.shard))?;
-        if !store::try_lock_drain(&mut guard, &drain.shard).await? {
-            continue;
-        }
-        let moving_out = store::running_by_shard(db)
-            .await?
-            .get(drain.shard.as_str())
-            .map_or(0, |r| r.0);
-        let room = i64::from(drain.batch) - moving_out;
-        if room <= 0 {
-            continue;
-        }
-        for (tenant, residency) in store::movable_tenants(db, &drain.shard, room).await? {
-            let Ok(residency) = residency.parse() else {
-                continue;
-            };
-            let Some(i) = crate::placement::choose(residency, &candidates)
-                .and_then(|c| candidates.iter().position(|x| x.id == c.id))
-            else {
-                report.stuck += 1;
-                continue;
-            };
-            let request = Request {
-                tenant,
-                to: candidates[i].id.clone(),
-                reason: format!("drain of shard {}", drain.shard),
-                by: drain.requested_by.clone(),
-                origin: MoveOrigin::Drain,
-                deadline: None,
-            };
-            let mut tx = db.begin().await.doing(|| "starting a drain move".into())?;
-            match start(&mut tx, &request, Utc::now(), base).await? {
-                Ok(_) => {
-                    tx.commit()
-                        .await
-                        .doing(|| format!("committing the drain move of tenant {tenant}"))?;
-                    candidates[i].tenant_count += 1;
-                    report.started += 1;
-                }
-                // Taken by another instance meanwhile, or the target filled up: next round.
-                Err(_) => tx
-                    .rollback()
-                    .await
-                    .doing(|| "leaving a drain move another instance made".into())?,
-            }
-        }
-        guard
-            .commit()
-            .await
-            .doing(|| format!("ending the drain round of shard {}", drain.shard))?;
-    }
-    Ok(report)
 }

@@ -2,6 +2,7 @@
 //! admin API loads the shards and names the tenants, and carries nothing out.
 
 use crate::domain::{Region, ShardId};
+use crate::placement::cmp_fill;
 use std::cmp::Ordering;
 
 /// A shard as the plan sees it.
@@ -14,18 +15,6 @@ pub struct Fill {
     pub taken: i32,
     /// Tenants that could move off it now (live, not moving).
     pub movable: i32,
-}
-
-/// `a.taken / a.capacity` against `b`'s, without division; a shard of capacity 0 is full.
-fn cmp_fill(a_taken: i32, a_cap: i32, b_taken: i32, b_cap: i32) -> Ordering {
-    let a = (i64::from(a_taken), i64::from(a_cap.max(0)));
-    let b = (i64::from(b_taken), i64::from(b_cap.max(0)));
-    match (a.1, b.1) {
-        (0, 0) => Ordering::Equal,
-        (0, _) => Ordering::Greater,
-        (_, 0) => Ordering::Less,
-        _ => (a.0 * b.1).cmp(&(b.0 * a.1)),
-    }
 }
 
 /// Up to `max_moves` moves, as (from, to) pairs in the order to make them, each within one

@@ -1,0 +1,137 @@
+//! The rounds of moves the scheduler runs on every instance: cancelling moves past their
+//! deadline, and starting the moves of draining shards.
+
+use super::{Request, SERVICE, cancel, start};
+use crate::catalog::moves as store;
+use crate::catalog::{Db, Doing, StoreError, drains, shards};
+use crate::domain::{BaseDomain, MoveOrigin, ShardId};
+use chrono::Utc;
+
+/// Cancels the running moves whose deadline has passed, each in its own transaction. Returns
+/// how many it cancelled. Any number of instances may run this at once: a move another one
+/// cancelled first is found ended and left alone.
+pub async fn cancel_overdue(db: &Db, base: &BaseDomain, limit: i64) -> Result<u64, StoreError> {
+    let now = Utc::now();
+    let overdue = store::overdue(db, now, limit).await?;
+    let mut cancelled = 0;
+    for id in overdue {
+        let mut tx = db
+            .begin()
+            .await
+            .doing(|| "starting to cancel an overdue move".into())?;
+        let reason = "its deadline passed before the data plane finished it";
+        match cancel(&mut tx, id, SERVICE, reason, now, base).await? {
+            Ok(_) => {
+                tx.commit()
+                    .await
+                    .doing(|| format!("committing the cancellation of move {id}"))?;
+                tracing::info!(move_id = %id, "A move passed its deadline and was cancelled.");
+                cancelled += 1;
+            }
+            // Ended meanwhile by another instance or an admin.
+            Err(_) => tx
+                .rollback()
+                .await
+                .doing(|| "leaving a move another instance ended".into())?,
+        }
+    }
+    Ok(cancelled)
+}
+
+/// What one round of draining did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Moves started.
+    pub started: u64,
+    /// Tenants left on draining shards, moving or not.
+    pub remaining: Vec<(ShardId, i64)>,
+    /// Tenants that found no shard to go to (no room in a region their residency allows).
+    pub stuck: u64,
+}
+
+/// Starts moves out of every shard an admin asked to drain, as long as fewer than its batch
+/// run, each to the shard placement would choose for the tenant (lowest fill among the open
+/// shards with room in a region its residency allows). Each move starts in its own
+/// transaction; any number of instances may run this at once (the tenant lock and the unique
+/// running move make a second start of one tenant a refusal, which is not recorded).
+pub async fn drain_round(db: &Db, base: &BaseDomain) -> Result<Drained, StoreError> {
+    let mut report = Drained::default();
+    let drains = drains::drains(db).await?;
+    if drains.is_empty() {
+        return Ok(report);
+    }
+    let live = store::live_tenants_by_shard(db).await?;
+    let mut candidates: Vec<crate::placement::Candidate> = shards::list(db, None)
+        .await?
+        .into_iter()
+        .filter(|s| s.has_room())
+        .map(|s| crate::placement::Candidate {
+            id: s.id,
+            region: s.region,
+            capacity: s.capacity,
+            tenant_count: s.tenant_count,
+            open: true,
+        })
+        .collect();
+    for drain in drains {
+        let on_shard = live.get(drain.shard.as_str()).copied().unwrap_or(0);
+        report.remaining.push((drain.shard.clone(), on_shard));
+        // One instance at a time works on a drain, so that `batch` bounds the moves running
+        // out of the shard whatever the number of instances: the guard holds a transaction
+        // lock on the drain until the round's starts are done.
+        let mut guard = db
+            .begin()
+            .await
+            .doing(|| format!("starting the drain round of shard {}", drain.shard))?;
+        if !drains::try_lock_drain(&mut guard, &drain.shard).await? {
+            continue;
+        }
+        let moving_out = store::running_by_shard(db)
+            .await?
+            .get(drain.shard.as_str())
+            .map_or(0, |r| r.0);
+        let room = i64::from(drain.batch) - moving_out;
+        if room <= 0 {
+            continue;
+        }
+        for (tenant, residency) in store::movable_tenants(db, &drain.shard, room).await? {
+            let Ok(residency) = residency.parse() else {
+                continue;
+            };
+            let Some(i) = crate::placement::choose(residency, &candidates)
+                .and_then(|c| candidates.iter().position(|x| x.id == c.id))
+            else {
+                report.stuck += 1;
+                continue;
+            };
+            let request = Request {
+                tenant,
+                to: candidates[i].id.clone(),
+                reason: format!("drain of shard {}", drain.shard),
+                by: drain.requested_by.clone(),
+                origin: MoveOrigin::Drain,
+                deadline: None,
+            };
+            let mut tx = db.begin().await.doing(|| "starting a drain move".into())?;
+            match start(&mut tx, &request, Utc::now(), base).await? {
+                Ok(_) => {
+                    tx.commit()
+                        .await
+                        .doing(|| format!("committing the drain move of tenant {tenant}"))?;
+                    candidates[i].tenant_count += 1;
+                    report.started += 1;
+                }
+                // Taken by another instance meanwhile, or the target filled up: next round.
+                Err(_) => tx
+                    .rollback()
+                    .await
+                    .doing(|| "leaving a drain move another instance made".into())?,
+            }
+        }
+        guard
+            .commit()
+            .await
+            .doing(|| format!("ending the drain round of shard {}", drain.shard))?;
+    }
+    Ok(report)
+}
