@@ -107,7 +107,7 @@ fills_consistent() {
 bind_feed() {
   curl -sf -u guest:guest -X PUT -H 'content-type: application/json' -d '{"durable":true}' \
     "$api/queues/$current/chaos-changes" >/dev/null
-  curl -sf -u guest:guest -X POST -H 'content-type: application/json' -d '{"routing_key":"#"}' \
+  curl -sf -u guest:guest -X POST -H 'content-type: application/json' -d '{"routing_key":"tenant.#"}' \
     "$api/bindings/$current/e/tenant-catalog.changes/q/chaos-changes" >/dev/null
 }
 

@@ -29,6 +29,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP API, the AMQP consumer, the scheduler and the outbox relay.
     Serve,
+    /// Answer GraphQL `route` and `routes` from memory on REPLICA_ADDR: load a snapshot from
+    /// the serve at REPLICA_SOURCE, then follow tenant-catalog.changes (see docs/replica.md).
+    Replica,
     /// Create the database if missing, apply the migrations, seed the shards of a new catalog.
     Migrate,
     /// Publish commerce events to commerce.lifecycle, as commerce does: JSON files of one
@@ -158,6 +161,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     crate::telemetry::init(settings.log_format);
     match cli.command {
         Command::Serve => serve(settings).await,
+        Command::Replica => replica(settings).await,
         Command::Migrate => migrate(&settings).await,
         Command::Publish { files } => publish(&settings, &files).await,
         Command::Show { tenant_id } => show(&settings, &tenant_id).await,
@@ -179,6 +183,19 @@ async fn serve(settings: Settings) -> Result<(), CliError> {
     let addr = settings.http_addr;
     let app = Application::build(settings).await?;
     tracing::info!(%addr, port = app.port(), "tenant-catalog is serving.");
+    tokio::spawn(cancel_on_signal(app.shutdown_token()));
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn replica(settings: Settings) -> Result<(), CliError> {
+    let app = crate::replica::server::ReplicaApp::build(&settings)?;
+    tracing::info!(
+        addr = %settings.replica.addr,
+        port = app.port(),
+        source = %settings.replica.source,
+        "tenant-catalog replica is serving; it answers once the snapshot is loaded."
+    );
     tokio::spawn(cancel_on_signal(app.shutdown_token()));
     app.run_until_stopped().await?;
     Ok(())

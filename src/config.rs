@@ -37,6 +37,21 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// GraphQL limits and switches.
     pub graphql: GraphqlSettings,
+    /// `tenant-catalog replica`.
+    pub replica: ReplicaSettings,
+}
+
+/// Where `tenant-catalog replica` listens, what it follows, and how stale it may be.
+#[derive(Debug, Clone)]
+pub struct ReplicaSettings {
+    /// `REPLICA_ADDR`, default 127.0.0.1:8081.
+    pub addr: SocketAddr,
+    /// `REPLICA_SOURCE`: the `serve` that snapshots are loaded from.
+    pub source: String,
+    /// `REPLICA_MAX_STALENESS_MS`, default 2000: past it, the replica answers NOT_READY.
+    pub max_staleness: Duration,
+    /// `REPLICA_PAGE_SIZE`: tenants per snapshot page.
+    pub page_size: u32,
 }
 
 /// How tokens are minted and checked (CONTRACT.md section 2).
@@ -105,6 +120,8 @@ impl SeedShards {
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/tenant_catalog";
 pub const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_REPLICA_ADDR: &str = "127.0.0.1:8081";
+pub const DEFAULT_REPLICA_SOURCE: &str = "http://127.0.0.1:8080";
 
 impl Settings {
     /// Reads the process environment.
@@ -139,6 +156,7 @@ impl Settings {
             amqp_prefetch: env.number("AMQP_PREFETCH", "1000", 1..=u16::MAX)?,
             scheduler_interval: env.scheduler_interval()?,
             log_format: env.log_format()?,
+            replica: env.replica()?,
         })
     }
 }
@@ -250,6 +268,35 @@ impl Env<'_> {
             audience: self.var("AUTH_AUDIENCE", "tenant-catalog"),
             max_ttl_secs: self.number("AUTH_MAX_TTL_SECS", "3600", 1..=86400)?,
             dev_key_allowed: boolean(&self.var("AUTH_DEV_KEY", "true"), "AUTH_DEV_KEY")?,
+        })
+    }
+
+    fn replica(&self) -> Result<ReplicaSettings, ConfigError> {
+        let raw = self.var("REPLICA_ADDR", DEFAULT_REPLICA_ADDR);
+        let addr = raw.parse().map_err(|e| {
+            bad(
+                "REPLICA_ADDR",
+                &raw,
+                format!("{e}; expected host:port like {DEFAULT_REPLICA_ADDR}"),
+            )
+        })?;
+        let source = self.var("REPLICA_SOURCE", DEFAULT_REPLICA_SOURCE);
+        if !(source.starts_with("http://") || source.starts_with("https://")) {
+            return Err(bad(
+                "REPLICA_SOURCE",
+                &redact(&source),
+                format!("expected the URL of a serve, like {DEFAULT_REPLICA_SOURCE}"),
+            ));
+        }
+        Ok(ReplicaSettings {
+            addr,
+            source,
+            max_staleness: Duration::from_millis(self.number(
+                "REPLICA_MAX_STALENESS_MS",
+                "2000",
+                100..=3_600_000,
+            )?),
+            page_size: self.number("REPLICA_PAGE_SIZE", "5000", 1..=20_000)?,
         })
     }
 

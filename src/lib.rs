@@ -5,7 +5,8 @@
 //! it; `snapshot` is the one tenant every reader shows; `ingest`, `scheduler` and `relay` move
 //! events and changes through RabbitMQ; `http` serves health, readiness and metrics,
 //! `graphql` the lookups and `admin` the admin API; `startup` wires them under one shutdown
-//! signal. See docs/architecture.md.
+//! signal. `replica` keeps every route in memory beside the callers, following the change feed
+//! (`tenant-catalog replica`, or embedded). See docs/architecture.md.
 
 pub mod admin;
 pub mod amqp;
@@ -25,6 +26,7 @@ pub mod metrics;
 pub mod moves;
 pub mod placement;
 pub mod relay;
+pub mod replica;
 pub mod routing;
 pub mod scheduler;
 pub mod snapshot;

@@ -1,17 +1,19 @@
 //! The outbox relay: publishes committed tenant changes to `tenant-catalog.changes` with
 //! publisher confirms, and deletes them only once the broker has confirmed every one.
 //! A crash between confirm and delete republishes a message: consumers of the change feed
-//! dedupe on (`tenant_id`, `version`).
+//! dedupe on (`tenant_id`, `version`). Between batches it publishes heartbeats for replicas
+//! (`catalog.heartbeat`, see docs/replica.md).
 
 use crate::amqp::topology::CHANGES_EXCHANGE;
 use crate::amqp::{BrokerError, Doing as _, confirm_channel, confirmed};
-use crate::catalog::{Db, Doing as _, outbox};
+use crate::catalog::{Db, Doing as _, outbox, shards};
 use crate::metrics::Metrics;
+use crate::replica::wire::{HEARTBEAT_KEY, Heartbeat, WireShard, shards_digest};
 use crate::supervise::{Supervisor, Up};
 use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Channel};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -19,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 const BATCH: i64 = 500;
 /// How often to look for changes committed by other processes.
 const POLL: Duration = Duration::from_millis(250);
+/// Least time between two heartbeats of one relay.
+const HEARTBEAT_EVERY: Duration = Duration::from_millis(200);
 
 #[derive(Clone)]
 pub struct Relay {
@@ -54,10 +58,15 @@ enum RelayError {
 async fn session(r: &Relay, shutdown: &CancellationToken, up: Up) -> Result<(), RelayError> {
     let (_conn, channel) = confirm_channel(&r.amqp_url, "relay").await?;
     up.set();
+    let mut beat_at: Option<Instant> = None;
     loop {
         let published = publish_batch(r, &channel).await?;
         if published == BATCH as usize {
             continue;
+        }
+        if beat_at.is_none_or(|at| at.elapsed() >= HEARTBEAT_EVERY) {
+            heartbeat(r, &channel).await?;
+            beat_at = Some(Instant::now());
         }
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
@@ -65,6 +74,37 @@ async fn session(r: &Relay, shutdown: &CancellationToken, up: Up) -> Result<(), 
             _ = tokio::time::sleep(POLL) => {}
         }
     }
+}
+
+/// Publishes a heartbeat ([`Heartbeat`]) after the messages this relay published: replicas
+/// learn how fresh they are from it, and whether the shard list changed.
+async fn heartbeat(r: &Relay, channel: &Channel) -> Result<(), RelayError> {
+    let watermark = outbox::watermark(&r.db).await?;
+    let list: Vec<WireShard> = shards::list(&r.db, None)
+        .await?
+        .iter()
+        .map(WireShard::of_row)
+        .collect();
+    let beat = Heartbeat {
+        watermark,
+        shards: shards_digest(&list),
+    };
+    let body = serde_json::to_vec(&beat).unwrap_or_default();
+    let properties = BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_message_id(format!("heartbeat/{}", watermark.timestamp_micros()).into());
+    let confirm = channel
+        .basic_publish(
+            CHANGES_EXCHANGE.into(),
+            HEARTBEAT_KEY.into(),
+            BasicPublishOptions::default(),
+            &body,
+            properties,
+        )
+        .await
+        .doing("publishing a heartbeat")?;
+    confirmed(confirm).await?;
+    Ok(())
 }
 
 /// A change's message id, `<tenant_id>/v<version>`: the same change always has the same id,

@@ -12,6 +12,7 @@ use crate::http::{self, HttpState};
 use crate::ingest::{Consumer, run_consumer};
 use crate::metrics::Metrics;
 use crate::relay::{Relay, run_relay};
+use crate::replica::export::{self, ExportState};
 use crate::routing::Router;
 use crate::routing::listener::run_listener;
 use crate::scheduler::{Scheduler, run_scheduler};
@@ -119,7 +120,12 @@ impl Application {
             metrics: metrics.clone(),
             trusts_dev_key: verifier.trusts_dev_key(),
         };
-        let server = http_server(listener, state, graphql, admin)?;
+        let export = ExportState {
+            db: db.clone(),
+            verifier: verifier.clone(),
+            base_domain: settings.base_domain.clone(),
+        };
+        let server = http_server(listener, state, graphql, admin, export)?;
 
         Ok(Self {
             port,
@@ -164,14 +170,7 @@ impl Application {
         let scheduler = tokio::spawn(run_scheduler(self.scheduler, shutdown.clone()));
         let relay = tokio::spawn(run_relay(self.relay, shutdown.clone()));
         let listener = tokio::spawn(run_listener(self.router, self.db.clone(), shutdown.clone()));
-        let handle = self.server.handle();
-        let mut server = tokio::spawn(self.server);
-        let served = tokio::select! {
-            _ = shutdown.cancelled() => Ok(()),
-            result = &mut server => result.unwrap_or(Ok(())).map_err(StartError::Server),
-        };
-        shutdown.cancel();
-        handle.stop(true).await;
+        let served = serve_until(self.server, &shutdown).await;
         for task in [consumer, scheduler, relay, listener] {
             let _ = task.await;
         }
@@ -187,9 +186,35 @@ fn http_server(
     state: HttpState,
     graphql: GraphqlState,
     admin: AdminState,
+    export: ExportState,
 ) -> Result<Server, StartError> {
+    let metrics = state.metrics.clone();
+    serve_http(listener, &metrics, move |cfg| {
+        cfg.app_data(web::Data::new(state.clone()))
+            .app_data(web::Data::new(graphql.clone()))
+            .app_data(web::Data::new(admin.clone()))
+            .app_data(web::Data::new(export.clone()))
+            .configure(http::configure)
+            .configure(graphql::configure)
+            .configure(export::configure)
+            .configure(admin::configure);
+    })
+}
+
+/// An HTTP server on `listener` with the routes `routes` registers (`serve`'s or a
+/// replica's): every request gets an id, is logged, and has its latency measured in
+/// `metrics`.
+pub fn serve_http<F>(
+    listener: TcpListener,
+    metrics: &Metrics,
+    routes: F,
+) -> Result<Server, StartError>
+where
+    F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
+{
+    let histogram = metrics.http_duration.clone();
     let server = HttpServer::new(move || {
-        let histogram = state.metrics.http_duration.clone();
+        let histogram = histogram.clone();
         App::new()
             .wrap_fn(move |req, srv| {
                 let started = std::time::Instant::now();
@@ -216,12 +241,7 @@ fn http_server(
                 )
                 .log_target("http"),
             )
-            .app_data(web::Data::new(state.clone()))
-            .app_data(web::Data::new(graphql.clone()))
-            .app_data(web::Data::new(admin.clone()))
-            .configure(http::configure)
-            .configure(graphql::configure)
-            .configure(admin::configure)
+            .configure(routes.clone())
             .default_service(web::to(http::not_found))
     })
     .workers(2)
@@ -231,6 +251,20 @@ fn http_server(
     .map_err(StartError::Server)?
     .run();
     Ok(server)
+}
+
+/// Runs `server` until `shutdown` is cancelled or the server fails; then cancels `shutdown`
+/// (so the process's tasks stop too) and lets requests in flight finish.
+pub async fn serve_until(server: Server, shutdown: &CancellationToken) -> Result<(), StartError> {
+    let handle = server.handle();
+    let mut server = tokio::spawn(server);
+    let served = tokio::select! {
+        _ = shutdown.cancelled() => Ok(()),
+        result = &mut server => result.unwrap_or(Ok(())).map_err(StartError::Server),
+    };
+    shutdown.cancel();
+    handle.stop(true).await;
+    served
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.

@@ -72,3 +72,16 @@ pub async fn backlog(db: &super::Db) -> Result<i64, StoreError> {
         .await
         .doing(|| "counting outbox messages".into())
 }
+
+/// The catalog's time up to which every committed change has been published: now, or the
+/// queueing time of the oldest message still waiting (any relay's, claimed or not), whichever
+/// is earlier. A message is queued before its change commits, so a change committed before
+/// this instant is not waiting any more.
+pub async fn watermark(db: &super::Db) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+    sqlx::query_scalar!(
+        r#"select least(statement_timestamp(), (select min(created_at) from outbox)) as "at!""#
+    )
+    .fetch_one(db)
+    .await
+    .doing(|| "reading the outbox's watermark".into())
+}

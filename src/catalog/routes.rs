@@ -74,3 +74,125 @@ pub async fn tenant_of_site(db: &Db, site: &str) -> Result<Option<TenantId>, Sto
     .doing(|| format!("looking up the tenant of site {site}"))?;
     Ok(id.map(TenantId::from_uuid))
 }
+
+/// What a replica holds of one tenant (see `crate::replica`): enough to answer its route and
+/// its hosts, with the version and epoch that order it. A tenant that is unknown again (a
+/// withdrawal) has no state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaRow {
+    pub id: TenantId,
+    pub version: i64,
+    pub epoch: i64,
+    pub state: Option<ShownState>,
+    pub site: Option<Site>,
+    pub old_sites: Vec<Site>,
+    pub placement: Option<Placement>,
+    pub route_status: RouteStatus,
+}
+
+struct ReplicaColumns {
+    id: Uuid,
+    version: i64,
+    epoch: i64,
+    state: Option<String>,
+    site: Option<String>,
+    old_sites: Vec<String>,
+    region: Option<String>,
+    shard_id: Option<String>,
+    route_status: String,
+}
+
+impl ReplicaColumns {
+    /// `None` for a row whose columns do not decode, as in [`by_ids`].
+    fn decode(self) -> Option<ReplicaRow> {
+        let placement = match (self.region, self.shard_id) {
+            (Some(region), Some(shard)) => Some(Placement {
+                region: region.parse().ok()?,
+                shard: ShardId::try_from(shard.as_str()).ok()?,
+            }),
+            _ => None,
+        };
+        let site = |s: String| Site::try_from(s.as_str()).ok();
+        Some(ReplicaRow {
+            id: TenantId::from_uuid(self.id),
+            version: self.version,
+            epoch: self.epoch,
+            state: match self.state {
+                Some(s) => Some(ShownState::parse(&s)?),
+                None => None,
+            },
+            site: match self.site {
+                Some(s) => Some(site(s)?),
+                None => None,
+            },
+            old_sites: self
+                .old_sites
+                .into_iter()
+                .map(site)
+                .collect::<Option<_>>()?,
+            placement,
+            route_status: self.route_status.parse().ok()?,
+        })
+    }
+}
+
+/// Up to `limit` tenants after `after` in id order, deleted and withdrawn ones included (so a
+/// replica that held them learns they are gone): one page of a replica's snapshot.
+pub async fn replica_page(
+    db: &Db,
+    after: Option<TenantId>,
+    limit: i64,
+) -> Result<Vec<ReplicaRow>, StoreError> {
+    let after = after.map_or(Uuid::nil(), |id| id.as_uuid());
+    let rows = sqlx::query_as!(
+        ReplicaColumns,
+        r#"select id as "id!", version as "version!", epoch as "epoch!", state, site,
+                  old_sites as "old_sites!", region, shard_id, route_status as "route_status!"
+           from (
+               (select id, version, epoch, state, site, old_sites, region, shard_id, route_status
+                from tenants where id > $1 order by id limit $2)
+               union all
+               (select w.id, w.version, w.epoch, null, null, '{}'::text[], null, null, 'ONLINE'
+                from withdrawn_tenants w
+                where w.id > $1 and not exists (select 1 from tenants t where t.id = w.id)
+                order by w.id limit $2)
+           ) entries
+           order by id
+           limit $2"#,
+        after,
+        limit
+    )
+    .fetch_all(db)
+    .await
+    .doing(|| format!("reading {limit} replica entries"))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(ReplicaColumns::decode)
+        .collect())
+}
+
+/// The replica entries of `ids`, for a replica that missed some of their versions.
+pub async fn replica_rows(db: &Db, ids: &[TenantId]) -> Result<Vec<ReplicaRow>, StoreError> {
+    let uuids: Vec<Uuid> = ids.iter().map(TenantId::as_uuid).collect();
+    let rows = sqlx::query_as!(
+        ReplicaColumns,
+        r#"select id as "id!", version as "version!", epoch as "epoch!", state, site,
+                  old_sites as "old_sites!", region, shard_id, route_status as "route_status!"
+           from (
+               select id, version, epoch, state, site, old_sites, region, shard_id, route_status
+               from tenants where id = any($1)
+               union all
+               select w.id, w.version, w.epoch, null, null, '{}'::text[], null, null, 'ONLINE'
+               from withdrawn_tenants w
+               where w.id = any($1) and not exists (select 1 from tenants t where t.id = w.id)
+           ) entries"#,
+        &uuids
+    )
+    .fetch_all(db)
+    .await
+    .doing(|| format!("reading the replica entries of {} tenants", ids.len()))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(ReplicaColumns::decode)
+        .collect())
+}

@@ -19,6 +19,9 @@ fn defaults_follow_the_contract() {
     assert_eq!(s.amqp_url, "amqp://guest:guest@127.0.0.1:5672/%2f");
     assert_eq!(s.http_addr.to_string(), "127.0.0.1:8080");
     assert_eq!(s.base_domain.as_str(), "example.net");
+    assert_eq!(s.replica.addr.to_string(), "127.0.0.1:8081");
+    assert_eq!(s.replica.source, "http://127.0.0.1:8080");
+    assert_eq!(s.replica.max_staleness, Duration::from_secs(2));
     let seeds: Vec<_> = s.seed_shards.shards().collect();
     assert_eq!(seeds.len(), 5);
     assert_eq!(
@@ -51,6 +54,9 @@ fn a_bad_value_names_the_variable_and_the_fix() {
         ("SEED_SHARD_REGIONS", "us-east-1,mars-1"),
         ("SCHEDULER_INTERVAL_MS", "60000"),
         ("BASE_DOMAIN", "Example.NET"),
+        ("REPLICA_ADDR", "8081"),
+        ("REPLICA_SOURCE", "127.0.0.1:8080"),
+        ("REPLICA_MAX_STALENESS_MS", "10"),
     ] {
         let err = settings(&[(var, value)]).expect_err(var);
         assert_eq!(err.var, var);

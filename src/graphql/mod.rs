@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::routing::Router;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{EmptyMutation, EmptySubscription, SchemaBuilder};
+use async_graphql::{EmptyMutation, EmptySubscription, ObjectType, SchemaBuilder};
 use std::time::Duration;
 
 pub type Schema = async_graphql::Schema<query::Query, EmptyMutation, EmptySubscription>;
@@ -77,10 +77,11 @@ pub fn schema(
         .finish()
 }
 
-/// Shared state of the GraphQL handlers.
-#[derive(Clone)]
-pub struct GraphqlState {
-    pub schema: Schema,
+/// Shared state of the GraphQL handlers: of `serve`'s schema, or of a replica's
+/// (`crate::replica::server`), which answers `route` and `routes` from memory behind the same
+/// token check and cost model.
+pub struct GraphqlState<Q: ObjectType + 'static = query::Query> {
+    pub schema: async_graphql::Schema<Q, EmptyMutation, EmptySubscription>,
     pub verifier: Verifier,
     pub graphiql: bool,
     /// What one request may cost, checked before the schema sees it.
@@ -90,12 +91,30 @@ pub struct GraphqlState {
     pub parsed: parsed::ParsedCache,
 }
 
-/// Registers `/graphql`.
+impl<Q: ObjectType + 'static> Clone for GraphqlState<Q> {
+    fn clone(&self) -> Self {
+        GraphqlState {
+            schema: self.schema.clone(),
+            verifier: self.verifier.clone(),
+            graphiql: self.graphiql,
+            limits: self.limits,
+            metrics: self.metrics.clone(),
+            parsed: self.parsed.clone(),
+        }
+    }
+}
+
+/// Registers `/graphql` for `serve`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    configure_for::<query::Query>(cfg);
+}
+
+/// Registers `/graphql` for the schema of query root `Q` (its state is `GraphqlState<Q>`).
+pub fn configure_for<Q: ObjectType + 'static>(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/graphql")
-            .route(web::post().to(post))
-            .route(web::get().to(graphiql)),
+            .route(web::post().to(post::<Q>))
+            .route(web::get().to(graphiql::<Q>)),
     );
 }
 
@@ -114,8 +133,8 @@ pub fn internal(error: StoreError) -> async_graphql::Error {
     .graphql()
 }
 
-async fn post(
-    state: web::Data<GraphqlState>,
+async fn post<Q: ObjectType + 'static>(
+    state: web::Data<GraphqlState<Q>>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
@@ -154,7 +173,7 @@ async fn post(
     HttpResponse::Ok().json(response)
 }
 
-async fn graphiql(state: web::Data<GraphqlState>) -> HttpResponse {
+async fn graphiql<Q: ObjectType + 'static>(state: web::Data<GraphqlState<Q>>) -> HttpResponse {
     if !state.graphiql {
         return ApiError::not_found("GraphiQL is switched off (GRAPHQL_INTROSPECTION=false)")
             .error_response();

@@ -20,9 +20,23 @@ pub const MAX_PAGE: i32 = 100;
 
 pub struct Query;
 
-fn parse_id(id: &str, what: &str) -> Result<TenantId> {
+pub(crate) fn parse_id(id: &str, what: &str) -> Result<TenantId> {
     id.parse()
         .map_err(|_| bad_input(format!("{what} must be a UUID, got {}", quoted(id, 64))))
+}
+
+/// The ids of a `routes` request: at most `max` of them, every one a UUID.
+pub(crate) fn parse_route_ids(tenant_ids: &[ID], max: usize) -> Result<Vec<TenantId>> {
+    if tenant_ids.len() > max {
+        return Err(bad_input(format!(
+            "at most {max} tenantIds per request, got {}",
+            tenant_ids.len()
+        )));
+    }
+    tenant_ids
+        .iter()
+        .map(|id| parse_id(id, "every tenantId"))
+        .collect()
 }
 
 /// The longest host name DNS allows.
@@ -31,7 +45,7 @@ const MAX_HOST: usize = 253;
 /// A host as callers send it: `<site>.<base domain>`, in any letter case, with or without a
 /// trailing dot. Anything else names no tenant and is refused before any lookup, so no
 /// caller can fill the cache with hosts that cannot exist.
-fn parse_host(base: &BaseDomain, host: &str) -> Result<Site> {
+pub(crate) fn parse_host(base: &BaseDomain, host: &str) -> Result<Site> {
     let refuse = || {
         bad_input(format!(
             "`host` must be `<site>.{base}`, the site 3 to 63 characters of a-z, 0-9 and `-`; got {}",
@@ -113,17 +127,7 @@ impl Query {
         tenant_ids: Vec<ID>,
     ) -> Result<Vec<Option<Route>>> {
         let cx = ctx(c);
-        if tenant_ids.len() > cx.max_route_ids {
-            return Err(bad_input(format!(
-                "at most {} tenantIds per request, got {}",
-                cx.max_route_ids,
-                tenant_ids.len()
-            )));
-        }
-        let ids = tenant_ids
-            .iter()
-            .map(|id| parse_id(id, "every tenantId"))
-            .collect::<Result<Vec<_>>>()?;
+        let ids = parse_route_ids(&tenant_ids, cx.max_route_ids)?;
         let routes = cx.router.routes(&ids).await.map_err(internal)?;
         Ok(routes.into_iter().map(|r| r.map(Route)).collect())
     }

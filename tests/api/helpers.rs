@@ -145,6 +145,48 @@ pub async fn spawn_second(other: &TestApp) -> TestApp {
     start(&other.settings).await
 }
 
+/// A `serve` with these settings (another's, on a fixed address, say).
+pub async fn spawn_with(settings: &Settings) -> TestApp {
+    start(settings).await
+}
+
+/// A free TCP port on 127.0.0.1 (free when asked: bind it soon).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A `tenant-catalog replica` in this test process, on `other`'s vhost and keys, loading
+/// from the serve at `source`, with `max_staleness_ms`; returned at once, ready or not (see
+/// [`TestApp::wait_ready`]). Its handle answers GraphQL and `/metrics` as a serve's does.
+pub async fn spawn_replica(other: &TestApp, source: &str, max_staleness_ms: u64) -> TestApp {
+    let mut settings = other.settings.clone();
+    settings.replica.addr = "127.0.0.1:0".parse().expect("address");
+    settings.replica.source = source.to_owned();
+    settings.replica.max_staleness = std::time::Duration::from_millis(max_staleness_ms);
+    settings.replica.page_size = 7;
+    let app =
+        tenant_catalog::replica::server::ReplicaApp::build(&settings).expect("replica builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let shutdown = app.shutdown_token();
+    let task = tokio::spawn(async move {
+        app.run_until_stopped().await.expect("replica ran");
+    });
+    TestApp {
+        address,
+        db: other.db.clone(),
+        settings,
+        publisher: EventPublisher::connect(&other.settings.amqp_url)
+            .await
+            .expect("publisher"),
+        shutdown,
+        task: Some(task),
+        env: None,
+    }
+}
+
 async fn start(settings: &Settings) -> TestApp {
     let app = Application::build(settings.clone())
         .await
@@ -521,7 +563,7 @@ impl TestApp {
             .queue_bind(
                 q.name().clone(),
                 CHANGES_EXCHANGE.into(),
-                "#".into(),
+                "tenant.#".into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )

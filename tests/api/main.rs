@@ -22,6 +22,7 @@ mod ingest;
 mod moves;
 mod operations;
 mod placement;
+mod replica;
 mod routing;
 mod security;
 mod sites;

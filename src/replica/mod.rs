@@ -1,0 +1,22 @@
+//! Replicas (CONTRACT.md section 7): every tenant's route in memory, beside the callers that
+//! ask on every request, kept fresh by the change feed.
+//!
+//! - [`store`]: the [`Replica`] type, lock-free lookups and the versioned writes behind them;
+//! - [`follow`]: loads a snapshot from a `serve` and follows `tenant-catalog.changes`, healing
+//!   gaps;
+//! - [`wire`]: what `serve` sends replicas (snapshot pages, shard lists, heartbeats);
+//! - [`export`]: the `serve` side, `GET /replica/v1/snapshot` and `/replica/v1/shards`;
+//! - [`server`]: `tenant-catalog replica`, the replica behind GraphQL `route` and `routes`.
+//!
+//! A Rust service embeds one with [`Replica::empty`] and [`follow::run`]; see
+//! docs/replica.md.
+
+pub mod export;
+pub mod follow;
+mod query;
+pub mod server;
+pub mod store;
+pub mod wire;
+
+pub use follow::{Credentials, FollowSettings};
+pub use store::{NotReady, Replica, Stats};

@@ -1,0 +1,231 @@
+//! `tenant-catalog replica`: a [`Replica`] that follows the catalog, behind `POST /graphql`
+//! (`route` and `routes`, the same tokens and limits as `serve`), `/healthz`, `/readyz` (ready
+//! once the snapshot is loaded and while the replica is within its staleness bound) and
+//! `/metrics`.
+
+use super::follow::{self, Credentials, FollowSettings};
+use super::query::{ReplicaContext, ReplicaQuery};
+use super::store::Replica;
+use crate::auth::Verifier;
+use crate::config::Settings;
+use crate::error::Code;
+use crate::graphql::{self, GraphqlState, MAX_DEPTH};
+use crate::metrics::Metrics;
+use crate::startup::{StartError, serve_http, serve_until};
+use actix_web::dev::Server;
+use actix_web::{HttpResponse, web};
+use async_graphql::{EmptyMutation, EmptySubscription};
+use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
+use serde_json::json;
+use std::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// A built, not yet running, replica process.
+pub struct ReplicaApp {
+    port: u16,
+    server: Server,
+    replica: Replica,
+    follow: FollowSettings,
+    shutdown: CancellationToken,
+}
+
+#[derive(Clone)]
+struct State {
+    replica: Replica,
+    metrics: Metrics,
+    own: Registry,
+    gauges: Gauges,
+}
+
+#[derive(Clone)]
+struct Gauges {
+    entries: IntGauge,
+    routes: IntGauge,
+    staleness_ms: IntGauge,
+    ready: IntGauge,
+    gaps_healed: IntGauge,
+    resyncs: IntGauge,
+    dropped_older: IntGauge,
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    // Fixed, distinct definitions: neither building nor registering can fail.
+    let g = IntGauge::new(name, help).expect("valid gauge");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("metric names are unique");
+    g
+}
+
+impl Gauges {
+    fn new(registry: &Registry) -> Self {
+        Gauges {
+            entries: gauge(
+                registry,
+                "tenant_catalog_replica_entries",
+                "Tenants the replica holds, deleted and withdrawn ones included.",
+            ),
+            routes: gauge(
+                registry,
+                "tenant_catalog_replica_routes",
+                "Tenants the replica has a route for.",
+            ),
+            staleness_ms: gauge(
+                registry,
+                "tenant_catalog_replica_staleness_milliseconds",
+                "Milliseconds since the catalog time up to which every change has reached the replica (the last heartbeat's watermark); -1 before the first.",
+            ),
+            ready: gauge(
+                registry,
+                "tenant_catalog_replica_ready",
+                "1 while the replica answers (snapshot loaded, within its bound), else 0.",
+            ),
+            gaps_healed: gauge(
+                registry,
+                "tenant_catalog_replica_gaps_healed_total",
+                "Tenants fetched again after one of their versions never arrived.",
+            ),
+            resyncs: gauge(
+                registry,
+                "tenant_catalog_replica_resyncs_total",
+                "Snapshots loaded again after the queue or the broker connection was lost.",
+            ),
+            dropped_older: gauge(
+                registry,
+                "tenant_catalog_replica_dropped_older_total",
+                "Entries and changes dropped because the replica held the same or a newer version.",
+            ),
+        }
+    }
+
+    fn update(&self, replica: &Replica) {
+        let s = replica.stats();
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.entries.set(n(s.entries as u64));
+        self.routes.set(n(s.routes as u64));
+        self.staleness_ms.set(
+            replica
+                .staleness()
+                .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+        );
+        self.ready.set(i64::from(replica.ready().is_ok()));
+        self.gaps_healed.set(n(s.gaps_healed));
+        self.resyncs.set(n(s.resyncs));
+        self.dropped_older.set(n(s.dropped_older));
+    }
+}
+
+impl ReplicaApp {
+    /// Binds `REPLICA_ADDR` and prepares to follow `REPLICA_SOURCE` and `AMQP_URL`.
+    pub fn build(settings: &Settings) -> Result<Self, StartError> {
+        let verifier = Verifier::new(&settings.auth)?;
+        let credentials = Credentials::sign(&settings.auth)?;
+        let replica = Replica::empty(settings.replica.max_staleness);
+        let metrics = Metrics::new();
+        let schema = async_graphql::Schema::build(ReplicaQuery, EmptyMutation, EmptySubscription)
+            .limit_depth(MAX_DEPTH)
+            .limit_recursive_depth(32)
+            .limit_directives(10)
+            .data(ReplicaContext {
+                replica: replica.clone(),
+                max_route_ids: settings.graphql.max_route_ids,
+            });
+        let schema = if settings.graphql.introspection {
+            schema.finish()
+        } else {
+            schema.disable_introspection().finish()
+        };
+        let graphql = GraphqlState {
+            schema,
+            verifier,
+            graphiql: settings.graphql.introspection,
+            limits: graphql::cost::Limits::with_max_ids(settings.graphql.max_route_ids),
+            metrics: metrics.clone(),
+            parsed: graphql::parsed::ParsedCache::default(),
+        };
+        let own = Registry::new();
+        own.register(Box::new(replica.delay()))
+            .map_err(|e| StartError::Server(std::io::Error::other(e.to_string())))?;
+        let state = State {
+            replica: replica.clone(),
+            metrics: metrics.clone(),
+            gauges: Gauges::new(&own),
+            own,
+        };
+        let addr = settings.replica.addr;
+        let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        let port = listener.local_addr().map_err(StartError::Server)?.port();
+        let server = serve_http(listener, &metrics, move |cfg| {
+            cfg.app_data(web::Data::new(state.clone()))
+                .app_data(web::Data::new(graphql.clone()))
+                .route("/healthz", web::get().to(healthz))
+                .route("/readyz", web::get().to(readyz))
+                .route("/metrics", web::get().to(render_metrics))
+                .configure(graphql::configure_for::<ReplicaQuery>);
+        })?;
+        Ok(ReplicaApp {
+            port,
+            server,
+            replica,
+            follow: FollowSettings {
+                source: settings.replica.source.clone(),
+                amqp_url: settings.amqp_url.clone(),
+                credentials,
+                page_size: settings.replica.page_size,
+            },
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves and follows until the shutdown token is cancelled.
+    pub async fn run_until_stopped(self) -> Result<(), StartError> {
+        let shutdown = self.shutdown.clone();
+        let follower = tokio::spawn(follow::run(self.replica, self.follow, shutdown.clone()));
+        let served = serve_until(self.server, &shutdown).await;
+        let _ = follower.await;
+        served
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "alive"}))
+}
+
+async fn readyz(state: web::Data<State>) -> HttpResponse {
+    let r = &state.replica;
+    let stats = r.stats();
+    let details = json!({
+        "entries": stats.entries,
+        "routes": stats.routes,
+        "staleness_ms": r.staleness().map(|d| d.as_millis() as u64),
+        "max_staleness_ms": r.max_staleness().as_millis() as u64,
+    });
+    match r.ready() {
+        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready", "details": details})),
+        Err(why) => HttpResponse::ServiceUnavailable().json(json!({
+            "error": {"code": Code::NotReady.as_str(), "message": why.to_string()},
+            "details": details,
+        })),
+    }
+}
+
+async fn render_metrics(state: web::Data<State>) -> HttpResponse {
+    state.gauges.update(&state.replica);
+    let mut out = state.metrics.render().into_bytes();
+    // Encoding gathered families into a Vec cannot fail.
+    let _ = TextEncoder::new().encode(&state.own.gather(), &mut out);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(out)
+}

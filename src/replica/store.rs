@@ -1,0 +1,443 @@
+//! The replica's memory: every tenant's route by id and by site, and the shards' endpoints, in
+//! lock-free maps (papaya). Lookups take no lock and allocate nothing; one writer (the
+//! follower, [`super::follow`]) applies snapshot entries and changes, each only if its version
+//! is newer than the one held, so a late or repeated message never rolls an answer back.
+
+use super::wire::WireRoute;
+use crate::domain::{BaseDomain, Endpoint, Placement, RouteStatus, ShardId, Site, TenantId};
+use crate::lifecycle::ShownState;
+use crate::snapshot::{Destination, Route};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Why a replica does not answer: it could be wrong by more than its bound.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    #[error(
+        "the replica has not loaded its snapshot yet: ask the catalog (serve) or try again shortly"
+    )]
+    Loading,
+    #[error(
+        "the replica's routes may be {age_ms} ms old, over its bound of {bound_ms} ms (no news from the catalog's change feed): ask the catalog (serve) or try again shortly"
+    )]
+    Stale { age_ms: i64, bound_ms: i64 },
+}
+
+/// A tenant as the replica holds it, deleted and withdrawn tenants included, so that a late
+/// message of an older version cannot bring them back.
+#[derive(Debug)]
+struct Held {
+    version: i64,
+    epoch: i64,
+    /// The current site and the old ones: the keys this tenant has in the site map.
+    sites: Vec<Site>,
+    to: Option<Arc<Destination>>,
+    /// `to` with its shard's endpoint; `None` without a route or while the shard is unknown.
+    route: Option<Arc<Route>>,
+    /// The snapshot (or resync) that last touched it.
+    generation: u64,
+}
+
+/// One tenant's entry, checked: what [`Replica::apply`] takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub id: TenantId,
+    pub version: i64,
+    pub epoch: i64,
+    pub to: Option<Destination>,
+    pub sites: Vec<Site>,
+}
+
+impl Entry {
+    /// Checks a snapshot entry or change message; `Err` says which field is wrong.
+    pub fn parse(wire: &WireRoute, base: &BaseDomain) -> Result<Entry, String> {
+        let id = TenantId::from_uuid(wire.tenant_id);
+        let site_of = |host: &str| {
+            base.site_of(host)
+                .and_then(|s| Site::try_from(s.as_str()).ok())
+                .ok_or_else(|| format!("host `{host}` is not a site under {base}"))
+        };
+        let mut sites = Vec::with_capacity(1 + wire.old_hosts.len());
+        if let Some(host) = &wire.host {
+            sites.push(site_of(host)?);
+        }
+        for host in &wire.old_hosts {
+            sites.push(site_of(host)?);
+        }
+        let state = match &wire.state {
+            None => None,
+            Some(s) => Some(ShownState::parse(s).ok_or_else(|| format!("state `{s}`"))?),
+        };
+        let placement = match (&wire.region, &wire.shard) {
+            (Some(region), Some(shard)) => Some(Placement {
+                region: region.parse().map_err(|_| format!("region `{region}`"))?,
+                shard: ShardId::try_from(shard.as_str()).map_err(|_| format!("shard `{shard}`"))?,
+            }),
+            _ => None,
+        };
+        let status = match &wire.route_status {
+            None => RouteStatus::Online,
+            Some(s) => s.parse().map_err(|_| format!("route_status `{s}`"))?,
+        };
+        let to = match (state, placement, &wire.host) {
+            (Some(state), Some(placement), Some(host)) => {
+                Destination::new(id, host.clone(), state, placement, (wire.epoch, status))
+            }
+            _ => None,
+        };
+        Ok(Entry {
+            id,
+            version: wire.version,
+            epoch: wire.epoch,
+            to,
+            sites,
+        })
+    }
+}
+
+/// What applying an entry did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Newer than what was held (or the first seen of the tenant). `skipped`: versions between
+    /// the held one and this one never arrived.
+    Newer { skipped: bool },
+    /// Not newer than what is held: dropped.
+    Older,
+}
+
+/// Counters of one replica, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Tenants held (deleted and withdrawn ones included).
+    pub entries: usize,
+    /// Tenants with a route.
+    pub routes: usize,
+    pub applied: u64,
+    pub dropped_older: u64,
+    /// Tenants refetched after a skipped version, and snapshots reloaded after a lost queue.
+    pub gaps_healed: u64,
+    pub resyncs: u64,
+}
+
+/// The routes of every tenant, in memory; cheap to clone, shared by every thread.
+///
+/// A lookup answers only while the replica is fresh: its snapshot is loaded, and the catalog
+/// told it (by a heartbeat) that every change committed up to at most `max_staleness` ago has
+/// reached it. Otherwise it returns [`NotReady`], and the caller asks `serve` instead.
+#[derive(Clone)]
+pub struct Replica {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tenants: papaya::HashMap<TenantId, Arc<Held>>,
+    sites: papaya::HashMap<Site, TenantId>,
+    shards: papaya::HashMap<ShardId, Endpoint>,
+    base_domain: OnceLock<BaseDomain>,
+    loaded: AtomicBool,
+    /// Catalog time (ms since the epoch) before which every committed change is applied.
+    watermark_ms: AtomicI64,
+    max_staleness_ms: i64,
+    applied: AtomicU64,
+    dropped_older: AtomicU64,
+    gaps_healed: AtomicU64,
+    resyncs: AtomicU64,
+    /// Seconds from a change (its `changed_at`) to its arrival here.
+    delay: prometheus::Histogram,
+}
+
+fn delay_histogram() -> prometheus::Histogram {
+    let opts = prometheus::HistogramOpts::new(
+        "tenant_catalog_replica_change_delay_seconds",
+        "Seconds from a change in the catalog (its changed_at) to its arrival at the replica.",
+    )
+    .buckets(vec![
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ]);
+    // A fixed, valid definition.
+    prometheus::Histogram::with_opts(opts).expect("valid histogram")
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Replica {
+    /// An empty replica that answers nothing until it is loaded and fresh; see
+    /// [`super::follow::start`] for one that follows a catalog.
+    pub fn empty(max_staleness: Duration) -> Self {
+        Replica {
+            inner: Arc::new(Inner {
+                tenants: papaya::HashMap::new(),
+                sites: papaya::HashMap::new(),
+                shards: papaya::HashMap::new(),
+                base_domain: OnceLock::new(),
+                loaded: AtomicBool::new(false),
+                watermark_ms: AtomicI64::new(0),
+                max_staleness_ms: i64::try_from(max_staleness.as_millis()).unwrap_or(i64::MAX),
+                applied: AtomicU64::new(0),
+                dropped_older: AtomicU64::new(0),
+                gaps_healed: AtomicU64::new(0),
+                resyncs: AtomicU64::new(0),
+                delay: delay_histogram(),
+            }),
+        }
+    }
+
+    /// `Ok` while answers may be trusted.
+    pub fn ready(&self) -> Result<(), NotReady> {
+        let i = &self.inner;
+        if !i.loaded.load(Ordering::Acquire) {
+            return Err(NotReady::Loading);
+        }
+        let age_ms = now_ms() - i.watermark_ms.load(Ordering::Acquire);
+        if age_ms > i.max_staleness_ms {
+            return Err(NotReady::Stale {
+                age_ms,
+                bound_ms: i.max_staleness_ms,
+            });
+        }
+        Ok(())
+    }
+
+    /// How old the replica's knowledge may be: now less the last watermark (`None` before
+    /// the first).
+    pub fn staleness(&self) -> Option<Duration> {
+        let w = self.inner.watermark_ms.load(Ordering::Acquire);
+        (w > 0).then(|| Duration::from_millis(u64::try_from(now_ms() - w).unwrap_or(0)))
+    }
+
+    /// The bound past which the replica refuses to answer.
+    pub fn max_staleness(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.inner.max_staleness_ms).unwrap_or(0))
+    }
+
+    /// The route of one tenant: `Ok(None)` for unknown, PROVISIONING, DELETED and withdrawn
+    /// tenants, as `serve` answers.
+    pub fn route(&self, id: TenantId) -> Result<Option<Arc<Route>>, NotReady> {
+        self.ready()?;
+        Ok(self.held_route(&id))
+    }
+
+    /// The routes of `ids`, in the order asked, all read at one readiness check.
+    pub fn routes(&self, ids: &[TenantId]) -> Result<Vec<Option<Arc<Route>>>, NotReady> {
+        self.ready()?;
+        let tenants = self.inner.tenants.pin();
+        Ok(ids
+            .iter()
+            .map(|id| tenants.get(id).and_then(|h| h.route.clone()))
+            .collect())
+    }
+
+    /// The tenant that holds `site`, as its current or an old site.
+    pub fn tenant_of_site(&self, site: &Site) -> Result<Option<TenantId>, NotReady> {
+        self.ready()?;
+        Ok(self.inner.sites.pin().get(site).copied())
+    }
+
+    /// The route of the tenant whose host (current or old) is `host`; `Ok(None)` also for a
+    /// host that is not `<site>.<base domain>`.
+    pub fn route_by_host(&self, host: &str) -> Result<Option<Arc<Route>>, NotReady> {
+        self.ready()?;
+        let site = self
+            .base_domain()
+            .and_then(|b| b.site_of(host))
+            .and_then(|s| Site::try_from(s.as_str()).ok());
+        let Some(site) = site else {
+            return Ok(None);
+        };
+        let id = self.inner.sites.pin().get(&site).copied();
+        Ok(id.and_then(|id| self.held_route(&id)))
+    }
+
+    fn held_route(&self, id: &TenantId) -> Option<Arc<Route>> {
+        self.inner
+            .tenants
+            .pin()
+            .get(id)
+            .and_then(|h| h.route.clone())
+    }
+
+    /// The base domain hosts are under, once the catalog told it.
+    pub fn base_domain(&self) -> Option<&BaseDomain> {
+        self.inner.base_domain.get()
+    }
+
+    /// The version held of a tenant, if any.
+    pub fn version(&self, id: TenantId) -> Option<i64> {
+        self.inner.tenants.pin().get(&id).map(|h| h.version)
+    }
+
+    pub fn stats(&self) -> Stats {
+        let i = &self.inner;
+        let tenants = i.tenants.pin();
+        Stats {
+            entries: tenants.len(),
+            routes: tenants.values().filter(|h| h.route.is_some()).count(),
+            applied: i.applied.load(Ordering::Relaxed),
+            dropped_older: i.dropped_older.load(Ordering::Relaxed),
+            gaps_healed: i.gaps_healed.load(Ordering::Relaxed),
+            resyncs: i.resyncs.load(Ordering::Relaxed),
+        }
+    }
+
+    // What follows is the writer's side: one follower at a time calls it.
+
+    pub(crate) fn set_base_domain(&self, base: BaseDomain) -> Result<(), BaseDomain> {
+        match self.inner.base_domain.get() {
+            Some(held) if *held != base => Err(held.clone()),
+            Some(_) => Ok(()),
+            None => {
+                let _ = self.inner.base_domain.set(base);
+                Ok(())
+            }
+        }
+    }
+
+    /// Applies one tenant's entry if it is newer than the one held.
+    pub(crate) fn apply(&self, entry: Entry, generation: u64) -> Applied {
+        let i = &self.inner;
+        let tenants = i.tenants.pin();
+        let held = tenants.get(&entry.id);
+        if let Some(h) = held
+            && (entry.version < h.version
+                || entry.epoch < h.epoch
+                || (entry.version == h.version && h.generation >= generation))
+        {
+            i.dropped_older.fetch_add(1, Ordering::Relaxed);
+            return Applied::Older;
+        }
+        // The same version seen again by a newer snapshot only marks it as seen.
+        let skipped = held.is_some_and(|h| entry.version > h.version + 1);
+        let sites = i.sites.pin();
+        if let Some(h) = held {
+            for site in h.sites.iter().filter(|s| !entry.sites.contains(s)) {
+                let _ = sites.remove_if(site, |_, holder| *holder == entry.id);
+            }
+        }
+        for site in &entry.sites {
+            sites.insert(site.clone(), entry.id);
+        }
+        let to = entry.to.map(Arc::new);
+        let route = self.route_of(to.as_ref());
+        tenants.insert(
+            entry.id,
+            Arc::new(Held {
+                version: entry.version,
+                epoch: entry.epoch,
+                sites: entry.sites,
+                to,
+                route,
+                generation,
+            }),
+        );
+        i.applied.fetch_add(1, Ordering::Relaxed);
+        Applied::Newer { skipped }
+    }
+
+    fn route_of(&self, to: Option<&Arc<Destination>>) -> Option<Arc<Route>> {
+        let to = to?;
+        let endpoint = self.inner.shards.pin().get(&to.placement.shard)?.clone();
+        Some(Arc::new(Route {
+            to: to.clone(),
+            endpoint,
+        }))
+    }
+
+    /// Whether a shard is known (a route to an unknown one waits for the shard list).
+    pub(crate) fn knows_shard(&self, id: &ShardId) -> bool {
+        self.inner.shards.pin().contains_key(id)
+    }
+
+    /// Replaces the shard list, and rebuilds the routes of tenants whose shard changed.
+    pub(crate) fn set_shards(&self, shards: Vec<(ShardId, Endpoint)>) {
+        let i = &self.inner;
+        let map = i.shards.pin();
+        let mut changed = false;
+        let ids: Vec<ShardId> = shards.iter().map(|(id, _)| id.clone()).collect();
+        for (id, endpoint) in shards {
+            if map.get(&id) != Some(&endpoint) {
+                map.insert(id, endpoint);
+                changed = true;
+            }
+        }
+        let gone: Vec<ShardId> = map.keys().filter(|k| !ids.contains(k)).cloned().collect();
+        for id in &gone {
+            map.remove(id);
+            changed = true;
+        }
+        if !changed {
+            return;
+        }
+        let tenants = i.tenants.pin();
+        for (id, held) in tenants.iter() {
+            let Some(to) = &held.to else { continue };
+            let route = self.route_of(Some(to));
+            if route.as_ref().map(|r| &r.endpoint) != held.route.as_ref().map(|r| &r.endpoint) {
+                tenants.insert(
+                    *id,
+                    Arc::new(Held {
+                        version: held.version,
+                        epoch: held.epoch,
+                        sites: held.sites.clone(),
+                        to: held.to.clone(),
+                        route,
+                        generation: held.generation,
+                    }),
+                );
+            }
+        }
+    }
+
+    /// Forgets tenants no snapshot since `generation` named: they are not in the catalog any
+    /// more (a restore, say). Called once a full snapshot is loaded.
+    pub(crate) fn sweep(&self, generation: u64) -> usize {
+        let i = &self.inner;
+        let tenants = i.tenants.pin();
+        let sites = i.sites.pin();
+        let gone: Vec<(TenantId, Vec<Site>)> = tenants
+            .iter()
+            .filter(|(_, h)| h.generation < generation)
+            .map(|(id, h)| (*id, h.sites.clone()))
+            .collect();
+        for (id, held_sites) in &gone {
+            tenants.remove(id);
+            for site in held_sites {
+                let _ = sites.remove_if(site, |_, holder| holder == id);
+            }
+        }
+        gone.len()
+    }
+
+    /// The catalog says every change committed before `at_ms` has been applied.
+    pub(crate) fn advance_watermark(&self, at_ms: i64) {
+        self.inner.watermark_ms.fetch_max(at_ms, Ordering::AcqRel);
+    }
+
+    pub(crate) fn set_loaded(&self) {
+        self.inner.loaded.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn count_gap_healed(&self, n: u64) {
+        self.inner.gaps_healed.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn observe_delay(&self, seconds: f64) {
+        self.inner.delay.observe(seconds.max(0.0));
+    }
+
+    /// How late changes arrive: the histogram `/metrics` shows.
+    pub fn delay(&self) -> prometheus::Histogram {
+        self.inner.delay.clone()
+    }
+
+    pub(crate) fn count_resync(&self) {
+        self.inner.resyncs.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests;
