@@ -60,6 +60,23 @@ enum Command {
         #[arg(long)]
         changes_queue: Option<String>,
     },
+    /// Embed a replica following the serve at --source and the broker at AMQP_URL, then
+    /// measure it: snapshot load time and memory, lookups on one core, and staleness over a
+    /// steady stream of new tenants (published as commerce does). Prints the figures as JSON.
+    ReplicaBench {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        source: String,
+        /// Tenants of the benchmark catalog (scripts/bench/load-tenants.sql).
+        #[arg(long, default_value_t = 1_000_000)]
+        tenants: u64,
+        #[arg(long, default_value_t = 20_000_000)]
+        lookups: u64,
+        /// New tenants for the staleness run, and how many a second.
+        #[arg(long, default_value_t = 3_000)]
+        changes: u64,
+        #[arg(long, default_value_t = 100)]
+        rate: u64,
+    },
 }
 
 /// Why a tool failed; printed as one line.
@@ -130,6 +147,26 @@ async fn run(cli: Cli) -> Result<(), LoadError> {
             wait,
             changes_queue,
         } => check_catalog(&settings, &events, wait, changes_queue.as_deref()).await,
+        Command::ReplicaBench {
+            source,
+            tenants,
+            lookups,
+            changes,
+            rate,
+        } => {
+            let spec = load::replica_bench::Spec {
+                source,
+                tenants: tenants.max(1),
+                lookups,
+                changes,
+                rate,
+            };
+            let report = load::replica_bench::run(&settings, &spec)
+                .await
+                .map_err(LoadError::Usage)?;
+            println!("{}", serde_json::to_value(&report).unwrap_or_default());
+            Ok(())
+        }
     }
 }
 

@@ -4,3 +4,4 @@
 pub mod check;
 pub mod feed;
 pub mod generate;
+pub mod replica_bench;
