@@ -19,6 +19,11 @@
 # to be the documented refusal) runs alone, to count the database transactions and cache lookups
 # it causes against a quiet window of the same length, and then beside `route` paced at half the
 # pgbench -S rate, to compare that p99 with the run without it. ATTACKERS threads (default 2).
+# Then the replica (docs/replica.md): `tenant-catalog replica` loads the snapshot from serve and is
+# measured over HTTP with the same wrk runs; `tenant-catalog-load replica-bench` embeds one in its
+# own process and measures one-core lookups, memory, and staleness from commit to route over a
+# steady stream of CHANGES new tenants (default 3000) at CHANGE_RATE a second (default 100), which
+# the replica process measures too. LOOKUPS (default 20000000) lookups on one thread.
 # Prints a Markdown summary at the end.
 # Runs on its own database and vhost (tc_bench_lookup) and removes them afterwards.
 set -euo pipefail
@@ -41,7 +46,9 @@ export LOG_FORMAT=json RUST_LOG=warn
 psql_() { psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 "$@"; }
 work=$(mktemp -d)
 serve_pid=
+replica_pid=
 cleanup() {
+  [ -n "$replica_pid" ] && kill "$replica_pid" 2>/dev/null && wait "$replica_pid" 2>/dev/null || true
   [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null || true
   psql_ -d postgres -qc "drop database if exists $name with (force)" >/dev/null 2>&1 || true
   psql_ -d postgres -qc "drop database if exists $pgb with (force)" >/dev/null 2>&1 || true
@@ -127,15 +134,18 @@ case $sample in *'"host":"t0000001.'*) ;; *) echo "unexpected answer for tenant 
 
 cache() { curl -sf "$base/metrics" | awk -v r="$1" '$1 == "tenant_catalog_route_cache_lookups_total{result=\"" r "\"}" {v = $2} END {print v + 0}'; }
 declare -A R
+# Where wrk sends its requests, and whose CPU is counted as "serve": serve's, or the replica's.
+target=$base
+target_pid=
 # run_wrk LABEL MODE [RATE]: one wrk run; its RESULT fields go to R[LABEL.field].
 run_wrk() {
-  local label=$1 mode=$2 rate=${3:-0} line kv h0 m0 h1 m1 s0 s1 b0 b1 p0 p1
-  h0=$(cache hit); m0=$(cache miss); s0=$(proc_ticks "$serve_pid"); p0=$(pg_snapshot); b0=$(machine_cpu)
+  local label=$1 mode=$2 rate=${3:-0} line kv h0 m0 h1 m1 s0 s1 b0 b1 p0 p1 pid=${target_pid:-$serve_pid}
+  h0=$(cache hit); m0=$(cache miss); s0=$(proc_ticks "$pid"); p0=$(pg_snapshot); b0=$(machine_cpu)
   TIMEFORMAT='%U %S'
   { time TOKEN=$token TENANTS=$tenants MODE=$mode BATCH=$batch RATE=$rate THREADS=$threads LABEL=$label \
-      wrk -t"$threads" -c"$connections" -d"${duration}s" -s "$lua" "$base/graphql" \
+      wrk -t"$threads" -c"$connections" -d"${duration}s" -s "$lua" "$target/graphql" \
       >"$work/$label.out" 2>"$work/$label.err"; } 2>"$work/$label.time"
-  b1=$(machine_cpu); p1=$(pg_snapshot); h1=$(cache hit); m1=$(cache miss); s1=$(proc_ticks "$serve_pid")
+  b1=$(machine_cpu); p1=$(pg_snapshot); h1=$(cache hit); m1=$(cache miss); s1=$(proc_ticks "$pid")
   line=$(grep '^RESULT ' "$work/$label.out") || { cat "$work/$label.out" "$work/$label.err" >&2; exit 1; }
   for kv in ${line#RESULT }; do R[$label.${kv%%=*}]=${kv#*=}; done
   R[$label.hit_pct]=$(python3 -c "h=$h1-$h0; m=$m1-$m0; print(f'{100*h/max(h+m,1):.1f}')")
@@ -187,7 +197,65 @@ half=$(( pg_tps / 2 ))
 echo "== route, warm cache, paced at half the pgbench -S rate: $half requests/s =="
 run_wrk route-half route "$half"
 
-# ---- 5. under attack ----
+# ---- 5. replicas: over HTTP (tenant-catalog replica) and embedded, and their staleness ----
+rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+rbase=http://127.0.0.1:$rport
+replica_bound_ms=${REPLICA_MAX_STALENESS_MS:-2000}
+echo "== replica: snapshot of $tenants tenants from serve, then the change feed =="
+t0=$(date +%s.%N)
+REPLICA_ADDR=127.0.0.1:$rport REPLICA_SOURCE=$base REPLICA_PAGE_SIZE=20000 \
+  REPLICA_MAX_STALENESS_MS=$replica_bound_ms $bin replica 2>"$work/replica.log" & replica_pid=$!
+for _ in $(seq 1 3000); do
+  curl -sf "$rbase/readyz" >/dev/null 2>&1 && break
+  kill -0 "$replica_pid" 2>/dev/null || { cat "$work/replica.log" >&2; exit 1; }
+  sleep 0.2
+done
+curl -sf "$rbase/readyz" >/dev/null || { echo "the replica is not ready after 600 s" >&2; cat "$work/replica.log" >&2; exit 1; }
+replica_load_s=$(python3 -c "print(f'{$(date +%s.%N) - $t0:.1f}')")
+replica_rss=$(awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$replica_pid/status")
+replica_entries=$(curl -sf "$rbase/metrics" | awk '$1 == "tenant_catalog_replica_entries" {print $2}')
+echo "replica: ready in $replica_load_s s with $replica_entries tenants; resident memory $replica_rss MiB"
+sample=$(curl -sf "$rbase/graphql" -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
+  -d '{"query":"{ route(tenantId: \"9e3779b1-0000-4000-8000-000000000001\") { host region shard endpoint state serving } }"}')
+echo "tenant 1 from the replica: $sample"
+case $sample in *'"host":"t0000001.'*) ;; *) echo "unexpected answer for tenant 1 from the replica" >&2; exit 1 ;; esac
+echo "== route from the replica over HTTP, full load =="
+target=$rbase; target_pid=$replica_pid
+run_wrk replica-route route
+echo "== routes($batch random ids) from the replica over HTTP, full load =="
+run_wrk replica-routes routes
+target=$base; target_pid=
+delay_buckets() { curl -sf "$rbase/metrics" | awk '/^tenant_catalog_replica_change_delay_seconds_(bucket|count)/'; }
+delay_buckets >"$work/delay-before.txt"
+echo "== the replica embedded in a process (tenant-catalog-load replica-bench): snapshot, one-core lookups, staleness of new tenants =="
+"$(dirname "$bin")/tenant-catalog-load" replica-bench --source "$base" --tenants "$tenants" \
+  --lookups "${LOOKUPS:-20000000}" --changes "${CHANGES:-3000}" --rate "${CHANGE_RATE:-100}" \
+  >"$work/embedded.json" 2>"$work/embedded.log" || { cat "$work/embedded.log" >&2; exit 1; }
+cat "$work/embedded.json"
+delay_buckets >"$work/delay-after.txt"
+# The replica process's own view of the same stream: the share of changes that arrived within each bucket.
+http_delay=$(python3 - "$work/delay-before.txt" "$work/delay-after.txt" <<'PY'
+import re, sys
+def read(path):
+    b, n = {}, 0
+    for line in open(path):
+        m = re.match(r'.*_bucket\{le="([^"]+)"\} (\S+)', line)
+        if m: b[m.group(1)] = float(m.group(2))
+        elif "_count" in line: n = float(line.split()[-1])
+    return b, n
+b0, n0 = read(sys.argv[1]); b1, n1 = read(sys.argv[2])
+n = n1 - n0
+out = []
+for le in ["0.05", "0.1", "0.25", "0.5", "1"]:
+    got = b1.get(le, 0) - b0.get(le, 0)
+    out.append(f"{100 * got / max(n, 1):.1f}% within {float(le) * 1000:.0f} ms")
+print(f"{n:.0f} changes; " + ", ".join(out))
+PY
+)
+echo "replica process, change delay over the same stream: $http_delay"
+emb() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/embedded.json" "$1"; }
+
+# ---- 6. under attack ----
 xacts() { psql_ -d postgres -tAc "select xact_commit + xact_rollback from pg_stat_database where datname = '$name'"; }
 lookups() { echo $(( $(cache hit) + $(cache miss) )); }
 attack_secs=$(( duration / 2 > 5 ? duration / 2 : 5 ))
@@ -216,7 +284,7 @@ wait "$attacker_pid"
 attack_summary "$work/attack-beside.json"
 field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 
-# ---- 6. summary ----
+# ---- 7. summary ----
 ms() { printf '%.2f' "$1"; }
 ok_rate=no; ok_p99=no; held=yes
 python3 -c "import sys; sys.exit(0 if ${R[route.rps]} >= $pg_tps else 1)" && ok_rate=yes
@@ -224,7 +292,7 @@ python3 -c "import sys; sys.exit(0 if ${R[route-half.p99_ms]} < 5 else 1)" && ok
 python3 -c "import sys; sys.exit(0 if ${R[route-half.rps]} >= 0.95 * $half else 1)" || held=no
 goal=no; [ $ok_rate = yes ] && [ $ok_p99 = yes ] && [ $held = yes ] && goal=yes
 bad_total=0
-for l in route-cold route routes route-half route-attack; do
+for l in route-cold route routes route-half route-attack replica-route replica-routes; do
   bad_total=$(( bad_total + ${R[$l.non200]} + ${R[$l.graphql_errors]} + ${R[$l.nulls]} + ${R[$l.socket_errors]} ))
 done
 cat <<EOF
@@ -239,6 +307,18 @@ cat <<EOF
 | \`routes\` ($batch ids), warm cache | ${R[routes.rps]} | ${R[routes.tenants_per_s]} | $(ms "${R[routes.p50_ms]}") | $(ms "${R[routes.p99_ms]}") | ${R[routes.hit_pct]}% | ${R[routes.busy_pct]}% | ${R[routes.serve_cores]} | ${R[routes.pg_cores]} | ${R[routes.wrk_cores]} | ${R[routes.other_cores]} |
 | \`route\` at half the pgbench rate ($half/s), warm | ${R[route-half.rps]} | ${R[route-half.tenants_per_s]} | $(ms "${R[route-half.p50_ms]}") | $(ms "${R[route-half.p99_ms]}") | ${R[route-half.hit_pct]}% | ${R[route-half.busy_pct]}% | ${R[route-half.serve_cores]} | ${R[route-half.pg_cores]} | ${R[route-half.wrk_cores]} | ${R[route-half.other_cores]} |
 | the same, with the attacker beside it | ${R[route-attack.rps]} | ${R[route-attack.tenants_per_s]} | $(ms "${R[route-attack.p50_ms]}") | $(ms "${R[route-attack.p99_ms]}") | ${R[route-attack.hit_pct]}% | ${R[route-attack.busy_pct]}% | ${R[route-attack.serve_cores]} | ${R[route-attack.pg_cores]} | ${R[route-attack.wrk_cores]} | ${R[route-attack.other_cores]} |
+| replica over HTTP: \`route\` | ${R[replica-route.rps]} | ${R[replica-route.tenants_per_s]} | $(ms "${R[replica-route.p50_ms]}") | $(ms "${R[replica-route.p99_ms]}") | | ${R[replica-route.busy_pct]}% | ${R[replica-route.serve_cores]} (replica) | ${R[replica-route.pg_cores]} | ${R[replica-route.wrk_cores]} | ${R[replica-route.other_cores]} |
+| replica over HTTP: \`routes\` ($batch ids) | ${R[replica-routes.rps]} | ${R[replica-routes.tenants_per_s]} | $(ms "${R[replica-routes.p50_ms]}") | $(ms "${R[replica-routes.p99_ms]}") | | ${R[replica-routes.busy_pct]}% | ${R[replica-routes.serve_cores]} (replica) | ${R[replica-routes.pg_cores]} | ${R[replica-routes.wrk_cores]} | ${R[replica-routes.other_cores]} |
+| replica embedded: \`route\` on one thread | $(emb lookups_per_s) | $(emb lookups_per_s) | $(python3 -c "print($(emb lookup_p50_ns)/1e6)") | $(python3 -c "print($(emb lookup_p99_ns)/1e6)") | | | | | | |
+
+Replicas:
+- \`tenant-catalog replica\`: snapshot of $replica_entries tenants loaded in $replica_load_s s; resident memory $replica_rss MiB
+  (the embedded replica added $(emb memory_mib) MiB to its process: $(emb memory_mib_per_million) MiB per million tenants)
+- replica over HTTP \`route\`: ${R[replica-route.rps]} requests/s, $(python3 -c "print(f'{${R[replica-route.rps]}/$pg_tps:.2f}')")x \`pgbench -S\` (goal 2x)
+- embedded, one thread: $(emb lookups_per_s) lookups/s, single lookups p50 $(emb lookup_p50_ns) ns, p99 $(emb lookup_p99_ns) ns, p99.9 $(emb lookup_p999_ns) ns (each timed; the clock's ~20 ns included) (goal 1,000,000/s, p50 under 1 µs)
+- staleness, commit to route in the embedded replica, $(emb changes_seen) of $(emb changes) new tenants at ${CHANGE_RATE:-100}/s: p50 $(emb staleness_p50_ms) ms, p99 $(emb staleness_p99_ms) ms, max $(emb staleness_max_ms) ms (goal p99 under 1 s)
+- the replica process over the same stream (from \`changed_at\` to arrival): $http_delay
+- serve warm \`route\`: $(python3 -c "print(f'{${R[route.rps]}/$pg_tps:.2f}')")x \`pgbench -S\` (goal 1.5x)
 
 - \`route\` at no less than the \`pgbench -S\` rate: **$ok_rate** (${R[route.rps]} vs $pg_tps requests/s)
 - p99 under 5 ms at half that rate: **$ok_p99** ($(ms "${R[route-half.p99_ms]}") ms at ${R[route-half.rps]} requests/s, target $half; rate held: $held)
