@@ -34,6 +34,8 @@ pub struct Metrics {
     pub scheduler_lag: Gauge,
     /// GraphQL requests refused by the cost model before they ran, by `extensions.code`.
     pub graphql_refused: IntCounterVec,
+    /// GraphQL lookups answered as prepared lookups, without the executor.
+    pub graphql_prepared: IntCounter,
     /// Admin requests refused before routing, by reason: unauthenticated (no valid token),
     /// bad_request (two Authorization headers).
     pub admin_refused: IntCounterVec,
@@ -111,6 +113,10 @@ impl Metrics {
         );
         Self {
             graphql_refused,
+            graphql_prepared: register(r, IntCounter::new(
+                "tenant_catalog_graphql_prepared_total",
+                "GraphQL route and routes lookups answered as prepared lookups, without the executor.",
+            )),
             admin_refused,
             events_received: register(r, IntCounter::new(
                 "tenant_catalog_events_received_total",

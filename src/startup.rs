@@ -97,6 +97,8 @@ impl Application {
             limits: graphql::cost::Limits::with_max_ids(settings.graphql.max_route_ids),
             metrics: metrics.clone(),
             parsed: graphql::parsed::ParsedCache::default(),
+            lookups: Arc::new(router.clone()),
+            max_route_ids: settings.graphql.max_route_ids,
         };
         let health = Health::default();
         let changes = Arc::new(Notify::new());

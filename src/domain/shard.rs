@@ -2,6 +2,7 @@
 
 use super::{InvalidValue, Region};
 use std::fmt;
+use std::sync::Arc;
 
 /// Where a tenant is placed: a shard, and the region that shard is in.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -11,9 +12,10 @@ pub struct Placement {
 }
 
 /// 1 to 63 characters of `a-z`, `0-9` and `-`, starting with a letter or digit (the catalog's
-/// check constraint says the same).
+/// check constraint says the same). Shared text: every route to a shard can hold its id, and a
+/// clone costs a reference count, not a copy.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ShardId(String);
+pub struct ShardId(Arc<str>);
 
 impl ShardId {
     pub fn as_str(&self) -> &str {
@@ -29,7 +31,7 @@ impl TryFrom<&str> for ShardId {
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !s.starts_with('-');
         if ok {
-            Ok(Self(s.to_owned()))
+            Ok(Self(Arc::from(s)))
         } else {
             Err(InvalidValue(format!(
                 "shard id must be 1 to 63 characters of a-z, 0-9 and `-`, not starting with `-`, got `{s}`"
@@ -81,9 +83,9 @@ impl std::str::FromStr for ShardStatus {
 }
 
 /// The URL product services reach a shard at: `http://` or `https://`, no spaces, at most
-/// 2048 characters.
+/// 2048 characters. Shared text, as [`ShardId`]: a route's endpoint is cloned on every lookup.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint(String);
+pub struct Endpoint(Arc<str>);
 
 impl Endpoint {
     pub fn as_str(&self) -> &str {
@@ -101,7 +103,7 @@ impl TryFrom<&str> for Endpoint {
             && rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
             && !s.chars().any(|c| c.is_whitespace() || c.is_control());
         if ok {
-            Ok(Self(s.to_owned()))
+            Ok(Self(Arc::from(s)))
         } else {
             Err(InvalidValue(format!(
                 "endpoint must be an http:// or https:// URL with a host, without spaces, at most 2048 characters, got `{s}`"

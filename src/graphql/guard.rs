@@ -1,48 +1,74 @@
 //! The cost model ([`super::cost`]) at the door: the query text's length is checked, then the
 //! query is parsed and judged, before the schema sees it. It has to come first: async-graphql's own checks that run right after
 //! parsing (the recursion depth) already follow every fragment spread afresh, so a fragment
-//! bomb must be refused before them. The parsed document stays in the request, so the schema
-//! does not parse it again, and a text parsed before is not parsed again ([`ParsedCache`]).
+//! bomb must be refused before them. A text parsed before is not parsed again
+//! ([`ParsedCache`]); a prepared lookup ([`super::fast`]) is handed back to be answered without
+//! the executor, and any other document stays in the request, so the schema does not parse it
+//! again.
 
 use super::cost::{self, Limits, Refusal};
-use super::parsed::ParsedCache;
+use super::parsed::{Kept, ParsedCache};
 use crate::metrics::Metrics;
 use async_graphql::{ErrorExtensionValues, Request, Response, ServerError};
+use std::sync::Arc;
 
-/// The response that refuses `request`, or `None` when it is within `limits`. A text parsed
-/// before comes from `parsed`; one parsed now is kept there once it is within the limits.
-pub fn refusal(
+/// What the door made of a request.
+pub enum Judged {
+    /// Refused: answer this.
+    Refused(Box<Response>),
+    /// A prepared lookup within the limits. The request holds no parsed document yet: if the
+    /// lookup cannot answer, [`Judged::into_request`] puts it there for the executor.
+    Prepared(Arc<Kept>),
+    /// Within the limits, its parsed document in the request, for the executor.
+    Ready,
+}
+
+impl Judged {
+    /// Readies `request` for the executor after a prepared lookup gave way.
+    pub fn into_request(kept: &Kept, request: &mut Request) {
+        request.set_parsed_query(kept.document.clone());
+    }
+}
+
+/// Judges `request` against `limits`. A text parsed before comes from `parsed`; one parsed
+/// now is kept there once it is within the limits.
+pub fn judge(
     request: &mut Request,
     limits: &Limits,
     metrics: &Metrics,
     parsed: &ParsedCache,
-) -> Option<Response> {
+) -> Judged {
     let judged = if request.query.len() > cost::MAX_QUERY_BYTES {
         Err(Refusal::TextTooLong)
-    } else {
-        let kept = parsed.get(&request.query);
-        let hit = kept.is_some();
-        if let Some(doc) = kept {
-            request.set_parsed_query(doc);
+    } else if let Some(kept) = parsed.get(&request.query) {
+        match cost::check(&kept.document, &request.variables, limits) {
+            Ok(_) if kept.plan.is_some() => return Judged::Prepared(kept),
+            Ok(_) => {
+                request.set_parsed_query(kept.document.clone());
+                Ok(())
+            }
+            Err(refusal) => Err(refusal),
         }
+    } else {
         // Taken out and put back rather than cloned: the document borrows the request.
         let variables = std::mem::take(&mut request.variables);
-        // The text is copied only when it is new, to be kept.
-        let new_text = (!hit).then(|| request.query.clone());
+        let text = request.query.clone();
         let judged = match request.parsed_query() {
             Ok(doc) => {
                 let judged = cost::check(doc, &variables, limits).map(|_| ());
-                if let (Ok(()), Some(text)) = (&judged, &new_text) {
-                    parsed.insert(text, doc);
+                if judged.is_ok() {
+                    parsed.insert(&text, doc);
                 }
                 judged
             }
-            Err(error) => return Some(Response::from_errors(vec![error])),
+            Err(error) => return Judged::Refused(Box::new(Response::from_errors(vec![error]))),
         };
         request.variables = variables;
         judged
     };
-    let refusal = judged.err()?;
+    let Err(refusal) = judged else {
+        return Judged::Ready;
+    };
     metrics
         .graphql_refused
         .with_label_values(&[refusal.code()])
@@ -51,5 +77,5 @@ pub fn refusal(
     let mut extensions = ErrorExtensionValues::default();
     extensions.set("code", refusal.code());
     error.extensions = Some(extensions);
-    Some(Response::from_errors(vec![error]))
+    Judged::Refused(Box::new(Response::from_errors(vec![error])))
 }

@@ -4,6 +4,7 @@
 //! `export-schema` share one definition.
 
 pub mod cost;
+pub mod fast;
 mod guard;
 pub mod parsed;
 pub mod query;
@@ -89,6 +90,10 @@ pub struct GraphqlState<Q: ObjectType + 'static = query::Query> {
     pub metrics: Metrics,
     /// Parsed documents of the query texts callers repeat.
     pub parsed: parsed::ParsedCache,
+    /// Where prepared lookups read routes (the router, or a replica).
+    pub lookups: std::sync::Arc<dyn fast::Lookups>,
+    /// `GRAPHQL_MAX_ROUTE_IDS`, for prepared `routes` lookups.
+    pub max_route_ids: usize,
 }
 
 impl<Q: ObjectType + 'static> Clone for GraphqlState<Q> {
@@ -100,6 +105,8 @@ impl<Q: ObjectType + 'static> Clone for GraphqlState<Q> {
             limits: self.limits,
             metrics: self.metrics.clone(),
             parsed: self.parsed.clone(),
+            lookups: self.lookups.clone(),
+            max_route_ids: self.max_route_ids,
         }
     }
 }
@@ -158,10 +165,21 @@ async fn post<Q: ObjectType + 'static>(
             .error_response();
         }
     };
-    if let Some(refused) =
-        guard::refusal(&mut request, &state.limits, &state.metrics, &state.parsed)
-    {
-        return HttpResponse::Ok().json(refused);
+    match guard::judge(&mut request, &state.limits, &state.metrics, &state.parsed) {
+        guard::Judged::Refused(refused) => return HttpResponse::Ok().json(*refused),
+        guard::Judged::Prepared(kept) => {
+            if let Some(plan) = &kept.plan
+                && let Some(body) =
+                    fast::answer(plan, &request, &*state.lookups, state.max_route_ids).await
+            {
+                state.metrics.graphql_prepared.inc();
+                return HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(body);
+            }
+            guard::Judged::into_request(&kept, &mut request);
+        }
+        guard::Judged::Ready => {}
     }
     let response = match tokio::time::timeout(TIMEOUT, state.schema.execute(request)).await {
         Ok(response) => response,

@@ -1,9 +1,10 @@
 //! Parsed documents of the query texts callers repeat. Services on the hot path send the same
 //! few query texts with other variables, and parsing the text is a good part of what a lookup
-//! costs; a parsed document is kept per text and cloned into each request. Only documents that
-//! were within the cost model's limits once are kept, and the cost model still judges every
-//! request (its ids are in the variables).
+//! costs; a parsed document is kept per text, with its prepared lookup ([`super::fast`]) when it
+//! is one. Only documents that were within the cost model's limits once are kept, and the cost
+//! model still judges every request (its ids are in the variables).
 
+use super::fast::{self, Plan};
 use async_graphql::parser::types::ExecutableDocument;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -12,26 +13,38 @@ use std::sync::{Arc, RwLock};
 /// emptied when full): lookups then parse again, as without it.
 pub const CAPACITY: usize = 512;
 
+/// A kept text: its document, and its plan if it is a prepared lookup.
+#[derive(Debug)]
+pub struct Kept {
+    pub document: ExecutableDocument,
+    pub plan: Option<Plan>,
+}
+
 /// The parsed documents of one process; cheap to clone.
 #[derive(Clone, Default)]
 pub struct ParsedCache {
-    documents: Arc<RwLock<HashMap<Box<str>, ExecutableDocument>>>,
+    documents: Arc<RwLock<HashMap<Box<str>, Arc<Kept>>>>,
 }
 
 impl ParsedCache {
-    /// The parsed document of `query`, if it is kept.
-    pub fn get(&self, query: &str) -> Option<ExecutableDocument> {
+    /// What is kept of `query`, if anything.
+    pub fn get(&self, query: &str) -> Option<Arc<Kept>> {
         self.documents.read().ok()?.get(query).cloned()
     }
 
-    /// Keeps the parsed document of `query`.
-    pub fn insert(&self, query: &str, document: &ExecutableDocument) {
+    /// Keeps the parsed document of `query`, and plans it.
+    pub fn insert(&self, query: &str, document: &ExecutableDocument) -> Arc<Kept> {
+        let kept = Arc::new(Kept {
+            document: document.clone(),
+            plan: fast::plan(document),
+        });
         if let Ok(mut documents) = self.documents.write() {
             if documents.len() >= CAPACITY {
                 documents.clear();
             }
-            documents.insert(query.into(), document.clone());
+            documents.insert(query.into(), kept.clone());
         }
+        kept
     }
 
     /// Texts kept now.
@@ -59,8 +72,11 @@ mod tests {
         assert!(cache.get(q).is_none());
         cache.insert(q, &parse(q));
         let kept = cache.get(q).expect("kept");
-        assert_eq!(format!("{kept:?}"), format!("{:?}", parse(q)));
-        assert!(cache.get("{ shards { id } }").is_none());
+        assert_eq!(format!("{:?}", kept.document), format!("{:?}", parse(q)));
+        assert!(kept.plan.is_some(), "a lookup is prepared");
+        let other = "{ shards { id } }";
+        assert!(cache.get(other).is_none());
+        assert!(cache.insert(other, &parse(other)).plan.is_none());
     }
 
     #[test]

@@ -6,7 +6,6 @@ use crate::graphql::query::{parse_host, parse_id, parse_route_ids};
 use crate::graphql::types::Route;
 use crate::snapshot;
 use async_graphql::{ErrorExtensions, ID, Object, Result};
-use std::sync::Arc;
 
 pub struct ReplicaContext {
     pub replica: Replica,
@@ -18,10 +17,6 @@ pub const NOT_READY: &str = "NOT_READY";
 
 fn not_ready(e: NotReady) -> async_graphql::Error {
     async_graphql::Error::new(e.to_string()).extend_with(|_, x| x.set("code", NOT_READY))
-}
-
-fn route(r: Arc<snapshot::Route>) -> Route {
-    Route(Arc::unwrap_or_clone(r))
 }
 
 #[derive(Default)]
@@ -50,7 +45,7 @@ impl ReplicaQuery {
             }
             _ => return Err(bad_input("give exactly one of `tenantId` and `host`")),
         };
-        Ok(found.map_err(not_ready)?.map(route))
+        Ok(found.map_err(not_ready)?.map(Route))
     }
 
     /// The routes of many tenants, in the order asked (null where `route` would be null). At
@@ -63,6 +58,33 @@ impl ReplicaQuery {
         let cx = c.data_unchecked::<ReplicaContext>();
         let ids = parse_route_ids(&tenant_ids, cx.max_route_ids)?;
         let found = cx.replica.routes(&ids).map_err(not_ready)?;
-        Ok(found.into_iter().map(|r| r.map(route)).collect())
+        Ok(found.into_iter().map(|r| r.map(Route)).collect())
+    }
+}
+
+/// Prepared lookups ([`crate::graphql::fast`]) read the replica directly; one that is not
+/// ready gives way to the executor, which answers NOT_READY.
+impl crate::graphql::fast::Lookups for Replica {
+    fn routes<'a>(
+        &'a self,
+        ids: &'a [crate::domain::TenantId],
+    ) -> futures_util::future::BoxFuture<'a, Option<Vec<Option<snapshot::Route>>>> {
+        let found = Replica::routes(self, ids).ok();
+        Box::pin(std::future::ready(found))
+    }
+
+    fn route_by_site<'a>(
+        &'a self,
+        site: &'a crate::domain::Site,
+    ) -> futures_util::future::BoxFuture<'a, Option<Option<snapshot::Route>>> {
+        let found = self
+            .tenant_of_site(site)
+            .ok()
+            .map(|id| id.and_then(|id| self.route(id).ok().flatten()));
+        Box::pin(std::future::ready(found))
+    }
+
+    fn base_domain(&self) -> Option<&crate::domain::BaseDomain> {
+        Replica::base_domain(self)
     }
 }

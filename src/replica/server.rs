@@ -142,6 +142,8 @@ impl ReplicaApp {
             limits: graphql::cost::Limits::with_max_ids(settings.graphql.max_route_ids),
             metrics: metrics.clone(),
             parsed: graphql::parsed::ParsedCache::default(),
+            lookups: std::sync::Arc::new(replica.clone()),
+            max_route_ids: settings.graphql.max_route_ids,
         };
         let own = Registry::new();
         own.register(Box::new(replica.delay()))

@@ -1,5 +1,6 @@
 //! The replica's memory: every tenant's route by id and by site, and the shards' endpoints, in
-//! lock-free maps (papaya). Lookups take no lock and allocate nothing; one writer (the
+//! lock-free maps (papaya). Lookups take no lock and allocate nothing (a route is two shared
+//! pointers: the tenant's destination and its shard's endpoint); one writer (the
 //! follower, [`super::follow`]) applies snapshot entries and changes, each only if its version
 //! is newer than the one held, so a late or repeated message never rolls an answer back.
 
@@ -33,8 +34,6 @@ struct Held {
     /// The current site and the old ones: the keys this tenant has in the site map.
     sites: Vec<Site>,
     to: Option<Arc<Destination>>,
-    /// `to` with its shard's endpoint; `None` without a route or while the shard is unknown.
-    route: Option<Arc<Route>>,
     /// The snapshot (or resync) that last touched it.
     generation: u64,
 }
@@ -217,19 +216,15 @@ impl Replica {
 
     /// The route of one tenant: `Ok(None)` for unknown, PROVISIONING, DELETED and withdrawn
     /// tenants, as `serve` answers.
-    pub fn route(&self, id: TenantId) -> Result<Option<Arc<Route>>, NotReady> {
+    pub fn route(&self, id: TenantId) -> Result<Option<Route>, NotReady> {
         self.ready()?;
         Ok(self.held_route(&id))
     }
 
     /// The routes of `ids`, in the order asked, all read at one readiness check.
-    pub fn routes(&self, ids: &[TenantId]) -> Result<Vec<Option<Arc<Route>>>, NotReady> {
+    pub fn routes(&self, ids: &[TenantId]) -> Result<Vec<Option<Route>>, NotReady> {
         self.ready()?;
-        let tenants = self.inner.tenants.pin();
-        Ok(ids
-            .iter()
-            .map(|id| tenants.get(id).and_then(|h| h.route.clone()))
-            .collect())
+        Ok(ids.iter().map(|id| self.held_route(id)).collect())
     }
 
     /// The tenant that holds `site`, as its current or an old site.
@@ -240,7 +235,7 @@ impl Replica {
 
     /// The route of the tenant whose host (current or old) is `host`; `Ok(None)` also for a
     /// host that is not `<site>.<base domain>`.
-    pub fn route_by_host(&self, host: &str) -> Result<Option<Arc<Route>>, NotReady> {
+    pub fn route_by_host(&self, host: &str) -> Result<Option<Route>, NotReady> {
         self.ready()?;
         let site = self
             .base_domain()
@@ -253,12 +248,16 @@ impl Replica {
         Ok(id.and_then(|id| self.held_route(&id)))
     }
 
-    fn held_route(&self, id: &TenantId) -> Option<Arc<Route>> {
-        self.inner
-            .tenants
-            .pin()
-            .get(id)
-            .and_then(|h| h.route.clone())
+    /// A tenant's route: its destination, with its shard's endpoint (none while the shard is
+    /// unknown).
+    fn held_route(&self, id: &TenantId) -> Option<Route> {
+        let tenants = self.inner.tenants.pin();
+        let to = tenants.get(id)?.to.as_ref()?;
+        let endpoint = self.inner.shards.pin().get(&to.placement.shard)?.clone();
+        Some(Route {
+            to: to.clone(),
+            endpoint,
+        })
     }
 
     /// The base domain hosts are under, once the catalog told it.
@@ -276,7 +275,7 @@ impl Replica {
         let tenants = i.tenants.pin();
         Stats {
             entries: tenants.len(),
-            routes: tenants.values().filter(|h| h.route.is_some()).count(),
+            routes: tenants.values().filter(|h| h.to.is_some()).count(),
             applied: i.applied.load(Ordering::Relaxed),
             dropped_older: i.dropped_older.load(Ordering::Relaxed),
             gaps_healed: i.gaps_healed.load(Ordering::Relaxed),
@@ -321,8 +320,13 @@ impl Replica {
         for site in &entry.sites {
             sites.insert(site.clone(), entry.id);
         }
-        let to = entry.to.map(Arc::new);
-        let route = self.route_of(to.as_ref());
+        let to = entry.to.map(|mut to| {
+            // One id per shard, shared by all its routes, rather than one copy per tenant.
+            if let Some((shared, _)) = i.shards.pin().get_key_value(&to.placement.shard) {
+                to.placement.shard = shared.clone();
+            }
+            Arc::new(to)
+        });
         tenants.insert(
             entry.id,
             Arc::new(Held {
@@ -330,7 +334,6 @@ impl Replica {
                 epoch: entry.epoch,
                 sites: entry.sites,
                 to,
-                route,
                 generation,
             }),
         );
@@ -338,57 +341,23 @@ impl Replica {
         Applied::Newer { skipped }
     }
 
-    fn route_of(&self, to: Option<&Arc<Destination>>) -> Option<Arc<Route>> {
-        let to = to?;
-        let endpoint = self.inner.shards.pin().get(&to.placement.shard)?.clone();
-        Some(Arc::new(Route {
-            to: to.clone(),
-            endpoint,
-        }))
-    }
-
     /// Whether a shard is known (a route to an unknown one waits for the shard list).
     pub(crate) fn knows_shard(&self, id: &ShardId) -> bool {
         self.inner.shards.pin().contains_key(id)
     }
 
-    /// Replaces the shard list, and rebuilds the routes of tenants whose shard changed.
+    /// Replaces the shard list: every route to a shard has its new endpoint at once.
     pub(crate) fn set_shards(&self, shards: Vec<(ShardId, Endpoint)>) {
-        let i = &self.inner;
-        let map = i.shards.pin();
-        let mut changed = false;
+        let map = self.inner.shards.pin();
         let ids: Vec<ShardId> = shards.iter().map(|(id, _)| id.clone()).collect();
         for (id, endpoint) in shards {
             if map.get(&id) != Some(&endpoint) {
                 map.insert(id, endpoint);
-                changed = true;
             }
         }
         let gone: Vec<ShardId> = map.keys().filter(|k| !ids.contains(k)).cloned().collect();
         for id in &gone {
             map.remove(id);
-            changed = true;
-        }
-        if !changed {
-            return;
-        }
-        let tenants = i.tenants.pin();
-        for (id, held) in tenants.iter() {
-            let Some(to) = &held.to else { continue };
-            let route = self.route_of(Some(to));
-            if route.as_ref().map(|r| &r.endpoint) != held.route.as_ref().map(|r| &r.endpoint) {
-                tenants.insert(
-                    *id,
-                    Arc::new(Held {
-                        version: held.version,
-                        epoch: held.epoch,
-                        sites: held.sites.clone(),
-                        to: held.to.clone(),
-                        route,
-                        generation: held.generation,
-                    }),
-                );
-            }
         }
     }
 

@@ -22,6 +22,7 @@ mod ingest;
 mod moves;
 mod operations;
 mod placement;
+mod prepared;
 mod replica;
 mod routing;
 mod security;
