@@ -10,12 +10,13 @@
 //! snapshot. Meanwhile the replica answers from what it has only while its watermark is within
 //! its bound.
 
-use super::store::{Applied, Entry, Replica};
+use super::entry::Entry;
+pub use super::source::Credentials;
+use super::source::Source;
+use super::store::{Applied, Replica};
 use super::wire::{HEARTBEAT_KEY, Heartbeat, ShardList, SnapshotPage, WireRoute};
 use crate::amqp::topology::CHANGES_EXCHANGE;
 use crate::amqp::{BrokerError, Doing as _, connect, topology};
-use crate::auth::{self, Scope};
-use crate::config::AuthSettings;
 use crate::domain::{BaseDomain, Endpoint, ShardId, TenantId};
 use crate::supervise::{Supervisor, Up};
 use futures_util::{FutureExt, StreamExt};
@@ -24,39 +25,8 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-
-/// How a follower proves itself to `serve`: a read token it signs itself (what
-/// `tenant-catalog replica` does, with `AUTH_SIGNING_KEY`), or one it was given.
-#[derive(Clone)]
-pub enum Credentials {
-    Sign(Arc<(auth::keys::Signer, AuthSettings)>),
-    Bearer(String),
-}
-
-impl Credentials {
-    /// Signs with the key and settings of `auth` (the key is created in development, as
-    /// `tenant-catalog token` does).
-    pub fn sign(auth: &AuthSettings) -> Result<Self, auth::KeyError> {
-        let signer = auth::keys::signer(auth)?;
-        Ok(Credentials::Sign(Arc::new((signer, auth.clone()))))
-    }
-
-    fn header(&self) -> Result<String, FollowError> {
-        match self {
-            Credentials::Bearer(token) => Ok(format!("Bearer {token}")),
-            Credentials::Sign(s) => {
-                let (signer, settings) = &**s;
-                let ttl = settings.max_ttl_secs.min(300);
-                auth::mint(signer, settings, "tenant-catalog-replica", Scope::Read, ttl)
-                    .map(|t| format!("Bearer {t}"))
-                    .map_err(FollowError::Token)
-            }
-        }
-    }
-}
 
 /// Where a replica follows a catalog from.
 #[derive(Clone)]
@@ -99,18 +69,15 @@ pub enum FollowError {
 
 /// Follows the catalog until `shutdown`, starting over after any failure.
 pub async fn run(replica: Replica, settings: FollowSettings, shutdown: CancellationToken) {
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-    {
-        Ok(c) => c,
+    let source = match Source::new(&settings.source, &settings.credentials) {
+        Ok(s) => s,
         Err(error) => {
             tracing::error!(%error, "The replica cannot build its HTTP client.");
             return;
         }
     };
     let mut generation = 0u64;
-    let (r, s, stop, client) = (&replica, &settings, &shutdown, &client);
+    let (r, s, stop, source) = (&replica, &settings, &shutdown, &source);
     SUPERVISOR
         .run(stop, |up| {
             generation += 1;
@@ -119,7 +86,7 @@ pub async fn run(replica: Replica, settings: FollowSettings, shutdown: Cancellat
                 let mut f = Follower {
                     replica: r,
                     settings: s,
-                    client,
+                    source,
                     generation: g,
                     digest: String::new(),
                     late: HashMap::new(),
@@ -133,7 +100,7 @@ pub async fn run(replica: Replica, settings: FollowSettings, shutdown: Cancellat
 struct Follower<'a> {
     replica: &'a Replica,
     settings: &'a FollowSettings,
-    client: &'a reqwest::Client,
+    source: &'a Source<'a>,
     generation: u64,
     /// The digest of the shard list held.
     digest: String,
@@ -227,44 +194,10 @@ impl Follower<'_> {
         }
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.settings.source.trim_end_matches('/'))
-    }
-
-    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, FollowError> {
-        let url = self.url(path);
-        let failed = |reason: String| FollowError::Source {
-            url: self.settings.source.clone(),
-            reason,
-        };
-        let response = self
-            .client
-            .get(&url)
-            .header("authorization", self.settings.credentials.header()?)
-            .send()
-            .await
-            .map_err(|e| failed(e.without_url().to_string()))?;
-        let status = response.status();
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            return Err(failed(format!(
-                "{status} from {path}: {}",
-                body.chars().take(300).collect::<String>()
-            )));
-        }
-        response
-            .json()
-            .await
-            .map_err(|e| failed(format!("{path}: {}", e.without_url())))
-    }
-
     async fn fetch_shards(&mut self) -> Result<BaseDomain, FollowError> {
-        let list: ShardList = self.get("/replica/v1/shards").await?;
-        let base =
-            BaseDomain::try_from(list.base_domain.as_str()).map_err(|e| FollowError::Source {
-                url: self.settings.source.clone(),
-                reason: format!("base_domain: {e}"),
-            })?;
+        let list: ShardList = self.source.get("/replica/v1/shards").await?;
+        let base = BaseDomain::try_from(list.base_domain.as_str())
+            .map_err(|e| self.source.failed(format!("base_domain: {e}")))?;
         if let Err(ours) = self.replica.set_base_domain(base.clone()) {
             return Err(FollowError::BaseDomain {
                 ours: ours.to_string(),
@@ -303,7 +236,7 @@ impl Follower<'_> {
             };
             let mut tries = 0;
             let page: SnapshotPage = loop {
-                match self.get(&path).await {
+                match self.source.get(&path).await {
                     Ok(page) => break page,
                     Err(error) if tries + 1 < PAGE_TRIES => {
                         tries += 1;
@@ -417,7 +350,7 @@ impl Follower<'_> {
         for chunk in due.chunks(super::export::MAX_IDS) {
             let ids: Vec<String> = chunk.iter().map(ToString::to_string).collect();
             let path = format!("/replica/v1/snapshot?ids={}", ids.join(","));
-            match self.get::<SnapshotPage>(&path).await {
+            match self.source.get::<SnapshotPage>(&path).await {
                 Ok(page) => {
                     for wire in &page.entries {
                         self.apply(wire, &base, false);

@@ -4,9 +4,8 @@
 //! follower, [`super::follow`]) applies snapshot entries and changes, each only if its version
 //! is newer than the one held, so a late or repeated message never rolls an answer back.
 
-use super::wire::WireRoute;
-use crate::domain::{BaseDomain, Endpoint, Placement, RouteStatus, ShardId, Site, TenantId};
-use crate::lifecycle::ShownState;
+use super::entry::Entry;
+use crate::domain::{BaseDomain, Endpoint, ShardId, Site, TenantId};
 use crate::snapshot::{Destination, Route};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -36,63 +35,6 @@ struct Held {
     to: Option<Arc<Destination>>,
     /// The snapshot (or resync) that last touched it.
     generation: u64,
-}
-
-/// One tenant's entry, checked: what [`Replica::apply`] takes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub id: TenantId,
-    pub version: i64,
-    pub epoch: i64,
-    pub to: Option<Destination>,
-    pub sites: Vec<Site>,
-}
-
-impl Entry {
-    /// Checks a snapshot entry or change message; `Err` says which field is wrong.
-    pub fn parse(wire: &WireRoute, base: &BaseDomain) -> Result<Entry, String> {
-        let id = TenantId::from_uuid(wire.tenant_id);
-        let site_of = |host: &str| {
-            base.site_of(host)
-                .and_then(|s| Site::try_from(s.as_str()).ok())
-                .ok_or_else(|| format!("host `{host}` is not a site under {base}"))
-        };
-        let mut sites = Vec::with_capacity(1 + wire.old_hosts.len());
-        if let Some(host) = &wire.host {
-            sites.push(site_of(host)?);
-        }
-        for host in &wire.old_hosts {
-            sites.push(site_of(host)?);
-        }
-        let state = match &wire.state {
-            None => None,
-            Some(s) => Some(ShownState::parse(s).ok_or_else(|| format!("state `{s}`"))?),
-        };
-        let placement = match (&wire.region, &wire.shard) {
-            (Some(region), Some(shard)) => Some(Placement {
-                region: region.parse().map_err(|_| format!("region `{region}`"))?,
-                shard: ShardId::try_from(shard.as_str()).map_err(|_| format!("shard `{shard}`"))?,
-            }),
-            _ => None,
-        };
-        let status = match &wire.route_status {
-            None => RouteStatus::Online,
-            Some(s) => s.parse().map_err(|_| format!("route_status `{s}`"))?,
-        };
-        let to = match (state, placement, &wire.host) {
-            (Some(state), Some(placement), Some(host)) => {
-                Destination::new(id, host.clone(), state, placement, (wire.epoch, status))
-            }
-            _ => None,
-        };
-        Ok(Entry {
-            id,
-            version: wire.version,
-            epoch: wire.epoch,
-            to,
-            sites,
-        })
-    }
 }
 
 /// What applying an entry did.

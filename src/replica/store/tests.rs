@@ -1,4 +1,5 @@
 use super::*;
+use crate::replica::wire::WireRoute;
 use proptest::prelude::*;
 
 fn base() -> BaseDomain {
