@@ -39,6 +39,10 @@ pub enum Code {
     ForceRequired,
     AlreadyDeleted,
     NothingToCancel,
+    /// A legal hold stands: no deletion, and no second hold, until it is lifted.
+    LegalHold,
+    /// No legal hold stands to lift.
+    NoHold,
     ShardConflict,
     MoveConflict,
     CatalogUnavailable,
@@ -46,7 +50,7 @@ pub enum Code {
 }
 
 impl Code {
-    pub const ALL: [Code; 14] = [
+    pub const ALL: [Code; 16] = [
         Code::BadRequest,
         Code::Unauthenticated,
         Code::TokenReplayed,
@@ -57,6 +61,8 @@ impl Code {
         Code::ForceRequired,
         Code::AlreadyDeleted,
         Code::NothingToCancel,
+        Code::LegalHold,
+        Code::NoHold,
         Code::ShardConflict,
         Code::MoveConflict,
         Code::CatalogUnavailable,
@@ -75,6 +81,8 @@ impl Code {
             Code::ForceRequired => "force_required",
             Code::AlreadyDeleted => "already_deleted",
             Code::NothingToCancel => "nothing_to_cancel",
+            Code::LegalHold => "legal_hold",
+            Code::NoHold => "no_hold",
             Code::ShardConflict => "shard_conflict",
             Code::MoveConflict => "move_conflict",
             Code::CatalogUnavailable => "catalog_unavailable",
@@ -91,6 +99,8 @@ impl Code {
             Code::ForceRequired
             | Code::AlreadyDeleted
             | Code::NothingToCancel
+            | Code::LegalHold
+            | Code::NoHold
             | Code::ShardConflict
             | Code::MoveConflict => Kind::Conflict,
             Code::CatalogUnavailable | Code::NotReady => Kind::Internal,
@@ -108,6 +118,8 @@ impl Code {
             Code::ForceRequired
             | Code::AlreadyDeleted
             | Code::NothingToCancel
+            | Code::LegalHold
+            | Code::NoHold
             | Code::ShardConflict
             | Code::MoveConflict => StatusCode::CONFLICT,
             Code::CatalogUnavailable | Code::NotReady => StatusCode::SERVICE_UNAVAILABLE,

@@ -9,7 +9,7 @@ use crate::domain::{
     BaseDomain, Cycle, Endpoint, MoveId, MoveOrigin, MovePhase, Placement, Products, Region,
     Residency, RouteStatus, ShardId, Site, TenantId,
 };
-use crate::lifecycle::{Lifecycle, ShownState};
+use crate::lifecycle::{LegalHold, Lifecycle, ShownState};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::sync::Arc;
@@ -66,9 +66,31 @@ pub struct TenantSnapshot {
     /// ONLINE, MOVING (a move copies the tenant's data) or READ_ONLY (a move cuts over).
     #[schema(value_type = String)]
     pub route_status: RouteStatus,
+    /// The legal hold that stands, if any: no deletion is carried out while it does.
+    pub legal_hold: Option<LegalHoldView>,
     /// The event (or timer) behind the last change.
     #[serde(skip)]
     pub caused_by: Option<Uuid>,
+}
+
+/// A legal hold as readers see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct LegalHoldView {
+    /// When it was placed.
+    pub since: DateTime<Utc>,
+    /// The `sub` of the admin token that placed it.
+    pub by: String,
+    pub reason: String,
+}
+
+impl From<LegalHold> for LegalHoldView {
+    fn from(h: LegalHold) -> Self {
+        LegalHoldView {
+            since: h.since,
+            by: h.by,
+            reason: h.reason,
+        }
+    }
 }
 
 impl TenantSnapshot {
@@ -102,6 +124,7 @@ impl TenantSnapshot {
             version: row.version,
             epoch: row.epoch,
             route_status: row.route_status,
+            legal_hold: t.legal_hold.map(LegalHoldView::from),
             caused_by: row.caused_by,
         }
     }

@@ -60,6 +60,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .default_service(web::to(method_not_allowed)),
             )
             .service(
+                web::resource("/tenants/{id}/hold")
+                    .route(web::put().to(tenants::place_hold))
+                    .route(web::delete().to(tenants::lift_hold))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
                 web::resource("/tenants/{id}/moves")
                     .route(web::post().to(moves::start_move))
                     .default_service(web::to(method_not_allowed)),

@@ -3,12 +3,12 @@
 //! compares with this.
 
 use super::views::{
-    DeletionCancel, DeletionRequest, DrainRequest, DrainView, ErrorBody, ErrorDetail, MoveAdvance,
-    MoveCancel, MoveList, MoveRequest, MoveView, PlannedFill, PlannedMove, RebalancePlan,
-    ShardList, ShardRequest, ShardView, TenantView,
+    DeletionCancel, DeletionRequest, DrainRequest, DrainView, ErrorBody, ErrorDetail, HoldRequest,
+    MoveAdvance, MoveCancel, MoveList, MoveRequest, MoveView, PlannedFill, PlannedMove,
+    RebalancePlan, ShardList, ShardRequest, ShardView, TenantView,
 };
 use crate::catalog::events::HistoryEntry;
-use crate::snapshot::TenantSnapshot;
+use crate::snapshot::{LegalHoldView, TenantSnapshot};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -21,6 +21,8 @@ use utoipa::{Modify, OpenApi};
     paths(
         super::tenants::request_deletion,
         super::tenants::cancel_deletion,
+        super::tenants::place_hold,
+        super::tenants::lift_hold,
         super::tenants::tenant,
         super::moves::start_move,
         super::moves::get_move,
@@ -36,6 +38,7 @@ use utoipa::{Modify, OpenApi};
     components(schemas(
         DeletionRequest,
         DeletionCancel,
+        HoldRequest,
         ShardRequest,
         MoveRequest,
         MoveAdvance,
@@ -49,6 +52,7 @@ use utoipa::{Modify, OpenApi};
         DrainView,
         TenantView,
         TenantSnapshot,
+        LegalHoldView,
         HistoryEntry,
         ShardView,
         ShardList,

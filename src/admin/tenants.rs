@@ -4,7 +4,7 @@ use super::AdminState;
 use super::access::{begin_write, caller, commit_write};
 use super::audit::Reply;
 use super::input::{field, json_body, json_text, tenant_id};
-use super::views::{self, DeletionCancel, DeletionRequest, TenantView};
+use super::views::{self, DeletionCancel, DeletionRequest, HoldRequest, TenantView};
 use crate::apply::admin::{Acted, AdminAction, act};
 use crate::auth::Principal;
 use crate::catalog::{events, tenants};
@@ -43,7 +43,7 @@ async fn snapshot(state: &AdminState, id: TenantId) -> Result<TenantSnapshot, Ap
         (status = 401, description = "No valid token, or a token used for a write before", body = views::ErrorBody),
         (status = 403, description = "The token lacks scope `admin`", body = views::ErrorBody),
         (status = 404, description = "Unknown tenant", body = views::ErrorBody),
-        (status = 409, description = "Already DELETED, or a served, suspended or provisioning tenant without `force: true`", body = views::ErrorBody),
+        (status = 409, description = "Already DELETED (`already_deleted`), a legal hold stands (`legal_hold`), or a served, suspended or provisioning tenant without `force: true` (`force_required`)", body = views::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -116,6 +116,87 @@ pub async fn cancel_deletion(
     .await
 }
 
+/// Place a legal hold on a tenant.
+#[utoipa::path(
+    put,
+    path = "/admin/v1/tenants/{id}/hold",
+    tag = "tenants",
+    params(("id" = uuid::Uuid, Path, description = "The tenant's id")),
+    request_body = HoldRequest,
+    responses(
+        (status = 200, description = "The hold stands: no deletion of the tenant is carried out until it is lifted (timers wait, admin deletion requests answer 409)", body = TenantView),
+        (status = 400, description = "Malformed JSON, unknown fields, a non-UUID id or an empty reason", body = views::ErrorBody),
+        (status = 401, description = "No valid token, or a token used for a write before", body = views::ErrorBody),
+        (status = 403, description = "The token lacks scope `admin`", body = views::ErrorBody),
+        (status = 404, description = "Unknown tenant", body = views::ErrorBody),
+        (status = 409, description = "A hold stands already (`legal_hold`; lift it to place another), or the tenant is DELETED (`already_deleted`)", body = views::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn place_hold(
+    state: web::Data<AdminState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<Reply, ApiError> {
+    let place = |reason| AdminAction::PlaceHold { reason };
+    hold_change(&state, &req, payload, place, |tenant| {
+        format!("legal hold placed; tenant is {}", tenant.state)
+    })
+    .await
+}
+
+/// Lift a tenant's legal hold.
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/tenants/{id}/hold",
+    tag = "tenants",
+    params(("id" = uuid::Uuid, Path, description = "The tenant's id")),
+    request_body = HoldRequest,
+    responses(
+        (status = 200, description = "The hold is lifted; a deletion that fell due while it stood is carried out at once (the tenant answered is DELETED then)", body = TenantView),
+        (status = 400, description = "Malformed JSON, unknown fields, a non-UUID id or an empty reason", body = views::ErrorBody),
+        (status = 401, description = "No valid token, or a token used for a write before", body = views::ErrorBody),
+        (status = 403, description = "The token lacks scope `admin`", body = views::ErrorBody),
+        (status = 404, description = "Unknown tenant", body = views::ErrorBody),
+        (status = 409, description = "No hold stands (`no_hold`), or the tenant is DELETED (`already_deleted`)", body = views::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn lift_hold(
+    state: web::Data<AdminState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<Reply, ApiError> {
+    let lift = |reason| AdminAction::LiftHold { reason };
+    hold_change(&state, &req, payload, lift, |tenant| {
+        if tenant.lifecycle == Lifecycle::Deleted {
+            "legal hold lifted; the overdue deletion was carried out".to_owned()
+        } else {
+            format!("legal hold lifted; tenant is {}", tenant.state)
+        }
+    })
+    .await
+}
+
+/// Places or lifts a hold: both take a required reason and answer 200 with the tenant.
+async fn hold_change(
+    state: &AdminState,
+    req: &HttpRequest,
+    payload: web::Payload,
+    action: impl FnOnce(String) -> AdminAction,
+    outcome: impl FnOnce(&TenantSnapshot) -> String,
+) -> Result<Reply, ApiError> {
+    let who = caller(req)?;
+    let id = tenant_id(req)?;
+    let body: HoldRequest = json_body(req, payload, false).await?;
+    let reason = field("reason", FreeText::try_from(body.reason.as_str()))?;
+    let action = action(reason.into());
+    tenant_action(state, req, id, &action, &who, |_, tenant| {
+        (StatusCode::OK, outcome(tenant))
+    })
+    .await
+}
+
 /// An admin action on a tenant, in one transaction: the token spent, the action recorded in
 /// the tenant's history and judged by the lifecycle rules, and the audit row. Every admin
 /// action, refused and repeated ones included, stays in the tenant's history with who, why
@@ -149,10 +230,14 @@ async fn tenant_action(
     let tenant = TenantSnapshot::new(row, &state.base_domain);
     let answer = match acted {
         Acted::Refused(message) => {
+            let held = tenant.legal_hold.is_some();
             let code = match (tenant.lifecycle == Lifecycle::Deleted, action) {
                 (true, _) => Code::AlreadyDeleted,
+                (false, AdminAction::RequestDeletion { .. }) if held => Code::LegalHold,
                 (false, AdminAction::RequestDeletion { .. }) => Code::ForceRequired,
                 (false, AdminAction::CancelDeletion { .. }) => Code::NothingToCancel,
+                (false, AdminAction::PlaceHold { .. }) => Code::LegalHold,
+                (false, AdminAction::LiftHold { .. }) => Code::NoHold,
             };
             Err(ApiError::new(code, message))
         }

@@ -33,6 +33,15 @@ pub struct DeletionCancel {
     pub reason: Option<String>,
 }
 
+/// The body of `PUT` and `DELETE /admin/v1/tenants/{id}/hold`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HoldRequest {
+    /// Why (a case or ticket reference, say): 1 to 500 characters; kept in the tenant's
+    /// history with the token's `sub`.
+    pub reason: String,
+}
+
 /// The body of `PUT /admin/v1/shards/{id}`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -276,7 +285,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable, machine-readable: `bad_request`, `unauthenticated`, `token_replayed`,
     /// `forbidden`, `not_found`, `force_required`, `already_deleted`, `nothing_to_cancel`,
-    /// `shard_conflict`, `move_conflict`, `payload_too_large`, `method_not_allowed`, `catalog_unavailable`.
+    /// `legal_hold`, `no_hold`, `shard_conflict`, `move_conflict`, `payload_too_large`,
+    /// `method_not_allowed`, `catalog_unavailable`.
     pub code: String,
     /// What happened and what to do, for a person.
     pub message: String,

@@ -22,6 +22,12 @@ pub enum AdminAction {
     CancelDeletion {
         reason: String,
     },
+    PlaceHold {
+        reason: String,
+    },
+    LiftHold {
+        reason: String,
+    },
 }
 
 impl AdminAction {
@@ -44,6 +50,20 @@ impl AdminAction {
             ),
             AdminAction::CancelDeletion { reason } => (
                 EventKind::AdminDeletionCancelled {
+                    by: by.to_owned(),
+                    reason: reason.clone(),
+                },
+                json!({"reason": reason, "by": by}),
+            ),
+            AdminAction::PlaceHold { reason } => (
+                EventKind::AdminHoldPlaced {
+                    by: by.to_owned(),
+                    reason: reason.clone(),
+                },
+                json!({"reason": reason, "by": by}),
+            ),
+            AdminAction::LiftHold { reason } => (
+                EventKind::AdminHoldLifted {
                     by: by.to_owned(),
                     reason: reason.clone(),
                 },

@@ -104,6 +104,11 @@ impl Tenant {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+    /// The legal hold that stands, if any: while it does, no deletion of the tenant is
+    /// carried out (admins place and lift it at `/admin/v1/tenants/{id}/hold`).
+    async fn legal_hold(&self) -> Option<LegalHold<'_>> {
+        self.0.legal_hold.as_ref().map(LegalHold)
+    }
     /// Goes up by one with every change of the tenant.
     async fn version(&self) -> i32 {
         i32::try_from(self.0.version).unwrap_or(i32::MAX)
@@ -118,6 +123,23 @@ impl Tenant {
     async fn route(&self, ctx: &async_graphql::Context<'_>) -> Result<Option<Route>> {
         let router = &ctx.data_unchecked::<Context>().router;
         Ok(router.route(self.0.id).await.map_err(internal)?.map(Route))
+    }
+}
+
+/// A legal hold: who placed it, when and why.
+pub struct LegalHold<'a>(&'a snapshot::LegalHoldView);
+
+#[Object]
+impl LegalHold<'_> {
+    async fn since(&self) -> DateTime<Utc> {
+        self.0.since
+    }
+    /// The `sub` of the admin token that placed it.
+    async fn by(&self) -> &str {
+        &self.0.by
+    }
+    async fn reason(&self) -> &str {
+        &self.0.reason
     }
 }
 

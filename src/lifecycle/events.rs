@@ -71,6 +71,16 @@ pub enum EventKind {
         by: String,
         reason: String,
     },
+    /// An admin placed a legal hold: no deletion is carried out while it stands.
+    AdminHoldPlaced {
+        by: String,
+        reason: String,
+    },
+    /// An admin lifted the legal hold; a deletion that fell due meanwhile is carried out now.
+    AdminHoldLifted {
+        by: String,
+        reason: String,
+    },
     /// A step of a move between shards (requested, advanced, cancelled). The routing it
     /// changes is the move workflow's; the history keeps who, why and whether it was refused,
     /// which depends on the shards at that instant and so is recorded, not re-judged.
@@ -128,6 +138,8 @@ pub enum EventType {
     AdminMoveRequested,
     AdminMoveAdvanced,
     AdminMoveCancelled,
+    AdminHoldPlaced,
+    AdminHoldLifted,
 }
 
 impl EventType {
@@ -144,12 +156,14 @@ impl EventType {
         EventType::DataDeletionRequested,
     ];
 
-    pub const ADMIN: [EventType; 5] = [
+    pub const ADMIN: [EventType; 7] = [
         EventType::AdminDeletionRequested,
         EventType::AdminDeletionCancelled,
         EventType::AdminMoveRequested,
         EventType::AdminMoveAdvanced,
         EventType::AdminMoveCancelled,
+        EventType::AdminHoldPlaced,
+        EventType::AdminHoldLifted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -168,6 +182,8 @@ impl EventType {
             EventType::AdminMoveRequested => "admin.move_requested",
             EventType::AdminMoveAdvanced => "admin.move_advanced",
             EventType::AdminMoveCancelled => "admin.move_cancelled",
+            EventType::AdminHoldPlaced => "admin.hold_placed",
+            EventType::AdminHoldLifted => "admin.hold_lifted",
         }
     }
 
@@ -203,6 +219,8 @@ impl EventKind {
             EventKind::DataDeletionRequested { .. } => EventType::DataDeletionRequested,
             EventKind::AdminDeletionRequested { .. } => EventType::AdminDeletionRequested,
             EventKind::AdminDeletionCancelled { .. } => EventType::AdminDeletionCancelled,
+            EventKind::AdminHoldPlaced { .. } => EventType::AdminHoldPlaced,
+            EventKind::AdminHoldLifted { .. } => EventType::AdminHoldLifted,
             EventKind::AdminMove(step) => step.step.event_type(),
         }
     }

@@ -122,7 +122,7 @@ pub fn fold(events: &[Event], now: DateTime<Utc>, sites: &dyn SiteRegistry) -> F
     let mut withdrawn = HashMap::new();
     loop {
         match fold_pass(&ordered, &withdrawn, now, sites) {
-            Pass::Done(folded) => return folded,
+            Pass::Done(folded) => return *folded,
             Pass::Withdraw { cancel, requests } => {
                 withdrawn.extend(requests.into_iter().map(|r| (r, cancel)));
             }
@@ -131,7 +131,7 @@ pub fn fold(events: &[Event], now: DateTime<Utc>, sites: &dyn SiteRegistry) -> F
 }
 
 enum Pass {
-    Done(Folded),
+    Done(Box<Folded>),
     /// `cancel` withdraws `requests`: fold again without them.
     Withdraw {
         cancel: EventId,
@@ -200,9 +200,9 @@ fn fold_pass(
     if let Some(t) = tenant.as_mut() {
         fired.extend(run_due(t, now));
     }
-    Pass::Done(Folded {
+    Pass::Done(Box::new(Folded {
         tenant,
         outcomes,
         fired,
-    })
+    }))
 }

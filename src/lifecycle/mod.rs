@@ -15,7 +15,7 @@ pub mod timers;
 pub use events::{Event, EventKind, EventType, MoveStep, MoveStepKind, NewTenant, RejectedEvent};
 pub use fold::{Folded, Outcome, OutcomeKind, fold};
 pub use parse::Envelope;
-pub use state::{Lifecycle, ShownState, Tenant};
+pub use state::{LegalHold, Lifecycle, ShownState, Tenant};
 pub use timers::Timer;
 
 #[cfg(test)]

@@ -139,6 +139,14 @@ pub fn parse_kind(
             by: by(data)?,
             reason: text(data, "reason", "data.reason")?,
         },
+        EventType::AdminHoldPlaced => EventKind::AdminHoldPlaced {
+            by: by(data)?,
+            reason: text(data, "reason", "data.reason")?,
+        },
+        EventType::AdminHoldLifted => EventKind::AdminHoldLifted {
+            by: by(data)?,
+            reason: text(data, "reason", "data.reason")?,
+        },
         EventType::AdminMoveRequested => move_step(MoveStepKind::Requested, data)?,
         EventType::AdminMoveAdvanced => move_step(MoveStepKind::Advanced, data)?,
         EventType::AdminMoveCancelled => move_step(MoveStepKind::Cancelled, data)?,

@@ -5,7 +5,7 @@
 
 use super::billing::trial_end;
 use super::events::{Event, EventKind, NewTenant};
-use super::state::{Lifecycle, Tenant};
+use super::state::{LegalHold, Lifecycle, Tenant};
 use super::timers::{DELETION_GRACE_DAYS, deletion_is_final};
 use crate::domain::{EventId, Site};
 use Lifecycle::*;
@@ -112,7 +112,34 @@ fn transition(t: &mut Tenant, event: &Event, sites: &dyn SiteRegistry) -> Result
         }
         EventKind::AdminDeletionRequested {
             immediate, force, ..
-        } => admin_deletion(t, *immediate, *force, event.occurred_at)?,
+        } => {
+            if let Some(hold) = &t.legal_hold {
+                return Err(format!(
+                    "{}: no deletion is carried out or requested while it stands; lift it first (DELETE /admin/v1/tenants/{}/hold)",
+                    held(hold),
+                    t.id
+                ));
+            }
+            admin_deletion(t, *immediate, *force, event.occurred_at)?
+        }
+        EventKind::AdminHoldPlaced { by, reason } => {
+            if let Some(hold) = &t.legal_hold {
+                return Err(format!("{}: lift it first to place another", held(hold)));
+            }
+            t.legal_hold = Some(LegalHold {
+                since: event.occurred_at,
+                by: by.clone(),
+                reason: reason.clone(),
+            });
+        }
+        EventKind::AdminHoldLifted { .. } => {
+            if t.legal_hold.take().is_none() {
+                return Err(format!(
+                    "no legal hold stands: nothing to lift; tenant is {l}"
+                ));
+            }
+            t.hold_lifted_at = Some(event.occurred_at);
+        }
         // The routing a move changes is the move workflow's; the lifecycle is left as it is.
         // Whether the step was refused depended on the shards at the time: it is recorded.
         EventKind::AdminMove(step) => {
@@ -126,6 +153,16 @@ fn transition(t: &mut Tenant, event: &Event, sites: &dyn SiteRegistry) -> Result
         }
     }
     Ok(())
+}
+
+/// Says which hold stands, for a refusal.
+fn held(hold: &LegalHold) -> String {
+    format!(
+        "a legal hold stands since {}, placed by {} ({})",
+        hold.since.to_rfc3339(),
+        hold.by,
+        hold.reason
+    )
 }
 
 /// `site.renamed`: the old site keeps resolving to the tenant; renaming to the current site
@@ -226,6 +263,8 @@ fn create(event: &Event, sites: &dyn SiteRegistry) -> Result<Tenant, String> {
         deletion_due_at: None,
         created_at: event.occurred_at,
         deleted_at: None,
+        legal_hold: None,
+        hold_lifted_at: None,
     };
     match &event.kind {
         EventKind::TrialStarted { billing_day, .. } => {

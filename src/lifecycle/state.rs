@@ -125,6 +125,19 @@ pub struct Tenant {
     pub created_at: DateTime<Utc>,
     /// When the deletion was carried out, by the contract's timeline.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// The legal hold that stands, if any: no deletion is carried out while it does.
+    pub legal_hold: Option<LegalHold>,
+    /// When the last hold was lifted: a deletion that fell due while it stood is carried out
+    /// then, not at its due date.
+    pub hold_lifted_at: Option<DateTime<Utc>>,
+}
+
+/// A legal hold (`PUT /admin/v1/tenants/{id}/hold`): who placed it, when and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LegalHold {
+    pub since: DateTime<Utc>,
+    pub by: String,
+    pub reason: String,
 }
 
 impl Tenant {

@@ -34,14 +34,19 @@ impl fmt::Display for Timer {
     }
 }
 
-/// The one timer armed in the tenant's state, with when it is due.
+/// The one timer armed in the tenant's state, with when it fires. A legal hold disarms the
+/// deletion; one that fell due while a hold stood fires when the hold was lifted.
 pub fn next_timer(tenant: &Tenant) -> Option<(Timer, DateTime<Utc>)> {
     match tenant.lifecycle {
         Lifecycle::Trial => tenant.trial_ends_at.map(|at| (Timer::TrialEnded, at)),
         Lifecycle::Cancelling => tenant
             .cancellation_effective_at
             .map(|at| (Timer::CancellationEffective, at)),
-        Lifecycle::Deactivated => tenant.deletion_due_at.map(|at| (Timer::DeletionDue, at)),
+        Lifecycle::Deactivated if tenant.legal_hold.is_some() => None,
+        Lifecycle::Deactivated => tenant.deletion_due_at.map(|due| {
+            let at = tenant.hold_lifted_at.map_or(due, |lifted| due.max(lifted));
+            (Timer::DeletionDue, at)
+        }),
         Lifecycle::Active | Lifecycle::Deleted => None,
     }
 }

@@ -167,6 +167,8 @@ mod tests {
             deletion_due_at: None,
             created_at: at(),
             deleted_at: None,
+            legal_hold: None,
+            hold_lifted_at: None,
         };
         let placement = shard.map(|s| Placement {
             region: Region::EuCentral1,

@@ -3,7 +3,7 @@
 
 use crate::auth::invalid_authorizations;
 use crate::helpers::*;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tenant_catalog::auth::Scope;
@@ -22,29 +22,6 @@ async fn active_tenant(app: &TestApp) -> (Commerce, Value) {
 
 fn deletion(id: &str) -> String {
     format!("/admin/v1/tenants/{id}/deletion")
-}
-
-fn time(v: &Value) -> DateTime<Utc> {
-    v.as_str()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("a timestamp, got {v}"))
-}
-
-/// The admin actions in a tenant's history: (type, outcome, by, reason).
-async fn admin_actions(app: &TestApp, id: &str) -> Vec<(String, String, Value, Value)> {
-    app.history(id)
-        .await
-        .into_iter()
-        .filter(|e| e.event_type.starts_with("admin."))
-        .map(|e| {
-            (
-                e.event_type,
-                e.outcome.to_string(),
-                e.data["by"].clone(),
-                e.data["reason"].clone(),
-            )
-        })
-        .collect()
 }
 
 async fn fill(app: &TestApp, shard: &str) -> i64 {

@@ -792,6 +792,30 @@ pub fn assert_same_tenant(stored: &StoredTenant, expected: &StoredTenant) {
     assert_eq!(strip(stored), strip(expected));
 }
 
+/// The admin actions in a tenant's history: (type, outcome, by, reason).
+pub async fn admin_actions(app: &TestApp, id: &str) -> Vec<(String, String, Value, Value)> {
+    app.history(id)
+        .await
+        .into_iter()
+        .filter(|e| e.event_type.starts_with("admin."))
+        .map(|e| {
+            (
+                e.event_type,
+                e.outcome.to_string(),
+                e.data["by"].clone(),
+                e.data["reason"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// A JSON timestamp as the APIs write it (RFC 3339); fails the test on anything else.
+pub fn time(v: &Value) -> DateTime<Utc> {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("a timestamp, got {v}"))
+}
+
 /// A time as the catalog stores it: to the microsecond.
 pub fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
     use chrono::SubsecRound;

@@ -17,6 +17,7 @@ mod cli;
 mod concurrency;
 mod faults;
 mod graphql;
+mod hold;
 mod http;
 mod ingest;
 mod moves;

@@ -6,7 +6,7 @@ use crate::catalog::StoreError;
 use crate::domain::{
     BillingDay, InvalidValue, Placement, Products, Region, ShardId, Site, TenantId,
 };
-use crate::lifecycle::{Lifecycle, ShownState, Tenant};
+use crate::lifecycle::{LegalHold, Lifecycle, ShownState, Tenant};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -37,6 +37,10 @@ pub(super) struct Columns {
     pub(super) caused_by: Option<Uuid>,
     pub(super) epoch: i64,
     pub(super) route_status: String,
+    pub(super) legal_hold_since: Option<DateTime<Utc>>,
+    pub(super) legal_hold_by: Option<String>,
+    pub(super) legal_hold_reason: Option<String>,
+    pub(super) hold_lifted_at: Option<DateTime<Utc>>,
 }
 
 impl From<&TenantRow> for Columns {
@@ -67,6 +71,10 @@ impl From<&TenantRow> for Columns {
             caused_by: r.caused_by,
             epoch: r.epoch,
             route_status: r.route_status.as_str().to_owned(),
+            legal_hold_since: t.legal_hold.as_ref().map(|h| h.since),
+            legal_hold_by: t.legal_hold.as_ref().map(|h| h.by.clone()),
+            legal_hold_reason: t.legal_hold.as_ref().map(|h| h.reason.clone()),
+            hold_lifted_at: t.hold_lifted_at,
         }
     }
 }
@@ -139,6 +147,12 @@ impl TryFrom<Columns> for TenantRow {
             deletion_due_at: c.deletion_due_at,
             created_at: c.created_at,
             deleted_at: c.deleted_at,
+            // The table's check keeps the three together.
+            legal_hold: match (c.legal_hold_since, c.legal_hold_by, c.legal_hold_reason) {
+                (Some(since), Some(by), Some(reason)) => Some(LegalHold { since, by, reason }),
+                _ => None,
+            },
+            hold_lifted_at: c.hold_lifted_at,
         };
         Ok(TenantRow {
             tenant,

@@ -28,7 +28,8 @@ pub async fn page(
         r#"select id, lifecycle, state, suspended, site, old_sites, residency, region, shard_id,
                   products, billing_day, plan, cycle, trial_ends_at, current_period_end,
                   cancellation_effective_at, deletion_due_at, next_timer_at, created_at,
-                  deleted_at, version, caused_by, epoch, route_status
+                  deleted_at, version, caused_by, epoch, route_status,
+                  legal_hold_since, legal_hold_by, legal_hold_reason, hold_lifted_at
            from tenants
            where ($1::text is null or state = $1)
              and ($2::text is null or region = $2)

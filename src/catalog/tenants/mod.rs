@@ -132,7 +132,8 @@ pub async fn load_many<'e>(
         r#"select id, lifecycle, state, suspended, site, old_sites, residency, region, shard_id,
                   products, billing_day, plan, cycle, trial_ends_at, current_period_end,
                   cancellation_effective_at, deletion_due_at, next_timer_at, created_at,
-                  deleted_at, version, caused_by, epoch, route_status
+                  deleted_at, version, caused_by, epoch, route_status,
+                  legal_hold_since, legal_hold_by, legal_hold_reason, hold_lifted_at
            from tenants where id = any($1)"#,
         &uuids
     )
@@ -158,11 +159,13 @@ pub async fn save<'r>(
         r#"insert into tenants (id, lifecycle, state, suspended, site, old_sites, residency, region,
                 shard_id, products, billing_day, plan, cycle, trial_ends_at, current_period_end,
                 cancellation_effective_at, deletion_due_at, next_timer_at, created_at, deleted_at,
-                version, caused_by, epoch, route_status)
+                version, caused_by, epoch, route_status, legal_hold_since, legal_hold_by,
+                legal_hold_reason, hold_lifted_at)
            select id, lifecycle, state, suspended, site, old_sites, residency, region,
                 shard_id, products, billing_day, plan, cycle, trial_ends_at, current_period_end,
                 cancellation_effective_at, deletion_due_at, next_timer_at, created_at, deleted_at,
-                version, caused_by, epoch, route_status
+                version, caused_by, epoch, route_status, legal_hold_since, legal_hold_by,
+                legal_hold_reason, hold_lifted_at
            from jsonb_populate_recordset(null::tenants, $1)
            on conflict (id) do update set
                 lifecycle = excluded.lifecycle, state = excluded.state,
@@ -178,7 +181,11 @@ pub async fn save<'r>(
                 next_timer_at = excluded.next_timer_at, created_at = excluded.created_at,
                 deleted_at = excluded.deleted_at, version = excluded.version,
                 caused_by = excluded.caused_by, epoch = excluded.epoch,
-                route_status = excluded.route_status"#,
+                route_status = excluded.route_status,
+                legal_hold_since = excluded.legal_hold_since,
+                legal_hold_by = excluded.legal_hold_by,
+                legal_hold_reason = excluded.legal_hold_reason,
+                hold_lifted_at = excluded.hold_lifted_at"#,
         json
     )
     .execute(&mut **tx)

@@ -3,6 +3,7 @@
 
 mod admin;
 mod examples;
+mod hold;
 mod ordering;
 mod parsing;
 mod table;

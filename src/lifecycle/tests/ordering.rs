@@ -7,7 +7,7 @@ use chrono::Duration;
 use proptest::prelude::*;
 use serde_json::json;
 
-const TYPES: [&str; 11] = [
+const TYPES: [&str; 13] = [
     "trial.started",
     "subscription.activated",
     "subscription.renewed",
@@ -19,6 +19,8 @@ const TYPES: [&str; 11] = [
     "data.deletion_requested",
     "admin.deletion_requested",
     "admin.deletion_cancelled",
+    "admin.hold_placed",
+    "admin.hold_lifted",
 ];
 const SITES: [&str; 3] = ["alpha", "bravo", "charlie"];
 
@@ -41,6 +43,7 @@ fn arb_event(n: u32) -> impl Strategy<Value = Event> {
                 "subscription.unsuspended" => json!({}),
                 "admin.deletion_requested" => json!({"by": "ops", "reason": "r", "immediate": direct, "force": hour > 0}),
                 "admin.deletion_cancelled" => json!({"by": "ops", "reason": "undo"}),
+                "admin.hold_placed" | "admin.hold_lifted" => json!({"by": "legal", "reason": "case"}),
                 _ => json!({"reason": "because"}),
             };
             let mut body = json!({

@@ -27,6 +27,8 @@ fn tenant_in(lifecycle: Lifecycle, suspended: bool) -> Tenant {
         deletion_due_at: None,
         created_at: at("2026-01-01T00:00:00Z"),
         deleted_at: None,
+        legal_hold: None,
+        hold_lifted_at: None,
     }
 }
 
@@ -51,6 +53,14 @@ fn one_of(t: EventType) -> Event {
             return admin(1, t.as_str(), T0, json!({"by": "ops", "reason": "abuse"}));
         }
         EventType::AdminDeletionCancelled => unreachable!("judged by the fold, not by `apply`"),
+        EventType::AdminHoldPlaced | EventType::AdminHoldLifted => {
+            return admin(
+                1,
+                t.as_str(),
+                T0,
+                json!({"by": "legal", "reason": "case 42"}),
+            );
+        }
         EventType::AdminMoveRequested
         | EventType::AdminMoveAdvanced
         | EventType::AdminMoveCancelled => {
@@ -78,6 +88,10 @@ fn allowed(l: Option<Lifecycle>, suspended: bool, t: EventType) -> bool {
         // Without `force`, an admin may only delete a tenant that is deactivated already.
         (AdminDeletionRequested, Some(l)) => l == Deactivated,
         (AdminDeletionCancelled, _) => unreachable!("judged by the fold, not by `apply`"),
+        // These tenants hold no legal hold: one can be placed on any tenant not deleted, and
+        // none lifted.
+        (AdminHoldPlaced, Some(l)) => l != Deleted,
+        (AdminHoldLifted, Some(_)) => false,
         // A move step carried out is recorded for any tenant that is not deleted.
         (AdminMoveRequested | AdminMoveAdvanced | AdminMoveCancelled, Some(l)) => l != Deleted,
     }
@@ -127,6 +141,8 @@ fn every_state_and_event_type_follows_the_transition_table() {
             EventType::AdminMoveRequested,
             EventType::AdminMoveAdvanced,
             EventType::AdminMoveCancelled,
+            EventType::AdminHoldPlaced,
+            EventType::AdminHoldLifted,
         ]) {
             let tenant = state.map(|(l, s)| tenant_in(l, s));
             let result = apply(tenant.as_ref(), &one_of(t), &no_sites_taken);
@@ -138,7 +154,7 @@ fn every_state_and_event_type_follows_the_transition_table() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 9 * 13);
+    assert_eq!(checked, 9 * 15);
 }
 
 #[test]
