@@ -19,6 +19,7 @@ pub mod domain;
 pub mod error;
 pub mod graphql;
 pub mod health;
+pub mod history;
 pub mod http;
 pub mod ingest;
 pub mod lifecycle;

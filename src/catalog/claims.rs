@@ -1,10 +1,11 @@
 //! Site claims of every tenant (migration `..._site_claims.sql`): what the judgement of a claim
 //! reads about the other tenants that claimed the same site.
 
-use super::Tx;
 use super::error::{Doing, StoreError};
+use super::{Db, Tx};
 use crate::domain::{EventId, Site, TenantId};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// A claim of a site, at its place in contract order.
@@ -124,4 +125,19 @@ pub async fn replace(tx: &mut Tx, clear: &[TenantId], claims: &[Claim]) -> Resul
     .await
     .doing(|| format!("recording {} site claims", claims.len()))?;
     Ok(())
+}
+
+/// How the catalog judged each site claim of a tenant: granted or not, by event.
+pub async fn granted_of(db: &Db, tenant: TenantId) -> Result<HashMap<EventId, bool>, StoreError> {
+    let rows = sqlx::query!(
+        "select event_id, granted from site_claims where tenant_id = $1",
+        tenant.as_uuid()
+    )
+    .fetch_all(db)
+    .await
+    .doing(|| format!("reading the site claims of tenant {tenant}"))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (EventId::from_uuid(r.event_id), r.granted))
+        .collect())
 }

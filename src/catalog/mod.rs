@@ -3,6 +3,7 @@
 //! take an open transaction (or the pool, for reads), so callers decide what commits together.
 
 pub mod admin;
+pub mod changes;
 pub mod claims;
 pub mod consistency;
 pub mod drains;

@@ -12,7 +12,8 @@
 //! - every field costs at least 1, `__typename` and introspection included;
 //! - `tenants` costs `1 + first` and multiplies what it selects by `first` (default 20);
 //! - `routes` costs `1 + ids` and multiplies what it selects by its number of ids;
-//! - `history` costs 50 (a database read per tenant, of all its events);
+//! - `history` costs 50 (a database read per tenant, of all its events), and so do `tenant` and
+//!   `route` with `asOf` or `knownAt` (they read and refold it);
 //! - `route`, `tenant` and `tenantByHost` each look up one id, `routes` as many as it names:
 //!   the ids of a request are counted against one budget;
 //! - a request has a bounded number of root fields (aliases count).
@@ -38,6 +39,14 @@ pub const MAX_ROOT_FIELDS: u64 = 20;
 pub const MAX_FRAGMENT_DEPTH: usize = 32;
 /// What a field that reads a tenant's history costs.
 pub const HISTORY_COST: u64 = 50;
+
+/// Whether a lookup asks about the past (`asOf`, `knownAt`).
+fn past(field: &Field) -> bool {
+    field
+        .arguments
+        .iter()
+        .any(|(name, _)| matches!(name.node.as_str(), "asOf" | "knownAt"))
+}
 
 /// The budget of one request.
 #[derive(Debug, Clone, Copy)]
@@ -273,6 +282,8 @@ impl<'a> Walk<'a> {
                 (n.saturating_add(1), n, n)
             }
             "history" => (HISTORY_COST, 1, 0),
+            // A lookup of the past reads and refolds the tenant's history.
+            "route" | "tenant" if past(field) => (HISTORY_COST, 1, 1),
             // Root lookups take an argument; `Tenant.route` takes none.
             "route" | "tenant" | "tenantByHost" if !field.arguments.is_empty() => (1, 1, 1),
             _ => (1, 1, 0),

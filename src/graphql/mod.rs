@@ -7,6 +7,7 @@ pub mod cost;
 pub mod fast;
 mod guard;
 pub mod parsed;
+mod past;
 pub mod query;
 pub mod types;
 

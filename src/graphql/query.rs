@@ -1,7 +1,7 @@
 //! The query root: tenants, routes and shards.
 
 use super::types::{Route, Shard, Tenant, TenantState};
-use super::{Context, bad_input, internal};
+use super::{Context, bad_input, internal, past};
 use crate::catalog::tenants::TenantRow;
 use crate::catalog::{shards, tenants};
 use crate::domain::{BaseDomain, Region, Site, TenantId};
@@ -12,6 +12,7 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{ID, Object, Result};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 /// Page size of `tenants` when `first` is not given, and the most it may ask for.
@@ -66,7 +67,7 @@ fn ctx<'a>(ctx: &async_graphql::Context<'a>) -> &'a Context {
 
 impl Context {
     fn tenant(&self, row: TenantRow) -> Tenant {
-        Tenant(TenantSnapshot::new(row, &self.base_domain))
+        Tenant::now(TenantSnapshot::new(row, &self.base_domain))
     }
 
     async fn tenant_by_id(&self, id: TenantId) -> Result<Option<Tenant>> {
@@ -77,9 +78,22 @@ impl Context {
 
 #[Object]
 impl Query {
-    /// A tenant by id; null when unknown.
-    async fn tenant(&self, c: &async_graphql::Context<'_>, id: ID) -> Result<Option<Tenant>> {
-        ctx(c).tenant_by_id(parse_id(&id, "id")?).await
+    /// A tenant by id; null when unknown. With `asOf`, the tenant as its events made it at
+    /// that instant (events that occurred by then, timers due by then); with `knownAt`, as the
+    /// catalog knew it then (events received by then). Give at most one; each costs a history
+    /// read (docs/graphql.md, "The past").
+    async fn tenant(
+        &self,
+        c: &async_graphql::Context<'_>,
+        id: ID,
+        as_of: Option<DateTime<Utc>>,
+        known_at: Option<DateTime<Utc>>,
+    ) -> Result<Option<Tenant>> {
+        let id = parse_id(&id, "id")?;
+        match past::when(as_of, known_at)? {
+            Some(when) => past::tenant(ctx(c), id, when).await,
+            None => ctx(c).tenant_by_id(id).await,
+        }
     }
 
     /// A tenant by host: its current host, or the old host of a renamed tenant.
@@ -99,14 +113,32 @@ impl Query {
     /// Where to send a tenant's requests, by tenant id or by host (give exactly one). Null for
     /// unknown, PROVISIONING and DELETED tenants. Answered from an in-process cache kept fresh
     /// by change notifications.
+    /// With `asOf` or `knownAt`, where they went at that instant, as `tenant` tells it (a
+    /// host is found by today's hosts and old hosts); not cached, a history read each.
     async fn route(
         &self,
         c: &async_graphql::Context<'_>,
         tenant_id: Option<ID>,
         host: Option<String>,
+        as_of: Option<DateTime<Utc>>,
+        known_at: Option<DateTime<Utc>>,
     ) -> Result<Option<Route>> {
         let cx = ctx(c);
         let router = &cx.router;
+        if let Some(when) = past::when(as_of, known_at)? {
+            let id = match (tenant_id, host) {
+                (Some(id), None) => Some(parse_id(&id, "tenantId")?),
+                (None, Some(host)) => {
+                    let site = parse_host(&cx.base_domain, &host)?;
+                    router.tenant_of_site(&site).await.map_err(internal)?
+                }
+                _ => return Err(bad_input("give exactly one of `tenantId` and `host`")),
+            };
+            return match id {
+                Some(id) => past::route(cx, id, when).await,
+                None => Ok(None),
+            };
+        }
         let route = match (tenant_id, host) {
             (Some(id), None) => router.route(parse_id(&id, "tenantId")?).await,
             (None, Some(host)) => {

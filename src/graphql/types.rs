@@ -4,6 +4,7 @@
 use super::{Context, internal};
 use crate::catalog::events::{self, HistoryEntry};
 use crate::catalog::shards::ShardRow;
+use crate::history::{self, PastTenant, When};
 use crate::lifecycle::ShownState;
 use crate::snapshot::{self, TenantSnapshot};
 use async_graphql::{Enum, ID, Object, Result};
@@ -34,8 +35,30 @@ pub enum RouteStatus {
     ReadOnly,
 }
 
-/// A customer tenant.
-pub struct Tenant(pub TenantSnapshot);
+/// A customer tenant, now or (from `asOf` / `knownAt`) at a past instant.
+pub struct Tenant(pub TenantSnapshot, pub Option<Past>);
+
+/// What a tenant of the past answers from: the history counted then, not today's.
+pub struct Past {
+    history: Vec<HistoryEntry>,
+    pub when: When,
+}
+
+impl Tenant {
+    pub fn now(snapshot: TenantSnapshot) -> Self {
+        Tenant(snapshot, None)
+    }
+
+    pub fn past(p: PastTenant) -> Self {
+        Tenant(
+            p.snapshot,
+            Some(Past {
+                history: p.history,
+                when: p.when,
+            }),
+        )
+    }
+}
 
 #[Object]
 impl Tenant {
@@ -115,12 +138,20 @@ impl Tenant {
     }
     /// Every distinct event received for the tenant, in contract order, with its outcome.
     async fn history(&self, ctx: &async_graphql::Context<'_>) -> Result<Vec<TenantEvent>> {
+        if let Some(past) = &self.1 {
+            return Ok(past.history.iter().cloned().map(TenantEvent).collect());
+        }
         let db = &ctx.data_unchecked::<Context>().db;
         let entries = events::history(db, self.0.id).await.map_err(internal)?;
         Ok(entries.into_iter().map(TenantEvent).collect())
     }
     /// Where to send the tenant's requests; null while PROVISIONING and once DELETED.
     async fn route(&self, ctx: &async_graphql::Context<'_>) -> Result<Option<Route>> {
+        if self.1.is_some() {
+            let db = &ctx.data_unchecked::<Context>().db;
+            let route = history::route_at(db, &self.0).await.map_err(internal)?;
+            return Ok(route.map(Route));
+        }
         let router = &ctx.data_unchecked::<Context>().router;
         Ok(router.route(self.0.id).await.map_err(internal)?.map(Route))
     }

@@ -22,6 +22,7 @@ mod http;
 mod ingest;
 mod moves;
 mod operations;
+mod past;
 mod placement;
 mod prepared;
 mod replica;

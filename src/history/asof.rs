@@ -1,0 +1,181 @@
+//! A tenant as it stood at a past instant, refolded from its stored events.
+//!
+//! Two readings of "at T" (docs/graphql.md, "The past"):
+//! - **as of** T, by the events' own timeline: every stored event with `occurred_at` up to T,
+//!   and the timers due by T, whenever the catalog received them. A late event dated before T
+//!   changes what "as of T" says, as it changed the tenant.
+//! - **known at** T, by what the catalog had received: the events received by T, folded at T.
+//!   That is what the catalog answered at T, give or take a refold in flight.
+//!
+//! Placement is not a function of the events (it depends on the shards' fill), so both read the
+//! region, shard, epoch and routing status in force at T from the kept change log
+//! ([`crate::catalog::changes`]). Site claims are taken as the catalog judged them: a claim's
+//! judgement depends only on claims before it in contract order, so it is the same at T.
+
+use crate::catalog::events::{self, HistoryEntry};
+use crate::catalog::{Db, StoreError, changes, claims, shards, tenants};
+use crate::domain::{BaseDomain, EventId, RouteStatus, Site, TenantId};
+use crate::lifecycle::parse::parse_kind;
+use crate::lifecycle::rules::SiteRegistry;
+use crate::lifecycle::timers::next_timer;
+use crate::lifecycle::{Event, Lifecycle, fold};
+use crate::snapshot::{Route, TenantSnapshot};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Which past a question is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// By the events' timeline: events that occurred by then, timers due by then.
+    AsOf(DateTime<Utc>),
+    /// By the catalog's: events it had received by then, folded then.
+    KnownAt(DateTime<Utc>),
+}
+
+impl When {
+    pub fn instant(self) -> DateTime<Utc> {
+        match self {
+            When::AsOf(t) | When::KnownAt(t) => t,
+        }
+    }
+
+    fn includes(self, e: &HistoryEntry) -> bool {
+        match self {
+            When::AsOf(t) => e.occurred_at <= t,
+            When::KnownAt(t) => e.received_at <= t,
+        }
+    }
+}
+
+/// A tenant at a past instant, with the history that made it so.
+#[derive(Debug, Clone)]
+pub struct PastTenant {
+    pub snapshot: TenantSnapshot,
+    /// The events counted, in contract order, each with the outcome it had at that instant.
+    pub history: Vec<HistoryEntry>,
+    pub when: When,
+}
+
+/// Answers "is this site taken?" as the catalog judged each claim.
+struct AsJudged(HashMap<EventId, bool>);
+
+impl SiteRegistry for AsJudged {
+    fn is_taken(&self, _site: &Site, claimed_by: EventId) -> bool {
+        self.0.get(&claimed_by) == Some(&false)
+    }
+}
+
+/// The tenant at `when`; `None` when no event counted by then creates it.
+pub async fn tenant_at(
+    db: &Db,
+    id: TenantId,
+    when: When,
+    base: &BaseDomain,
+) -> Result<Option<PastTenant>, StoreError> {
+    let at = when.instant();
+    let mut history: Vec<HistoryEntry> = events::history(db, id)
+        .await?
+        .into_iter()
+        .filter(|e| when.includes(e))
+        .collect();
+    if history.is_empty() {
+        return Ok(None);
+    }
+    let mut purged = false;
+    let events: Vec<Event> = history
+        .iter()
+        .enumerate()
+        .filter_map(|(n, e)| readable(e, id, n, &mut purged))
+        .collect();
+    let judged = AsJudged(claims::granted_of(db, id).await?);
+    let folded = fold(&events, at, &judged);
+    let Some(tenant) = folded.tenant else {
+        return Ok(None);
+    };
+    let outcomes: HashMap<_, _> = folded.outcomes.into_iter().collect();
+    for e in &mut history {
+        if let Some(o) = outcomes.get(&EventId::from_uuid(e.event_id)) {
+            e.outcome = o.kind();
+            e.reason = o.reason();
+        }
+    }
+    // A tenant deleted since has lost its site names: the past shows none.
+    let deleted_now = tenants::get(db, id)
+        .await?
+        .is_some_and(|r| r.tenant.lifecycle == Lifecycle::Deleted);
+    let routed = changes::routed_at(db, id, at).await?;
+    let (placement, version, epoch, route_status) = match routed {
+        Some((r, before)) => (
+            r.placement,
+            if before { r.version } else { 0 },
+            r.epoch,
+            r.route_status,
+        ),
+        None => (None, 0, 0, RouteStatus::Online),
+    };
+    let row = tenants::TenantRow {
+        state: tenant.shown_state(placement.is_some()),
+        next_timer_at: next_timer(&tenant).map(|(_, due)| due),
+        tenant,
+        placement,
+        version,
+        caused_by: None,
+        epoch,
+        route_status,
+    };
+    let mut snapshot = TenantSnapshot::new(row, base);
+    if purged || deleted_now {
+        snapshot.site = None;
+        snapshot.host = None;
+        snapshot.old_hosts.clear();
+    }
+    Ok(Some(PastTenant {
+        snapshot,
+        history,
+        when,
+    }))
+}
+
+/// Where the tenant's requests went at that instant: its shard's endpoint as the shard has it
+/// now. `None` where `route` would be null then (and for a tenant whose hosts were purged).
+pub async fn route_at(db: &Db, past: &TenantSnapshot) -> Result<Option<Route>, StoreError> {
+    let Some(to) = past.destination() else {
+        return Ok(None);
+    };
+    let endpoint = shards::list(db, Some(to.placement.region))
+        .await?
+        .into_iter()
+        .find(|s| s.id == to.placement.shard)
+        .map(|s| s.endpoint);
+    Ok(endpoint.map(|endpoint| Route {
+        to: Arc::new(to),
+        endpoint,
+    }))
+}
+
+/// A stored event as the fold reads it. A deleted tenant's events have lost their site names;
+/// each gets a stand-in of its own (so that renames stay renames), and `purged` is set.
+fn readable(e: &HistoryEntry, tenant: TenantId, n: usize, purged: &mut bool) -> Option<Event> {
+    let Value::Object(mut data) = e.data.clone() else {
+        return None;
+    };
+    let claims_site = match e.event_type.as_str() {
+        "trial.started" | "site.renamed" => true,
+        "subscription.activated" => data.contains_key("products"),
+        _ => false,
+    };
+    if claims_site && !data.contains_key("site") {
+        data.insert("site".into(), json!(format!("purged-{n}")));
+        *purged = true;
+    }
+    let kind = parse_kind(&e.event_type, &data, e.occurred_at).ok()?;
+    Some(Event {
+        id: EventId::from_uuid(e.event_id),
+        tenant_id: tenant,
+        occurred_at: e.occurred_at,
+        sequence: e.sequence,
+        kind,
+    })
+}
