@@ -75,11 +75,15 @@ pub async fn tenant_at(
     base: &BaseDomain,
 ) -> Result<Option<PastTenant>, StoreError> {
     let at = when.instant();
-    let mut history: Vec<HistoryEntry> = events::history(db, id)
-        .await?
-        .into_iter()
-        .filter(|e| when.includes(e))
-        .collect();
+    // Four independent reads, at once: the history, the claims' judgements, today's row and
+    // the routing in force then.
+    let (history, granted, today, routed) = tokio::try_join!(
+        events::history(db, id),
+        claims::granted_of(db, id),
+        tenants::get(db, id),
+        changes::routed_at(db, id, at),
+    )?;
+    let mut history: Vec<HistoryEntry> = history.into_iter().filter(|e| when.includes(e)).collect();
     if history.is_empty() {
         return Ok(None);
     }
@@ -89,8 +93,7 @@ pub async fn tenant_at(
         .enumerate()
         .filter_map(|(n, e)| readable(e, id, n, &mut purged))
         .collect();
-    let judged = AsJudged(claims::granted_of(db, id).await?);
-    let folded = fold(&events, at, &judged);
+    let folded = fold(&events, at, &AsJudged(granted));
     let Some(tenant) = folded.tenant else {
         return Ok(None);
     };
@@ -102,10 +105,7 @@ pub async fn tenant_at(
         }
     }
     // A tenant deleted since has lost its site names: the past shows none.
-    let deleted_now = tenants::get(db, id)
-        .await?
-        .is_some_and(|r| r.tenant.lifecycle == Lifecycle::Deleted);
-    let routed = changes::routed_at(db, id, at).await?;
+    let deleted_now = today.is_some_and(|r| r.tenant.lifecycle == Lifecycle::Deleted);
     let (placement, version, epoch, route_status) = match routed {
         Some((r, before)) => (
             r.placement,
@@ -158,7 +158,7 @@ pub async fn route_at(db: &Db, past: &TenantSnapshot) -> Result<Option<Route>, S
 /// A stored event as the fold reads it. A deleted tenant's events have lost their site names;
 /// each gets a stand-in of its own (so that renames stay renames), and `purged` is set.
 fn readable(e: &HistoryEntry, tenant: TenantId, n: usize, purged: &mut bool) -> Option<Event> {
-    let Value::Object(mut data) = e.data.clone() else {
+    let Value::Object(data) = &e.data else {
         return None;
     };
     let claims_site = match e.event_type.as_str() {
@@ -166,11 +166,15 @@ fn readable(e: &HistoryEntry, tenant: TenantId, n: usize, purged: &mut bool) -> 
         "subscription.activated" => data.contains_key("products"),
         _ => false,
     };
-    if claims_site && !data.contains_key("site") {
-        data.insert("site".into(), json!(format!("purged-{n}")));
+    let kind = if claims_site && !data.contains_key("site") {
         *purged = true;
+        let mut data = data.clone();
+        data.insert("site".into(), json!(format!("purged-{n}")));
+        parse_kind(&e.event_type, &data, e.occurred_at)
+    } else {
+        parse_kind(&e.event_type, data, e.occurred_at)
     }
-    let kind = parse_kind(&e.event_type, &data, e.occurred_at).ok()?;
+    .ok()?;
     Some(Event {
         id: EventId::from_uuid(e.event_id),
         tenant_id: tenant,

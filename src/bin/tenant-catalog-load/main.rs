@@ -77,6 +77,17 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         rate: u64,
     },
+    /// Publish one tenant with a long history (--events, as commerce does) to AMQP_URL, then
+    /// time lookups of its past at the serve at --source: `tenant(id, asOf)` with and without
+    /// its history, `route(tenantId, asOf)`, and `tenant(id)` now. Prints the figures as JSON.
+    HistoryBench {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        source: String,
+        #[arg(long, default_value_t = 1_000)]
+        events: u64,
+        #[arg(long, default_value_t = 300)]
+        lookups: u64,
+    },
 }
 
 /// Why a tool failed; printed as one line.
@@ -162,6 +173,22 @@ async fn run(cli: Cli) -> Result<(), LoadError> {
                 rate,
             };
             let report = load::replica_bench::run(&settings, &spec)
+                .await
+                .map_err(LoadError::Usage)?;
+            println!("{}", serde_json::to_value(&report).unwrap_or_default());
+            Ok(())
+        }
+        Command::HistoryBench {
+            source,
+            events,
+            lookups,
+        } => {
+            let spec = load::history_bench::Spec {
+                source,
+                events,
+                lookups,
+            };
+            let report = load::history_bench::run(&settings, &spec)
                 .await
                 .map_err(LoadError::Usage)?;
             println!("{}", serde_json::to_value(&report).unwrap_or_default());

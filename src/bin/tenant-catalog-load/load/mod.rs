@@ -4,4 +4,5 @@
 pub mod check;
 pub mod feed;
 pub mod generate;
+pub mod history_bench;
 pub mod replica_bench;
