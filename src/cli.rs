@@ -253,7 +253,15 @@ async fn show(settings: &Settings, tenant_id: &str) -> Result<(), CliError> {
         .await?
         .map(|row| TenantSnapshot::new(row, &settings.base_domain));
     let history = events::history(&db, id).await?;
-    let out = serde_json::json!({"tenant": tenant, "history": history});
+    let explanation = match &tenant {
+        Some(t) => Some(crate::history::explain_now(&db, t, &settings.base_domain).await?),
+        None => None,
+    };
+    // The sentence for a person at a terminal on stderr; stdout stays JSON for programs.
+    if let Some(e) = &explanation {
+        eprintln!("{}", e.summary);
+    }
+    let out = serde_json::json!({"tenant": tenant, "explanation": explanation, "history": history});
     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     Ok(())
 }

@@ -8,6 +8,7 @@ use super::views::{
     RebalancePlan, ShardList, ShardRequest, ShardView, TenantView,
 };
 use crate::catalog::events::HistoryEntry;
+use crate::history::explain::{Cause, Explanation, Moving, Next};
 use crate::snapshot::{LegalHoldView, TenantSnapshot};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -53,6 +54,10 @@ use utoipa::{Modify, OpenApi};
         TenantView,
         TenantSnapshot,
         LegalHoldView,
+        Explanation,
+        Cause,
+        Next,
+        Moving,
         HistoryEntry,
         ShardView,
         ShardList,

@@ -10,6 +10,7 @@ use crate::auth::Principal;
 use crate::catalog::{events, tenants};
 use crate::domain::{FreeText, TenantId};
 use crate::error::{ApiError, Code};
+use crate::history;
 use crate::lifecycle::Lifecycle;
 use crate::snapshot::TenantSnapshot;
 use actix_web::http::StatusCode;
@@ -254,6 +255,7 @@ fn tenant_reply(status: StatusCode, tenant: TenantSnapshot, outcome: String) -> 
         status,
         body: json_text(&TenantView {
             tenant,
+            explanation: None,
             history: None,
         }),
         outcome,
@@ -278,10 +280,17 @@ fn tenant_reply(status: StatusCode, tenant: TenantSnapshot, outcome: String) -> 
 pub async fn tenant(state: web::Data<AdminState>, req: HttpRequest) -> Result<Reply, ApiError> {
     let id = tenant_id(&req)?;
     let tenant = snapshot(&state, id).await?;
-    let history = Some(events::history(&state.db, id).await?);
+    let (history, explanation) = tokio::try_join!(
+        events::history(&state.db, id),
+        history::explain_now(&state.db, &tenant, &state.base_domain),
+    )?;
     Ok(Reply {
         status: StatusCode::OK,
-        body: json_text(&TenantView { tenant, history }),
+        body: json_text(&TenantView {
+            tenant,
+            explanation: Some(explanation),
+            history: Some(history),
+        }),
         outcome: "read".into(),
     })
 }

@@ -6,6 +6,7 @@ use crate::catalog::shards::ShardRow;
 use crate::domain::{
     Endpoint, MoveId, MoveOrigin, MovePhase, Region, RouteStatus, ShardId, ShardStatus, TenantId,
 };
+use crate::history::Explanation;
 use crate::snapshot::TenantSnapshot;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -66,6 +67,9 @@ pub struct ShardRequest {
 pub struct TenantView {
     #[serde(flatten)]
     pub tenant: TenantSnapshot,
+    /// Why the tenant is or is not served and what comes next (`GET` of the tenant only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<Explanation>,
     /// Every event in contract order, admin actions included (`GET` of the tenant only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<HistoryEntry>>,

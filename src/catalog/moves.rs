@@ -117,8 +117,12 @@ pub async fn get<'e>(
     .transpose()
 }
 
-/// The move of a tenant that is running, if any.
-pub async fn running_of(tx: &mut Tx, tenant: TenantId) -> Result<Option<Move>, StoreError> {
+/// The move of a tenant that is running, if any, in a transaction (`&mut **tx`) or from the
+/// pool.
+pub async fn running_of<'e>(
+    ex: impl sqlx::PgExecutor<'e>,
+    tenant: TenantId,
+) -> Result<Option<Move>, StoreError> {
     sqlx::query_as!(
         Columns,
         r#"select id, tenant_id, from_shard, to_shard, phase, requested_by, reason, origin,
@@ -126,7 +130,7 @@ pub async fn running_of(tx: &mut Tx, tenant: TenantId) -> Result<Option<Move>, S
            from moves where tenant_id = $1 and phase in ('copying', 'cutover')"#,
         tenant.as_uuid()
     )
-    .fetch_optional(&mut **tx)
+    .fetch_optional(ex)
     .await
     .doing(|| format!("reading the running move of tenant {tenant}"))?
     .map(Move::try_from)

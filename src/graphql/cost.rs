@@ -12,8 +12,8 @@
 //! - every field costs at least 1, `__typename` and introspection included;
 //! - `tenants` costs `1 + first` and multiplies what it selects by `first` (default 20);
 //! - `routes` costs `1 + ids` and multiplies what it selects by its number of ids;
-//! - `history` costs 50 (a database read per tenant, of all its events), and so do `tenant` and
-//!   `route` with `asOf` or `knownAt` (they read and refold it);
+//! - `history` costs 50 (a database read per tenant, of all its events), and so do
+//!   `explanation`, and `tenant` and `route` with `asOf` or `knownAt` (they read and refold it);
 //! - `route`, `tenant` and `tenantByHost` each look up one id, `routes` as many as it names:
 //!   the ids of a request are counted against one budget;
 //! - a request has a bounded number of root fields (aliases count).
@@ -281,7 +281,7 @@ impl<'a> Walk<'a> {
                 let n = self.len(field, "tenantIds");
                 (n.saturating_add(1), n, n)
             }
-            "history" => (HISTORY_COST, 1, 0),
+            "history" | "explanation" => (HISTORY_COST, 1, 0),
             // A lookup of the past reads and refolds the tenant's history.
             "route" | "tenant" if past(field) => (HISTORY_COST, 1, 1),
             // Root lookups take an argument; `Tenant.route` takes none.

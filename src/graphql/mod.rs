@@ -4,6 +4,7 @@
 //! `export-schema` share one definition.
 
 pub mod cost;
+mod explanation;
 pub mod fast;
 mod guard;
 pub mod parsed;

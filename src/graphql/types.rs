@@ -1,11 +1,12 @@
 //! The GraphQL object types of CONTRACT.md section 5, over the tenant snapshot and the
 //! catalog's rows.
 
+use super::explanation::Explanation;
 use super::{Context, internal};
 use crate::catalog::events::{self, HistoryEntry};
 use crate::catalog::shards::ShardRow;
 use crate::history::{self, PastTenant, When};
-use crate::lifecycle::ShownState;
+use crate::lifecycle::{ShownState, Step};
 use crate::snapshot::{self, TenantSnapshot};
 use async_graphql::{Enum, ID, Object, Result};
 use chrono::{DateTime, Utc};
@@ -41,6 +42,7 @@ pub struct Tenant(pub TenantSnapshot, pub Option<Past>);
 /// What a tenant of the past answers from: the history counted then, not today's.
 pub struct Past {
     history: Vec<HistoryEntry>,
+    steps: Vec<Step>,
     pub when: When,
 }
 
@@ -54,6 +56,7 @@ impl Tenant {
             p.snapshot,
             Some(Past {
                 history: p.history,
+                steps: p.steps,
                 when: p.when,
             }),
         )
@@ -132,6 +135,21 @@ impl Tenant {
     async fn legal_hold(&self) -> Option<LegalHold<'_>> {
         self.0.legal_hold.as_ref().map(LegalHold)
     }
+    /// Why the tenant is or is not served, since when and because of which event or timer
+    /// (with `by` and reason for admin actions), and what happens next and when. Costs a
+    /// refold of the history, like `history`.
+    async fn explanation(&self, ctx: &async_graphql::Context<'_>) -> Result<Explanation> {
+        let e = match &self.1 {
+            Some(past) => history::explain(&self.0, &past.steps, &past.history, None),
+            None => {
+                let cx = ctx.data_unchecked::<Context>();
+                history::explain_now(&cx.db, &self.0, &cx.base_domain)
+                    .await
+                    .map_err(internal)?
+            }
+        };
+        Ok(Explanation(e))
+    }
     /// Goes up by one with every change of the tenant.
     async fn version(&self) -> i32 {
         i32::try_from(self.0.version).unwrap_or(i32::MAX)
@@ -158,7 +176,7 @@ impl Tenant {
 }
 
 /// A legal hold: who placed it, when and why.
-pub struct LegalHold<'a>(&'a snapshot::LegalHoldView);
+pub struct LegalHold<'a>(pub(super) &'a snapshot::LegalHoldView);
 
 #[Object]
 impl LegalHold<'_> {

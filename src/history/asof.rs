@@ -18,7 +18,7 @@ use crate::domain::{BaseDomain, EventId, RouteStatus, Site, TenantId};
 use crate::lifecycle::parse::parse_kind;
 use crate::lifecycle::rules::SiteRegistry;
 use crate::lifecycle::timers::next_timer;
-use crate::lifecycle::{Event, Lifecycle, fold};
+use crate::lifecycle::{Event, Lifecycle, Step, fold};
 use crate::snapshot::{Route, TenantSnapshot};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -55,6 +55,8 @@ pub struct PastTenant {
     pub snapshot: TenantSnapshot,
     /// The events counted, in contract order, each with the outcome it had at that instant.
     pub history: Vec<HistoryEntry>,
+    /// The fold's changes of state, for [`super::explain`].
+    pub steps: Vec<Step>,
     pub when: When,
 }
 
@@ -134,6 +136,7 @@ pub async fn tenant_at(
     Ok(Some(PastTenant {
         snapshot,
         history,
+        steps: folded.steps,
         when,
     }))
 }

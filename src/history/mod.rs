@@ -1,8 +1,30 @@
 //! What the stored history knows beyond "now" (CONTRACT.md section 7, "History"): a tenant
 //! and its route as of a past instant, folded from the events kept, with no snapshot table.
 //!
-//! - [`asof`]: `tenant(id, asOf | knownAt)` and `route(..., asOf | knownAt)`.
+//! - [`asof`]: `tenant(id, asOf | knownAt)` and `route(..., asOf | knownAt)`;
+//! - [`explain`]: `Tenant.explanation`, why a tenant is or is not served and what comes next.
 
 pub mod asof;
+pub mod explain;
 
 pub use asof::{PastTenant, When, route_at, tenant_at};
+pub use explain::{Explanation, explain};
+
+use crate::catalog::{Db, StoreError, moves};
+use crate::snapshot::TenantSnapshot;
+use chrono::Utc;
+
+/// Explains a tenant as the catalog holds it now: the steps come from a refold of everything
+/// received, the state and dates from the tenant itself.
+pub async fn explain_now(
+    db: &Db,
+    tenant: &TenantSnapshot,
+    base: &crate::domain::BaseDomain,
+) -> Result<Explanation, StoreError> {
+    let (past, moving) = tokio::try_join!(
+        tenant_at(db, tenant.id, When::KnownAt(Utc::now()), base),
+        moves::running_of(db, tenant.id),
+    )?;
+    let (steps, history) = past.map_or_else(Default::default, |p| (p.steps, p.history));
+    Ok(explain(tenant, &steps, &history, moving.as_ref()))
+}

@@ -99,6 +99,38 @@ pub struct Folded {
     pub outcomes: Vec<(EventId, Outcome)>,
     /// The timers that fired, with when they were due, in order.
     pub fired: Vec<(Timer, DateTime<Utc>)>,
+    /// Every change of the lifecycle state or the suspension, in order, with what made it:
+    /// what an explanation of the tenant reads.
+    pub steps: Vec<Step>,
+}
+
+/// One change of a tenant's lifecycle state or suspension in the fold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    pub cause: StepCause,
+    pub at: DateTime<Utc>,
+    pub lifecycle: Lifecycle,
+    pub suspended: bool,
+}
+
+/// What made a step: an event of the history, or a timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepCause {
+    Event(EventId),
+    Timer(Timer),
+}
+
+/// The steps of timers that fired: each leaves the tenant in a state of its own.
+fn timer_steps(fired: &[(Timer, DateTime<Utc>)]) -> impl Iterator<Item = Step> + '_ {
+    fired.iter().map(|&(timer, at)| Step {
+        cause: StepCause::Timer(timer),
+        at,
+        lifecycle: match timer {
+            Timer::TrialEnded | Timer::CancellationEffective => Lifecycle::Deactivated,
+            Timer::DeletionDue => Lifecycle::Deleted,
+        },
+        suspended: false,
+    })
 }
 
 /// Contract order: `occurred_at`, then `sequence` (absent counts as 0), then `id`.
@@ -150,6 +182,7 @@ fn fold_pass(
     let mut tenant: Option<Tenant> = None;
     let mut outcomes = Vec::with_capacity(ordered.len());
     let mut fired = Vec::new();
+    let mut steps = Vec::new();
     // Admin deletion requests applied so far in this pass.
     let mut in_force = Vec::new();
     for event in ordered {
@@ -158,7 +191,9 @@ fn fold_pass(
             continue;
         }
         if let Some(t) = tenant.as_mut() {
-            fired.extend(run_due(t, event.occurred_at));
+            let due = run_due(t, event.occurred_at);
+            steps.extend(timer_steps(&due));
+            fired.extend(due);
         }
         let outcome = match &event.kind {
             EventKind::AdminDeletionCancelled { .. } => {
@@ -186,6 +221,15 @@ fn fold_pass(
             }
             _ => match apply(tenant.as_ref(), event, sites) {
                 Ok(next) => {
+                    let before = tenant.as_ref().map(|t| (t.lifecycle, t.suspended));
+                    if before != Some((next.lifecycle, next.suspended)) {
+                        steps.push(Step {
+                            cause: StepCause::Event(event.id),
+                            at: event.occurred_at,
+                            lifecycle: next.lifecycle,
+                            suspended: next.suspended,
+                        });
+                    }
                     tenant = Some(next);
                     if matches!(event.kind, EventKind::AdminDeletionRequested { .. }) {
                         in_force.push(event.id);
@@ -198,11 +242,14 @@ fn fold_pass(
         outcomes.push((event.id, outcome));
     }
     if let Some(t) = tenant.as_mut() {
-        fired.extend(run_due(t, now));
+        let due = run_due(t, now);
+        steps.extend(timer_steps(&due));
+        fired.extend(due);
     }
     Pass::Done(Box::new(Folded {
         tenant,
         outcomes,
         fired,
+        steps,
     }))
 }

@@ -76,7 +76,7 @@ pub async fn start(
         ))));
     };
     let target = shards::get(tx, &req.to).await?;
-    let running = store::running_of(tx, req.tenant).await?;
+    let running = store::running_of(&mut **tx, req.tenant).await?;
     let mut refusal = rules::refuse_start(&row, &req.to, target.as_ref(), running.as_ref());
     if refusal.is_none() && !store::reserve_slot(tx, &req.to).await? {
         refusal = Some(Refusal::Conflict(format!(

@@ -15,6 +15,7 @@ mod batch;
 mod broker;
 mod cli;
 mod concurrency;
+mod explanation;
 mod faults;
 mod graphql;
 mod hold;

@@ -147,3 +147,60 @@ fn no_timer_is_armed_for_an_active_tenant() {
     assert_eq!((t.lifecycle, folded.fired.len()), (Lifecycle::Active, 0));
     assert_eq!(crate::lifecycle::timers::next_timer(&t), None);
 }
+
+#[test]
+fn the_fold_names_what_made_each_change_of_state_events_and_timers_in_order() {
+    use crate::lifecycle::{Step, StepCause};
+    let events = [
+        trial(1, "2026-09-01T10:15:00Z", "acme"),
+        event(
+            2,
+            "subscription.suspended",
+            "2026-09-03T00:00:00Z",
+            json!({"reason": "payment_overdue"}),
+        ),
+        // Renames change no state: no step.
+        event(
+            3,
+            "site.renamed",
+            "2026-09-04T00:00:00Z",
+            json!({"site": "acme-two"}),
+        ),
+    ];
+    let folded = fold_at(&events, "2026-10-21T00:00:00Z");
+    let step = |cause, at_: &str, lifecycle, suspended| Step {
+        cause,
+        at: at(at_),
+        lifecycle,
+        suspended,
+    };
+    assert_eq!(
+        folded.steps,
+        [
+            step(
+                StepCause::Event(events[0].id),
+                "2026-09-01T10:15:00Z",
+                Lifecycle::Trial,
+                false
+            ),
+            step(
+                StepCause::Event(events[1].id),
+                "2026-09-03T00:00:00Z",
+                Lifecycle::Trial,
+                true
+            ),
+            step(
+                StepCause::Timer(Timer::TrialEnded),
+                "2026-10-05T00:00:00Z",
+                Lifecycle::Deactivated,
+                false
+            ),
+            step(
+                StepCause::Timer(Timer::DeletionDue),
+                "2026-10-20T00:00:00Z",
+                Lifecycle::Deleted,
+                false
+            ),
+        ]
+    );
+}

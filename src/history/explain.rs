@@ -1,0 +1,267 @@
+//! Why a tenant is or is not served, since when and because of what (the event, with its
+//! `by` and reason for admin actions, or the timer), and what happens next and when: a sentence
+//! for people and the same in fields for programs. Computed from the tenant, the steps of the
+//! fold of its history and its running move; nothing here reads the database.
+
+use crate::catalog::events::HistoryEntry;
+use crate::catalog::moves::Move;
+use crate::lifecycle::timers::DELETION_GRACE_DAYS;
+use crate::lifecycle::{Lifecycle, ShownState, Step, StepCause, Timer};
+use crate::snapshot::{LegalHoldView, TenantSnapshot};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Why the tenant is as it is, and what comes next.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Explanation {
+    /// One or two sentences: served or not, since when, because of what, what comes next.
+    pub summary: String,
+    pub serving: bool,
+    #[schema(value_type = String)]
+    pub state: ShownState,
+    /// When the tenant entered its current state (by the events' timeline).
+    pub since: Option<DateTime<Utc>>,
+    /// The event or timer that put it there.
+    pub cause: Option<Cause>,
+    /// What the catalog will do next, in order, and when.
+    pub next: Vec<Next>,
+    pub legal_hold: Option<LegalHoldView>,
+    /// A move between shards in progress.
+    pub moving: Option<Moving>,
+}
+
+/// An event of the history or a timer.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Cause {
+    /// `event`, `timer`, or `deletion` (a deletion carried out, final whatever arrived since).
+    pub kind: String,
+    /// The event type (`subscription.suspended`, `admin.deletion_requested`, ...) or timer
+    /// (`timer.trial_ended`, `timer.cancellation_effective`, `timer.deletion_due`).
+    #[serde(rename = "type")]
+    pub cause_type: String,
+    pub event_id: Option<Uuid>,
+    pub at: DateTime<Utc>,
+    /// For admin actions, the token's `sub`.
+    pub by: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Something the catalog will do on its own, when its time comes.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Next {
+    /// The timer: `timer.trial_ended`, `timer.cancellation_effective` or `timer.deletion_due`.
+    #[serde(rename = "type")]
+    pub next_type: String,
+    /// When it is due; `None` while a legal hold stops it.
+    pub at: Option<DateTime<Utc>>,
+    pub what: String,
+}
+
+/// A running move.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Moving {
+    pub move_id: Uuid,
+    /// `copying` (still served read-write on the source) or `cutover` (read-only).
+    pub phase: String,
+    pub from_shard: String,
+    pub to_shard: String,
+    pub since: DateTime<Utc>,
+    pub by: String,
+    pub reason: String,
+}
+
+fn rfc(t: DateTime<Utc>) -> String {
+    t.to_rfc3339()
+}
+
+/// The cause of a step, read from the history.
+fn cause_of(step: &Step, history: &[HistoryEntry]) -> Cause {
+    match step.cause {
+        StepCause::Timer(timer) => Cause {
+            kind: "timer".into(),
+            cause_type: timer.as_str().into(),
+            event_id: None,
+            at: step.at,
+            by: None,
+            reason: None,
+        },
+        StepCause::Event(id) => {
+            let entry = history.iter().find(|e| e.event_id == id.as_uuid());
+            let text = |k: &str| {
+                entry
+                    .and_then(|e| e.data.get(k))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
+            Cause {
+                kind: "event".into(),
+                cause_type: entry.map_or_else(|| "event".into(), |e| e.event_type.clone()),
+                event_id: Some(id.as_uuid()),
+                at: step.at,
+                by: text("by"),
+                reason: text("reason"),
+            }
+        }
+    }
+}
+
+/// "subscription.suspended by ops: payment_overdue", as the summary names a cause.
+fn named(c: &Cause) -> String {
+    let mut s = c.cause_type.clone();
+    if let Some(by) = &c.by {
+        s.push_str(&format!(" by {by}"));
+    }
+    if let Some(reason) = &c.reason {
+        s.push_str(&format!(": {reason}"));
+    }
+    s
+}
+
+/// Explains `t` (now or at a past instant) from the `steps` of the fold of its `history`.
+pub fn explain(
+    t: &TenantSnapshot,
+    steps: &[Step],
+    history: &[HistoryEntry],
+    moving: Option<&Move>,
+) -> Explanation {
+    let last = steps.last();
+    // The fold agrees with the tenant unless a deletion was carried out before an earlier
+    // event arrived (contract section 4): then the deletion is the cause, and it is final.
+    let agrees = last.is_some_and(|s| s.lifecycle == t.lifecycle && s.suspended == t.suspended);
+    let (since, cause) = match (t.state, last) {
+        (ShownState::Provisioning, _) => (
+            Some(t.created_at),
+            steps.first().map(|s| cause_of(s, history)),
+        ),
+        (_, Some(step)) if agrees => (Some(step.at), Some(cause_of(step, history))),
+        _ => {
+            let at = t.deleted_at.unwrap_or(t.created_at);
+            let cause = (t.lifecycle == Lifecycle::Deleted).then(|| Cause {
+                kind: "deletion".into(),
+                cause_type: Timer::DeletionDue.as_str().into(),
+                event_id: None,
+                at,
+                by: None,
+                reason: Some("the deletion was carried out; it is final".into()),
+            });
+            (Some(at), cause)
+        }
+    };
+    let next = next_steps(t);
+    let mut summary = format!(
+        "{}: {}",
+        if t.serving { "Served" } else { "Not served" },
+        t.state
+    );
+    if let Some(at) = since {
+        summary.push_str(&format!(" since {}", rfc(at)));
+    }
+    if let Some(c) = &cause {
+        summary.push_str(&format!(" ({})", named(c)));
+    }
+    summary.push('.');
+    summary.push_str(&match t.state {
+        ShownState::Provisioning => format!(
+            " No open shard with room in a region its residency ({}) allows; it is placed as soon as one has room.",
+            t.residency
+        ),
+        ShownState::Suspended => {
+            " Served again once commerce sends subscription.unsuspended.".to_owned()
+        }
+        ShownState::Active => match t.current_period_end {
+            Some(end) => format!(" Paid until {}; nothing is scheduled.", rfc(end)),
+            None => " Nothing is scheduled.".to_owned(),
+        },
+        ShownState::Deleted => " The deletion is final.".to_owned(),
+        _ => String::new(),
+    });
+    for n in &next {
+        summary.push_str(&format!(" Next: {}", n.what));
+    }
+    if let Some(h) = &t.legal_hold {
+        summary.push_str(&format!(
+            " A legal hold stands since {}, placed by {} ({}): no deletion is carried out while it does.",
+            rfc(h.since),
+            h.by,
+            h.reason
+        ));
+    }
+    let moving = moving.map(|m| Moving {
+        move_id: m.id.as_uuid(),
+        phase: m.phase.as_str().into(),
+        from_shard: m.from.as_str().into(),
+        to_shard: m.to.as_str().into(),
+        since: m.updated_at,
+        by: m.requested_by.clone(),
+        reason: m.reason.clone(),
+    });
+    if let Some(m) = &moving {
+        summary.push_str(&format!(
+            " Moving from {} to {} ({}, since {}), asked by {}: {}.",
+            m.from_shard,
+            m.to_shard,
+            m.phase,
+            rfc(m.since),
+            m.by,
+            m.reason
+        ));
+    }
+    Explanation {
+        summary,
+        serving: t.serving,
+        state: t.state,
+        since,
+        cause,
+        next,
+        legal_hold: t.legal_hold.clone(),
+        moving,
+    }
+}
+
+/// The timers armed in the tenant's state, and the deletion they lead to.
+fn next_steps(t: &TenantSnapshot) -> Vec<Next> {
+    let grace = Duration::days(DELETION_GRACE_DAYS);
+    let held = t.legal_hold.is_some();
+    let deletion = |due: Option<DateTime<Utc>>| Next {
+        next_type: Timer::DeletionDue.as_str().into(),
+        at: due.filter(|_| !held),
+        what: match (due, held) {
+            (Some(due), true) => format!(
+                "the deletion (due {}) waits for the legal hold to be lifted.",
+                rfc(due)
+            ),
+            (Some(due), false) => format!(
+                "deleted at {}: site, hosts and products purged, shard slot freed.",
+                rfc(due)
+            ),
+            (None, _) => "deleted: site, hosts and products purged, shard slot freed.".into(),
+        },
+    };
+    let deactivation = |timer: Timer, at: DateTime<Utc>, what: &str| {
+        vec![
+            Next {
+                next_type: timer.as_str().into(),
+                at: Some(at),
+                what: format!("{what} at {}: DEACTIVATED, not served.", rfc(at)),
+            },
+            deletion(Some(at + grace)),
+        ]
+    };
+    match t.lifecycle {
+        Lifecycle::Trial => t.trial_ends_at.map_or_else(Vec::new, |at| {
+            deactivation(Timer::TrialEnded, at, "the trial ends")
+        }),
+        Lifecycle::Cancelling => t.cancellation_effective_at.map_or_else(Vec::new, |at| {
+            deactivation(
+                Timer::CancellationEffective,
+                at,
+                "the cancellation takes effect",
+            )
+        }),
+        Lifecycle::Deactivated => vec![deletion(t.deletion_due_at)],
+        Lifecycle::Active | Lifecycle::Deleted => Vec::new(),
+    }
+}
