@@ -60,6 +60,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .default_service(web::to(method_not_allowed)),
             )
             .service(
+                web::resource("/tenants/{id}/deletion-receipt")
+                    .route(web::get().to(tenants::deletion_receipt))
+                    .default_service(web::to(method_not_allowed)),
+            )
+            .service(
                 web::resource("/tenants/{id}/hold")
                     .route(web::put().to(tenants::place_hold))
                     .route(web::delete().to(tenants::lift_hold))

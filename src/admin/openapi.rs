@@ -7,6 +7,7 @@ use super::views::{
     MoveAdvance, MoveCancel, MoveList, MoveRequest, MoveView, PlannedFill, PlannedMove,
     RebalancePlan, ShardList, ShardRequest, ShardView, TenantView,
 };
+use crate::apply::receipt::{DeletionReceipt, HistoryProof, Purged, ReceiptCause};
 use crate::catalog::events::HistoryEntry;
 use crate::history::explain::{Cause, Explanation, Moving, Next};
 use crate::snapshot::{LegalHoldView, TenantSnapshot};
@@ -23,6 +24,7 @@ use utoipa::{Modify, OpenApi};
         super::tenants::request_deletion,
         super::tenants::cancel_deletion,
         super::tenants::place_hold,
+        super::tenants::deletion_receipt,
         super::tenants::lift_hold,
         super::tenants::tenant,
         super::moves::start_move,
@@ -55,6 +57,10 @@ use utoipa::{Modify, OpenApi};
         TenantSnapshot,
         LegalHoldView,
         Explanation,
+        DeletionReceipt,
+        ReceiptCause,
+        Purged,
+        HistoryProof,
         Cause,
         Next,
         Moving,

@@ -6,8 +6,9 @@ use super::audit::Reply;
 use super::input::{field, json_body, json_text, tenant_id};
 use super::views::{self, DeletionCancel, DeletionRequest, HoldRequest, TenantView};
 use crate::apply::admin::{Acted, AdminAction, act};
+use crate::apply::receipt::DeletionReceipt;
 use crate::auth::Principal;
-use crate::catalog::{events, tenants};
+use crate::catalog::{events, receipts, tenants};
 use crate::domain::{FreeText, TenantId};
 use crate::error::{ApiError, Code};
 use crate::history;
@@ -260,6 +261,48 @@ fn tenant_reply(status: StatusCode, tenant: TenantSnapshot, outcome: String) -> 
         }),
         outcome,
     }
+}
+
+/// The receipt of a tenant's deletion.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/tenants/{id}/deletion-receipt",
+    tag = "tenants",
+    params(("id" = uuid::Uuid, Path, description = "The tenant's id")),
+    responses(
+        (status = 200, description = "The receipt written when the deletion was carried out: when, what caused it and who, what was purged (sites by SHA-256 only), and a digest of the history before the purge", body = DeletionReceipt),
+        (status = 400, description = "A non-UUID id", body = views::ErrorBody),
+        (status = 401, description = "No valid token", body = views::ErrorBody),
+        (status = 403, description = "The token lacks scope `admin`", body = views::ErrorBody),
+        (status = 404, description = "Unknown tenant, a tenant not deleted, or one deleted before receipts were kept; the message says which", body = views::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn deletion_receipt(
+    state: web::Data<AdminState>,
+    req: HttpRequest,
+) -> Result<Reply, ApiError> {
+    let id = tenant_id(&req)?;
+    if let Some(receipt) = receipts::get(&state.db, id).await? {
+        return Ok(Reply {
+            status: StatusCode::OK,
+            body: json_text(&receipt),
+            outcome: "read".into(),
+        });
+    }
+    let tenant = snapshot(&state, id).await?;
+    Err(ApiError::not_found(
+        if tenant.lifecycle == Lifecycle::Deleted {
+            format!(
+                "tenant {id} was deleted before deletion receipts were kept: its history (GET /admin/v1/tenants/{id}) still says when and why"
+            )
+        } else {
+            format!(
+                "tenant {id} is not deleted (it is {}): a receipt is written when its deletion is carried out",
+                tenant.state
+            )
+        },
+    ))
 }
 
 /// A tenant with its full history.

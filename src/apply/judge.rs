@@ -13,7 +13,8 @@ use crate::catalog::events::{self, StoredEvent};
 use crate::catalog::tenants::{self, TenantRow};
 use crate::catalog::{StoreError, Tx};
 use crate::domain::{EventId, Site, TenantId};
-use crate::lifecycle::{Event, Outcome, Tenant, Timer};
+use crate::lifecycle::cause::{self, Deletion};
+use crate::lifecycle::{Event, Lifecycle, Outcome, Tenant, Timer};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 
@@ -24,6 +25,8 @@ pub(super) struct Refolded {
     pub tenant: Tenant,
     pub last_fired: Option<(Timer, DateTime<Utc>)>,
     pub stored: Option<TenantRow>,
+    /// For a tenant whose fold ends DELETED: what brought the deletion about, for its receipt.
+    pub deletion: Option<Deletion>,
 }
 
 /// The folded tenants and every judged event's outcome.
@@ -175,6 +178,26 @@ async fn finish(
             let reason = s.event.as_ref().err()?.clone();
             Some((s.id, Outcome::Rejected { reason }))
         }));
+        let deletion = j
+            .folded
+            .tenant
+            .as_ref()
+            .filter(|t| t.lifecycle == Lifecycle::Deleted)
+            .and_then(|_| {
+                let applied: HashSet<EventId> = j
+                    .folded
+                    .outcomes
+                    .iter()
+                    .filter(|(_, o)| *o == Outcome::Applied)
+                    .map(|(id, _)| *id)
+                    .collect();
+                let events: Vec<&Event> = history
+                    .iter()
+                    .filter_map(|s| s.event.as_ref().ok())
+                    .filter(|e| applied.contains(&e.id))
+                    .collect();
+                cause::deletion(&j.folded.steps, &events)
+            });
         stored_events.extend(history);
         match j.folded.tenant {
             Some(tenant) => refolded.push(Refolded {
@@ -183,6 +206,7 @@ async fn finish(
                 tenant,
                 last_fired: j.folded.fired.last().copied(),
                 stored: w.rows.remove(id),
+                deletion,
             }),
             None => withdrawn.extend(w.rows.remove(id)),
         }

@@ -21,6 +21,7 @@ pub mod replay;
 
 mod judge;
 mod persist;
+pub mod receipt;
 mod record;
 mod sites;
 
@@ -148,6 +149,7 @@ pub async fn refold(
             tenant: row.tenant.clone(),
             last_fired: None,
             stored: Some(row.clone()),
+            deletion: None,
         })
         .collect();
     changes.extend(persist::persist(tx, deleted, now, base).await?);

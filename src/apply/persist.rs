@@ -5,16 +5,19 @@
 use super::Cause;
 use super::Change;
 use super::judge::Refolded;
+use super::receipt::receipt;
 use crate::catalog::moves::{self, Move};
 use crate::catalog::tenants::{self, TenantRow};
-use crate::catalog::{StoreError, Tx, events, outbox, shards};
+use crate::catalog::{StoreError, Tx, events, outbox, receipts, shards};
 use crate::domain::{
     BaseDomain, MoveId, MoveOrigin, MovePhase, Placement, Residency, ShardId, TenantId,
 };
 use crate::lifecycle::Lifecycle;
+use crate::lifecycle::cause::Deletion;
 use crate::moves::SERVICE;
 use crate::snapshot::{MoveNote, TenantSnapshot};
 use chrono::{DateTime, Utc};
+use serde_json::Value;
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -23,6 +26,7 @@ struct NextRow {
     row: TenantRow,
     cause: String,
     previous: Option<TenantRow>,
+    deletion: Option<Deletion>,
 }
 
 /// Places, persists and publishes the refolded tenants whose row changed.
@@ -63,9 +67,9 @@ pub(super) async fn persist(
             next_row(r, placement, last, epoch)
         })
         .collect();
-    write(tx, &next, now).await?;
+    let receipts = write(tx, &next, now).await?;
     let moved = record_residency_moves(tx, &next, now).await?;
-    publish(tx, &next, &moved, now, base).await
+    publish(tx, &next, &moved, &receipts, now, base).await
 }
 
 /// Tenants placed again because their residency no longer allows their region (CONTRACT.md
@@ -167,11 +171,17 @@ fn next_row(r: Refolded, placement: Option<Placement>, last: i64, epoch: i64) ->
         row,
         cause,
         previous: r.stored,
+        deletion: r.deletion,
     })
 }
 
-/// Writes the rows, their old hosts, and what a deletion frees, cancels and purges.
-async fn write(tx: &mut Tx, next: &[NextRow], now: DateTime<Utc>) -> Result<(), StoreError> {
+/// Writes the rows, their old hosts, and what a deletion frees, cancels and purges; returns the
+/// receipts of the deletions carried out.
+async fn write(
+    tx: &mut Tx,
+    next: &[NextRow],
+    now: DateTime<Utc>,
+) -> Result<HashMap<TenantId, Value>, StoreError> {
     // A deletion carried out now frees its slot and purges; a re-placement frees the old slot.
     // A row of a tenant deleted before is only rewritten.
     let newly_deleted =
@@ -203,7 +213,24 @@ async fn write(tx: &mut Tx, next: &[NextRow], now: DateTime<Utc>) -> Result<(), 
     // A tenant deleted now has nothing left to move.
     let why = "the tenant was deleted before the move ended";
     moves::cancel_running(tx, &purged, SERVICE, why, now).await?;
-    events::purge_personal_data(tx, &purged).await
+    // The receipt proves what the history held, so it is taken before the purge.
+    let digests = receipts::digest_histories(tx, &purged).await?;
+    let written: Vec<(TenantId, DateTime<Utc>, Value)> = deleted
+        .iter()
+        .map(|n| {
+            let id = n.row.id();
+            let r = receipt(&n.row, n.deletion.as_ref(), digests.get(&id));
+            // A struct of plain fields: serialising it cannot fail.
+            (
+                id,
+                r.deleted_at,
+                serde_json::to_value(&r).unwrap_or_default(),
+            )
+        })
+        .collect();
+    receipts::insert(tx, &written).await?;
+    events::purge_personal_data(tx, &purged).await?;
+    Ok(written.into_iter().map(|(id, _, r)| (id, r)).collect())
 }
 
 /// Queues one change message per new version; returns the changes.
@@ -211,6 +238,7 @@ async fn publish(
     tx: &mut Tx,
     next: &[NextRow],
     moved: &HashMap<TenantId, MoveNote>,
+    receipts: &HashMap<TenantId, Value>,
     now: DateTime<Utc>,
     base: &BaseDomain,
 ) -> Result<Vec<Change>, StoreError> {
@@ -227,10 +255,16 @@ async fn publish(
             cause = %n.cause,
             "A tenant changed; its change message is queued."
         );
-        messages.push(match moved.get(&n.row.id()) {
+        let mut message = match moved.get(&n.row.id()) {
             Some(note) => snapshot.move_message(previous_state, note, now),
             None => snapshot.change_message(previous_state, &n.cause, now),
-        });
+        };
+        if let (Some(receipt), Value::Object(payload)) =
+            (receipts.get(&n.row.id()), &mut message.payload)
+        {
+            payload.insert("deletion_receipt".into(), receipt.clone());
+        }
+        messages.push(message);
         changes.push(Change {
             tenant_id: n.row.id(),
             previous_state,

@@ -10,6 +10,7 @@ pub mod drains;
 pub mod events;
 pub mod moves;
 pub mod outbox;
+pub mod receipts;
 pub mod routes;
 pub mod shards;
 pub mod tenants;

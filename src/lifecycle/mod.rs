@@ -5,6 +5,7 @@
 //! so it can be tested exhaustively without a database or a broker.
 
 pub mod billing;
+pub mod cause;
 pub mod events;
 pub mod fold;
 pub mod parse;

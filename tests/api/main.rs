@@ -26,6 +26,7 @@ mod operations;
 mod past;
 mod placement;
 mod prepared;
+mod receipt;
 mod replica;
 mod routing;
 mod security;

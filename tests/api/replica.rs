@@ -140,6 +140,12 @@ async fn a_replica_follows_creations_renames_deletions_moves_and_shard_changes()
         .await;
     let new_host = format!("{new_site}.example.net");
     let old_host = format!("{old_site}.example.net");
+    // What serve answers is the reference: wait until it has the rename itself.
+    app.wait_for(10, "serve to know the new host", || async {
+        let r = app.graphql(BY_HOST, json!({"host": new_host})).await;
+        (!r["data"]["route"].is_null()).then_some(())
+    })
+    .await;
     let by_new = same_answer(
         &app,
         &replica,

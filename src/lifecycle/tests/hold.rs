@@ -147,3 +147,55 @@ fn a_hold_comes_too_late_for_a_deletion_carried_out_before_it() {
     );
     assert!(matches!(outcome(&folded, 3), Outcome::Rejected { .. }));
 }
+
+#[test]
+fn a_deletion_names_its_request_the_lift_that_released_it_and_the_sites_it_purged() {
+    use crate::lifecycle::cause::deletion;
+    let mut events = held_deletion();
+    events.push(event(
+        4,
+        "site.renamed",
+        "2026-06-06T00:00:00Z",
+        json!({"site": "acme-two"}),
+    ));
+    events.push(hold(5, "admin.hold_lifted", "2026-08-01T00:00:00Z"));
+    let folded = fold_at(&events, "2026-08-02T00:00:00Z");
+    let applied: Vec<&Event> = events
+        .iter()
+        .filter(|e| {
+            folded
+                .outcomes
+                .iter()
+                .any(|(id, o)| id == &e.id && *o == Outcome::Applied)
+        })
+        .collect();
+    let d = deletion(&folded.steps, &applied).expect("deleted");
+    assert_eq!(d.carried_out.what, "timer.deletion_due");
+    assert_eq!(d.carried_out.at, at("2026-08-01T00:00:00Z"));
+    let requested = d.requested.expect("requested");
+    assert_eq!(
+        (requested.what.as_str(), requested.reason.as_deref()),
+        ("data.deletion_requested", Some("customer request"))
+    );
+    let released = d.released.expect("released by the lift");
+    assert_eq!(
+        (released.what.as_str(), released.by.as_deref()),
+        ("admin.hold_lifted", Some("legal"))
+    );
+    let sites: Vec<&str> = d.sites.iter().map(|s| s.as_str()).collect();
+    assert_eq!(sites, ["acme", "acme-two"]);
+    assert_eq!(d.products, ["jira"]);
+
+    // A trial nobody converted is deleted by its own timers.
+    let lapsed = fold_at(
+        &[trial(1, "2026-06-01T00:00:00Z", "acme")],
+        "2026-08-01T00:00:00Z",
+    );
+    let first = [&events[0]];
+    let d = deletion(&lapsed.steps, &first).expect("deleted");
+    assert_eq!(
+        d.requested.map(|r| r.what),
+        Some("timer.trial_ended".to_owned())
+    );
+    assert_eq!(d.released, None);
+}
