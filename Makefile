@@ -6,7 +6,7 @@ CARGO ?= cargo
 DEV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tenant_catalog_sqlx
 export SQLX_OFFLINE := true
 
-.PHONY: run test lint bench bench-ingest bench-lookup bench-timers bench-drain bench-history chaos restore-drill schema openapi services sqlx-prepare clean-test-leftovers
+.PHONY: run test lint bench bench-ingest bench-lookup bench-timers bench-drain bench-history bench-live chaos restore-drill schema openapi services sqlx-prepare clean-test-leftovers
 
 ## run: start PostgreSQL and RabbitMQ if needed, migrate the database, serve on HTTP_ADDR
 run: services
@@ -35,7 +35,7 @@ lint: services
 		|| (echo "docs/admin-openapi.json is stale: run 'make openapi'" && exit 1)
 
 ## bench: the benchmarks below, on a release build (about 6 minutes); figures in docs/benchmarks.md
-bench: bench-ingest bench-lookup bench-timers bench-drain bench-history
+bench: bench-ingest bench-lookup bench-timers bench-drain bench-history bench-live
 
 ## bench-ingest: events/s of one serve end to end on a catalog of PRELOAD tenants, and the direct-SQL reference
 bench-ingest: services
@@ -56,6 +56,11 @@ bench-lookup: services
 bench-history: services
 	$(CARGO) build --release --locked
 	./scripts/history-bench.sh
+
+## bench-live: GraphQL subscriptions, from each change's commit to its delivery
+bench-live: services
+	$(CARGO) build --release --locked
+	./scripts/live-bench.sh
 
 ## bench-drain: a drain of 10,000 tenants moved by a stand-in data plane, with route lookups beside it
 bench-drain: services

@@ -35,13 +35,7 @@ $bin rebuild >/dev/null 2>&1
 on_shard=$(psql_ -d "$name" -tAc "select count(*) from tenants where shard_id = 'eu-central-1-1' and lifecycle <> 'DELETED'")
 echo "loaded: $tenants tenants, $on_shard live on eu-central-1-1"
 
-port=$(free_port); export HTTP_ADDR=127.0.0.1:$port; base=http://127.0.0.1:$port
-$bin serve 2>"$work/serve.log" & serve_pid=$!
-for _ in $(seq 1 150); do
-  curl -sf "$base/readyz" >/dev/null 2>&1 && break
-  kill -0 "$serve_pid" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
-  sleep 0.2
-done
+start_serve
 read_token=$($bin token --scope read --sub drain-bench)
 $bin token --scope admin --sub drain-bench --count $((on_shard * 2 + 100)) >"$work/tokens"
 list_token=$(head -n 1 "$work/tokens"); sed -i 1d "$work/tokens"

@@ -17,14 +17,7 @@ source scripts/bench/env.sh
 bench_env "$name"
 echo "machine: $(nproc) CPUs; settings: EVENTS=$events LOOKUPS=$lookups"
 $bin migrate >/dev/null
-port=$(free_port); export HTTP_ADDR=127.0.0.1:$port; base=http://127.0.0.1:$port
-$bin serve 2>"$work/serve.log" & serve_pid=$!
-for _ in $(seq 1 150); do
-  curl -sf "$base/readyz" >/dev/null 2>&1 && break
-  kill -0 "$serve_pid" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
-  sleep 0.2
-done
-curl -sf "$base/readyz" >/dev/null || { echo "serve is not ready after 30 s" >&2; cat "$work/serve.log" >&2; exit 1; }
+start_serve
 "$load" history-bench --source "$base" --events "$events" --lookups "$lookups" >"$work/report.json"
 python3 - "$work/report.json" <<'PY'
 import json, sys

@@ -54,3 +54,17 @@ metric() { # PORT NAME: the value of the metric line that starts with NAME (a pl
   curl -sf "http://127.0.0.1:$1/metrics" 2>/dev/null \
     | awk -v m="$2" 'index($0, m) == 1 {print $2; found=1} END {if (!found) print 0}'
 }
+
+# Starts `serve` on a free port and waits until it is ready (30 s at most). Sets base,
+# serve_pid and HTTP_ADDR.
+start_serve() {
+  local port; port=$(free_port)
+  export HTTP_ADDR=127.0.0.1:$port; base=http://127.0.0.1:$port
+  $bin serve 2>"$work/serve.log" & serve_pid=$!
+  for _ in $(seq 1 150); do
+    curl -sf "$base/readyz" >/dev/null 2>&1 && return 0
+    kill -0 "$serve_pid" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
+    sleep 0.2
+  done
+  echo "serve is not ready after 30 s" >&2; cat "$work/serve.log" >&2; exit 1
+}

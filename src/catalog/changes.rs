@@ -63,3 +63,71 @@ fn decode(version: i64, changed_at: DateTime<Utc>, payload: &Value) -> RoutedAt 
             .unwrap_or(RouteStatus::Online),
     }
 }
+
+/// A kept change message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kept {
+    pub tenant_id: TenantId,
+    pub version: i64,
+    pub changed_at: DateTime<Utc>,
+    pub routing_key: String,
+    pub payload: Value,
+}
+
+/// How many kept changes one read returns at most; a subscriber reads again for more.
+pub const READ_LIMIT: i64 = 500;
+
+/// The kept changes of each tenant after its version, oldest first (by version within a
+/// tenant), at most [`READ_LIMIT`].
+pub async fn after(db: &Db, wanted: &[(TenantId, i64)]) -> Result<Vec<Kept>, StoreError> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<uuid::Uuid> = wanted.iter().map(|(id, _)| id.as_uuid()).collect();
+    let versions: Vec<i64> = wanted.iter().map(|(_, v)| *v).collect();
+    let rows = sqlx::query!(
+        r#"select c.tenant_id, c.version, c.changed_at, c.routing_key, c.payload
+           from unnest($1::uuid[], $2::bigint[]) as w(tenant_id, version)
+           join tenant_changes c on c.tenant_id = w.tenant_id and c.version > w.version
+           order by c.changed_at, c.tenant_id, c.version
+           limit $3"#,
+        &ids,
+        &versions,
+        READ_LIMIT
+    )
+    .fetch_all(db)
+    .await
+    .doing(|| format!("reading the kept changes of {} tenants", ids.len()))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Kept {
+            tenant_id: TenantId::from_uuid(r.tenant_id),
+            version: r.version,
+            changed_at: r.changed_at,
+            routing_key: r.routing_key,
+            payload: r.payload,
+        })
+        .collect())
+}
+
+/// The last kept version of each tenant (0 for one with none).
+pub async fn latest(
+    db: &Db,
+    tenants: &[TenantId],
+) -> Result<std::collections::HashMap<TenantId, i64>, StoreError> {
+    let ids: Vec<uuid::Uuid> = tenants.iter().map(TenantId::as_uuid).collect();
+    let rows = sqlx::query!(
+        r#"select w.id as "id!", coalesce(max(c.version), 0) as "version!"
+           from unnest($1::uuid[]) as w(id)
+           left join tenant_changes c on c.tenant_id = w.id
+           group by w.id"#,
+        &ids
+    )
+    .fetch_all(db)
+    .await
+    .doing(|| format!("reading the last kept versions of {} tenants", ids.len()))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (TenantId::from_uuid(r.id), r.version))
+        .collect())
+}

@@ -281,6 +281,11 @@ impl<'a> Walk<'a> {
                 let n = self.len(field, "tenantIds");
                 (n.saturating_add(1), n, n)
             }
+            // A subscription follows its ids for as long as it lasts: each counts as an id.
+            "tenantChanged" | "routeChanged" => {
+                let n = self.len(field, "tenantIds");
+                (n.saturating_add(1), 1, n)
+            }
             "history" | "explanation" => (HISTORY_COST, 1, 0),
             // A lookup of the past reads and refolds the tenant's history.
             "route" | "tenant" if past(field) => (HISTORY_COST, 1, 1),

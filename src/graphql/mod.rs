@@ -7,9 +7,11 @@ pub mod cost;
 mod explanation;
 pub mod fast;
 mod guard;
+mod live;
 pub mod parsed;
 mod past;
 pub mod query;
+pub mod subscription;
 pub mod types;
 
 use crate::auth::{Scope, Verifier};
@@ -21,10 +23,10 @@ use crate::metrics::Metrics;
 use crate::routing::Router;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{EmptyMutation, EmptySubscription, ObjectType, SchemaBuilder};
+use async_graphql::{EmptyMutation, ObjectType, SchemaBuilder, SubscriptionType};
 use std::time::Duration;
 
-pub type Schema = async_graphql::Schema<query::Query, EmptyMutation, EmptySubscription>;
+pub type Schema = async_graphql::Schema<query::Query, EmptyMutation, subscription::Subscription>;
 
 /// What resolvers need.
 pub struct Context {
@@ -46,11 +48,12 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// complexity walk is not used, as it expands every fragment spread afresh.
 pub fn build_schema(
     introspection: bool,
-) -> SchemaBuilder<query::Query, EmptyMutation, EmptySubscription> {
-    let builder = async_graphql::Schema::build(query::Query, EmptyMutation, EmptySubscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_recursive_depth(32)
-        .limit_directives(10);
+) -> SchemaBuilder<query::Query, EmptyMutation, subscription::Subscription> {
+    let builder =
+        async_graphql::Schema::build(query::Query, EmptyMutation, subscription::Subscription)
+            .limit_depth(MAX_DEPTH)
+            .limit_recursive_depth(32)
+            .limit_directives(10);
     if introspection {
         builder
     } else {
@@ -83,8 +86,11 @@ pub fn schema(
 /// Shared state of the GraphQL handlers: of `serve`'s schema, or of a replica's
 /// (`crate::replica::server`), which answers `route` and `routes` from memory behind the same
 /// token check and cost model.
-pub struct GraphqlState<Q: ObjectType + 'static = query::Query> {
-    pub schema: async_graphql::Schema<Q, EmptyMutation, EmptySubscription>,
+pub struct GraphqlState<
+    Q: ObjectType + 'static = query::Query,
+    S: SubscriptionType + 'static = subscription::Subscription,
+> {
+    pub schema: async_graphql::Schema<Q, EmptyMutation, S>,
     pub verifier: Verifier,
     pub graphiql: bool,
     /// What one request may cost, checked before the schema sees it.
@@ -98,7 +104,7 @@ pub struct GraphqlState<Q: ObjectType + 'static = query::Query> {
     pub max_route_ids: usize,
 }
 
-impl<Q: ObjectType + 'static> Clone for GraphqlState<Q> {
+impl<Q: ObjectType + 'static, S: SubscriptionType + 'static> Clone for GraphqlState<Q, S> {
     fn clone(&self) -> Self {
         GraphqlState {
             schema: self.schema.clone(),
@@ -113,17 +119,29 @@ impl<Q: ObjectType + 'static> Clone for GraphqlState<Q> {
     }
 }
 
-/// Registers `/graphql` for `serve`.
+/// Registers `/graphql` for `serve`: queries by POST, subscriptions over a websocket at GET,
+/// GraphiQL at GET otherwise.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    configure_for::<query::Query>(cfg);
-}
-
-/// Registers `/graphql` for the schema of query root `Q` (its state is `GraphqlState<Q>`).
-pub fn configure_for<Q: ObjectType + 'static>(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/graphql")
-            .route(web::post().to(post::<Q>))
-            .route(web::get().to(graphiql::<Q>)),
+            .route(web::post().to(post::<query::Query, subscription::Subscription>))
+            .route(
+                web::get()
+                    .guard(actix_web::guard::Header("upgrade", "websocket"))
+                    .to(live::upgrade),
+            )
+            .route(web::get().to(graphiql::<query::Query, subscription::Subscription>)),
+    );
+}
+
+/// Registers `/graphql` for the schema of query root `Q` without subscriptions (its state is
+/// `GraphqlState<Q, EmptySubscription>`): a replica's.
+pub fn configure_for<Q: ObjectType + 'static>(cfg: &mut web::ServiceConfig) {
+    use async_graphql::EmptySubscription;
+    cfg.service(
+        web::resource("/graphql")
+            .route(web::post().to(post::<Q, EmptySubscription>))
+            .route(web::get().to(graphiql::<Q, EmptySubscription>)),
     );
 }
 
@@ -142,8 +160,8 @@ pub fn internal(error: StoreError) -> async_graphql::Error {
     .graphql()
 }
 
-async fn post<Q: ObjectType + 'static>(
-    state: web::Data<GraphqlState<Q>>,
+async fn post<Q: ObjectType + 'static, S: SubscriptionType + 'static>(
+    state: web::Data<GraphqlState<Q, S>>,
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
@@ -193,12 +211,19 @@ async fn post<Q: ObjectType + 'static>(
     HttpResponse::Ok().json(response)
 }
 
-async fn graphiql<Q: ObjectType + 'static>(state: web::Data<GraphqlState<Q>>) -> HttpResponse {
+async fn graphiql<Q: ObjectType + 'static, S: SubscriptionType + 'static>(
+    state: web::Data<GraphqlState<Q, S>>,
+) -> HttpResponse {
     if !state.graphiql {
         return ApiError::not_found("GraphiQL is switched off (GRAPHQL_INTROSPECTION=false)")
             .error_response();
     }
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
-        .body(GraphiQLSource::build().endpoint("/graphql").finish())
+        .body(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql")
+                .finish(),
+        )
 }

@@ -11,13 +11,14 @@ pub mod listener;
 
 use crate::catalog::shards::{self, ShardRow};
 use crate::catalog::{Db, StoreError, routes};
-use crate::domain::{BaseDomain, ShardId, Site, TenantId};
+use crate::domain::{BaseDomain, Endpoint, ShardId, Site, TenantId};
 use crate::metrics::Metrics;
 use crate::snapshot::{Destination, Route};
 use lease::{Found, LeaseMap};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use tokio::sync::broadcast;
 
 type Shards = Arc<HashMap<ShardId, ShardRow>>;
 
@@ -39,7 +40,20 @@ struct Inner {
     shards_generation: AtomicU64,
     /// Whether notifications are flowing; without them nothing is served from the cache.
     live: AtomicBool,
+    /// The same notifications, for subscribers (GraphQL subscriptions).
+    notes: broadcast::Sender<Note>,
 }
+
+/// What a subscriber hears: a tenant changed, or notifications may have been missed (the
+/// listener reconnected) and every subscriber should read what it follows again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Note {
+    Tenant(TenantId),
+    Resync,
+}
+
+/// Notes a slow subscriber may fall behind by before it is told to read everything again.
+const NOTES_BUFFER: usize = 4096;
 
 impl Router {
     /// A router caching up to `capacity` routes (and as many sites), and up to
@@ -61,6 +75,7 @@ impl Router {
                 shards: RwLock::new(None),
                 shards_generation: AtomicU64::new(0),
                 live: AtomicBool::new(false),
+                notes: broadcast::channel(NOTES_BUFFER).0,
             }),
         }
     }
@@ -110,6 +125,16 @@ impl Router {
             Some(id) => self.route(id).await,
             None => Ok(None),
         }
+    }
+
+    /// Hears every tenant change this process is notified of, from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Note> {
+        self.inner.notes.subscribe()
+    }
+
+    /// The endpoint of a shard, from the cache while notifications flow.
+    pub async fn endpoint(&self, shard: &ShardId) -> Result<Option<Endpoint>, StoreError> {
+        Ok(self.shards().await?.get(shard).map(|s| s.endpoint.clone()))
     }
 
     /// The base domain hosts are under.
@@ -200,6 +225,10 @@ impl Router {
         self.inner.live.store(live, Ordering::SeqCst);
         self.inner.metrics.route_cache_live.set(i64::from(live));
         self.clear();
+        if live {
+            // Nobody may be listening: a send without receivers is not an error here.
+            let _ = self.inner.notes.send(Note::Resync);
+        }
     }
 
     /// Forgets everything cached.
@@ -212,6 +241,7 @@ impl Router {
 
     pub(crate) fn forget_tenant(&self, id: TenantId, sites: &[&str]) {
         self.inner.by_id.invalidate(&id);
+        let _ = self.inner.notes.send(Note::Tenant(id));
         if sites.contains(&"*") {
             self.inner.by_site.clear();
         } else {

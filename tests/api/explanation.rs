@@ -71,12 +71,8 @@ async fn a_trial_says_when_it_ends_and_when_its_data_goes() {
 #[tokio::test]
 async fn an_admin_deletion_names_who_and_why_and_a_hold_stops_what_comes_next() {
     let app = spawn_app().await;
-    let mut c = Commerce::new();
-    app.publish(&c.direct_purchase(days_ago(20), &unique_site("why"), "us"))
-        .await;
+    let mut c = active_tenant(&app, "us").await;
     let id = c.tenant_id.clone();
-    app.wait_tenant(&id, "ACTIVE", |t| t.state == "ACTIVE")
-        .await;
     let suspended_at = days_ago(2);
     app.publish(&c.event(
         "subscription.suspended",

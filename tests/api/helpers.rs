@@ -698,6 +698,16 @@ impl Commerce {
     }
 }
 
+/// A tenant commerce bought directly a few days ago, ACTIVE and placed once this returns.
+pub async fn active_tenant(app: &TestApp, residency: &str) -> Commerce {
+    let mut c = Commerce::new();
+    app.publish(&c.direct_purchase(days_ago(5), &unique_site("act"), residency))
+        .await;
+    app.wait_tenant(&c.tenant_id, "ACTIVE", |t| t.state == "ACTIVE")
+        .await;
+    c
+}
+
 /// A site name no other test uses.
 pub fn unique_site(prefix: &str) -> String {
     format!("{prefix}-{}", &Uuid::new_v4().simple().to_string()[..10])

@@ -15,12 +15,8 @@ fn hold(id: &str) -> String {
 #[tokio::test]
 async fn a_legal_hold_stops_every_deletion_until_it_is_lifted() {
     let app = spawn_app().await;
-    let mut c = Commerce::new();
-    app.publish(&c.direct_purchase(days_ago(10), &unique_site("hold"), "de"))
-        .await;
+    let mut c = active_tenant(&app, "de").await;
     let id = c.tenant_id.clone();
-    app.wait_tenant(&id, "ACTIVE", |t| t.state == "ACTIVE")
-        .await;
 
     let placed_after = micros(Utc::now());
     let (status, body) = app

@@ -21,6 +21,7 @@ mod graphql;
 mod hold;
 mod http;
 mod ingest;
+mod live;
 mod moves;
 mod operations;
 mod past;

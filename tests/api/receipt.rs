@@ -131,12 +131,8 @@ async fn a_deletion_leaves_a_receipt_that_proves_the_history_it_purged() {
 #[tokio::test]
 async fn an_admin_deletion_and_a_lifted_hold_are_named_in_their_receipts() {
     let app = spawn_app().await;
-    let mut admin_deleted = Commerce::new();
-    app.publish(&admin_deleted.direct_purchase(days_ago(9), &unique_site("adm"), "us"))
-        .await;
+    let admin_deleted = active_tenant(&app, "us").await;
     let id = admin_deleted.tenant_id.clone();
-    app.wait_tenant(&id, "ACTIVE", |t| t.state == "ACTIVE")
-        .await;
     let (status, body) = app
         .admin(
             Method::POST,
@@ -153,12 +149,8 @@ async fn an_admin_deletion_and_a_lifted_hold_are_named_in_their_receipts() {
     );
     assert_eq!(r["deleted_at"], body["deleted_at"]);
 
-    let mut held = Commerce::new();
-    app.publish(&held.direct_purchase(days_ago(9), &unique_site("held"), "us"))
-        .await;
+    let mut held = active_tenant(&app, "us").await;
     let held_id = held.tenant_id.clone();
-    app.wait_tenant(&held_id, "ACTIVE", |t| t.state == "ACTIVE")
-        .await;
     let hold = format!("/admin/v1/tenants/{held_id}/hold");
     let (status, _) = app
         .admin(Method::PUT, &hold, Some(json!({"reason": "litigation 3"})))
