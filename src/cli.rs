@@ -254,7 +254,7 @@ async fn show(settings: &Settings, tenant_id: &str) -> Result<(), CliError> {
         .map(|row| TenantSnapshot::new(row, &settings.base_domain));
     let history = events::history(&db, id).await?;
     let explanation = match &tenant {
-        Some(t) => Some(crate::history::explain_now(&db, t, &settings.base_domain).await?),
+        Some(t) => Some(crate::history::explain_now(&db, t).await?),
         None => None,
     };
     // The sentence for a person at a terminal on stderr; stdout stays JSON for programs.

@@ -9,6 +9,7 @@ use crate::domain::{
     BaseDomain, Cycle, Endpoint, MoveId, MoveOrigin, MovePhase, Placement, Products, Region,
     Residency, RouteStatus, ShardId, Site, TenantId,
 };
+use crate::lifecycle::cause::Because;
 use crate::lifecycle::{LegalHold, Lifecycle, ShownState};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -81,6 +82,33 @@ pub struct LegalHoldView {
     /// The `sub` of the admin token that placed it.
     pub by: String,
     pub reason: String,
+}
+
+/// An event or timer as readers see it: what an explanation names as a cause, and what a
+/// deletion receipt names as the request and the release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct CauseView {
+    /// An event type (`subscription.suspended`, `admin.deletion_requested`, ...) or a timer
+    /// (`timer.trial_ended`, `timer.cancellation_effective`, `timer.deletion_due`).
+    #[serde(rename = "type")]
+    pub cause_type: String,
+    pub event_id: Option<Uuid>,
+    pub at: DateTime<Utc>,
+    /// For admin actions, the token's `sub`.
+    pub by: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl From<&Because> for CauseView {
+    fn from(b: &Because) -> Self {
+        CauseView {
+            cause_type: b.what.clone(),
+            event_id: b.event_id.map(|id| id.as_uuid()),
+            at: b.at,
+            by: b.by.clone(),
+            reason: b.reason.clone(),
+        }
+    }
 }
 
 impl From<LegalHold> for LegalHoldView {

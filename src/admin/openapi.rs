@@ -7,10 +7,10 @@ use super::views::{
     MoveAdvance, MoveCancel, MoveList, MoveRequest, MoveView, PlannedFill, PlannedMove,
     RebalancePlan, ShardList, ShardRequest, ShardView, TenantView,
 };
-use crate::apply::receipt::{DeletionReceipt, HistoryProof, Purged, ReceiptCause};
+use crate::apply::receipt::{DeletionReceipt, HistoryProof, Purged};
 use crate::catalog::events::HistoryEntry;
 use crate::history::explain::{Cause, Explanation, Moving, Next};
-use crate::snapshot::{LegalHoldView, TenantSnapshot};
+use crate::snapshot::{CauseView, LegalHoldView, TenantSnapshot};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -56,9 +56,9 @@ use utoipa::{Modify, OpenApi};
         TenantView,
         TenantSnapshot,
         LegalHoldView,
+        CauseView,
         Explanation,
         DeletionReceipt,
-        ReceiptCause,
         Purged,
         HistoryProof,
         Cause,

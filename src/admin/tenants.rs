@@ -325,7 +325,7 @@ pub async fn tenant(state: web::Data<AdminState>, req: HttpRequest) -> Result<Re
     let tenant = snapshot(&state, id).await?;
     let (history, explanation) = tokio::try_join!(
         events::history(&state.db, id),
-        history::explain_now(&state.db, &tenant, &state.base_domain),
+        history::explain_now(&state.db, &tenant),
     )?;
     Ok(Reply {
         status: StatusCode::OK,

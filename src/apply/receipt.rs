@@ -5,7 +5,8 @@
 use crate::catalog::receipts::HistoryDigest;
 use crate::catalog::tenants::TenantRow;
 use crate::domain::Site;
-use crate::lifecycle::cause::{Because, Deletion};
+use crate::lifecycle::cause::Deletion;
+use crate::snapshot::CauseView;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -24,26 +25,14 @@ pub struct DeletionReceipt {
     pub version: i64,
     /// What made the deletion due: commerce's `data.deletion_requested`, an admin's
     /// `admin.deletion_requested`, or the timer that deactivated the tenant.
-    pub cause: Option<ReceiptCause>,
+    pub cause: Option<CauseView>,
     /// Who: the admin's `sub`, `commerce`, or `tenant-catalog` for the catalog's own timers.
     pub by: String,
     /// The lift of a legal hold that let an overdue deletion go ahead, if that is what
     /// carried it out when it was.
-    pub released_by: Option<ReceiptCause>,
+    pub released_by: Option<CauseView>,
     pub purged: Purged,
     pub history: HistoryProof,
-}
-
-/// An event or timer, as the receipt names it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-pub struct ReceiptCause {
-    /// An event type (`data.deletion_requested`, ...) or a timer (`timer.trial_ended`, ...).
-    #[serde(rename = "type")]
-    pub cause_type: String,
-    pub event_id: Option<Uuid>,
-    pub at: DateTime<Utc>,
-    pub by: Option<String>,
-    pub reason: Option<String>,
 }
 
 /// What the deletion removed.
@@ -76,16 +65,6 @@ fn sha256(site: &Site) -> String {
     format!("{:x}", Sha256::digest(site.as_str().as_bytes()))
 }
 
-fn named(b: &Because) -> ReceiptCause {
-    ReceiptCause {
-        cause_type: b.what.clone(),
-        event_id: b.event_id.map(|id| id.as_uuid()),
-        at: b.at,
-        by: b.by.clone(),
-        reason: b.reason.clone(),
-    }
-}
-
 /// The receipt of `row`'s deletion, from what brought it about (with the sites and products
 /// its events gave the tenant) and the digest of its history before the purge.
 pub fn receipt(
@@ -94,7 +73,9 @@ pub fn receipt(
     digest: Option<&HistoryDigest>,
 ) -> DeletionReceipt {
     let t = &row.tenant;
-    let cause = deletion.and_then(|d| d.requested.as_ref()).map(named);
+    let cause = deletion
+        .and_then(|d| d.requested.as_ref())
+        .map(CauseView::from);
     let by = match &cause {
         Some(c) if c.by.is_some() => c.by.clone().unwrap_or_default(),
         Some(c) if c.cause_type.starts_with("timer.") => "tenant-catalog".to_owned(),
@@ -113,7 +94,9 @@ pub fn receipt(
         version: row.version,
         cause,
         by,
-        released_by: deletion.and_then(|d| d.released.as_ref()).map(named),
+        released_by: deletion
+            .and_then(|d| d.released.as_ref())
+            .map(CauseView::from),
         purged: Purged {
             site_sha256: site.map(sha256),
             old_sites_sha256: old.iter().map(sha256).collect(),

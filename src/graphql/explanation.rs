@@ -54,20 +54,20 @@ impl Cause<'_> {
     /// The event type or the timer, e.g. `subscription.suspended` or `timer.trial_ended`.
     #[graphql(name = "type")]
     async fn cause_type(&self) -> &str {
-        &self.0.cause_type
+        &self.0.of.cause_type
     }
     async fn event_id(&self) -> Option<ID> {
-        self.0.event_id.map(|id| ID(id.to_string()))
+        self.0.of.event_id.map(|id| ID(id.to_string()))
     }
     async fn at(&self) -> DateTime<Utc> {
-        self.0.at
+        self.0.of.at
     }
     /// For admin actions, the `sub` of the token that made it.
     async fn by(&self) -> Option<&str> {
-        self.0.by.as_deref()
+        self.0.of.by.as_deref()
     }
     async fn reason(&self) -> Option<&str> {
-        self.0.reason.as_deref()
+        self.0.of.reason.as_deref()
     }
 }
 

@@ -5,8 +5,8 @@ use super::explanation::Explanation;
 use super::{Context, internal};
 use crate::catalog::events::{self, HistoryEntry};
 use crate::catalog::shards::ShardRow;
-use crate::history::{self, PastTenant, When};
-use crate::lifecycle::{ShownState, Step};
+use crate::history::{self, PastTenant};
+use crate::lifecycle::{Event, ShownState, Step};
 use crate::snapshot::{self, TenantSnapshot};
 use async_graphql::{Enum, ID, Object, Result};
 use chrono::{DateTime, Utc};
@@ -43,7 +43,7 @@ pub struct Tenant(pub TenantSnapshot, pub Option<Past>);
 pub struct Past {
     history: Vec<HistoryEntry>,
     steps: Vec<Step>,
-    pub when: When,
+    events: Vec<Event>,
 }
 
 impl Tenant {
@@ -57,7 +57,7 @@ impl Tenant {
             Some(Past {
                 history: p.history,
                 steps: p.steps,
-                when: p.when,
+                events: p.events,
             }),
         )
     }
@@ -140,10 +140,10 @@ impl Tenant {
     /// refold of the history, like `history`.
     async fn explanation(&self, ctx: &async_graphql::Context<'_>) -> Result<Explanation> {
         let e = match &self.1 {
-            Some(past) => history::explain(&self.0, &past.steps, &past.history, None),
+            Some(past) => history::explain(&self.0, &past.steps, &past.events, None),
             None => {
                 let cx = ctx.data_unchecked::<Context>();
-                history::explain_now(&cx.db, &self.0, &cx.base_domain)
+                history::explain_now(&cx.db, &self.0)
                     .await
                     .map_err(internal)?
             }

@@ -18,7 +18,7 @@ use crate::domain::{BaseDomain, EventId, RouteStatus, Site, TenantId};
 use crate::lifecycle::parse::parse_kind;
 use crate::lifecycle::rules::SiteRegistry;
 use crate::lifecycle::timers::next_timer;
-use crate::lifecycle::{Event, Lifecycle, Step, fold};
+use crate::lifecycle::{Event, Folded, Lifecycle, Step, fold};
 use crate::snapshot::{Route, TenantSnapshot};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -55,9 +55,19 @@ pub struct PastTenant {
     pub snapshot: TenantSnapshot,
     /// The events counted, in contract order, each with the outcome it had at that instant.
     pub history: Vec<HistoryEntry>,
-    /// The fold's changes of state, for [`super::explain`].
+    /// The fold's changes of state, and the events it read, for [`super::explain`].
     pub steps: Vec<Step>,
-    pub when: When,
+    pub events: Vec<Event>,
+}
+
+/// A tenant's history refolded at an instant: what the past and explanations share.
+pub struct Refolded {
+    /// The events counted, each with the outcome it had at that instant.
+    pub history: Vec<HistoryEntry>,
+    pub events: Vec<Event>,
+    pub folded: Folded,
+    /// Some event's site name was purged (the tenant was deleted since).
+    pub purged: bool,
 }
 
 /// Answers "is this site taken?" as the catalog judged each claim.
@@ -69,22 +79,9 @@ impl SiteRegistry for AsJudged {
     }
 }
 
-/// The tenant at `when`; `None` when no event counted by then creates it.
-pub async fn tenant_at(
-    db: &Db,
-    id: TenantId,
-    when: When,
-    base: &BaseDomain,
-) -> Result<Option<PastTenant>, StoreError> {
-    let at = when.instant();
-    // Four independent reads, at once: the history, the claims' judgements, today's row and
-    // the routing in force then.
-    let (history, granted, today, routed) = tokio::try_join!(
-        events::history(db, id),
-        claims::granted_of(db, id),
-        tenants::get(db, id),
-        changes::routed_at(db, id, at),
-    )?;
+/// Refolds the history counted at `when`; `None` when it has no event yet.
+pub async fn refold(db: &Db, id: TenantId, when: When) -> Result<Option<Refolded>, StoreError> {
+    let (history, granted) = tokio::try_join!(events::history(db, id), claims::granted_of(db, id))?;
     let mut history: Vec<HistoryEntry> = history.into_iter().filter(|e| when.includes(e)).collect();
     if history.is_empty() {
         return Ok(None);
@@ -95,17 +92,48 @@ pub async fn tenant_at(
         .enumerate()
         .filter_map(|(n, e)| readable(e, id, n, &mut purged))
         .collect();
-    let folded = fold(&events, at, &AsJudged(granted));
-    let Some(tenant) = folded.tenant else {
-        return Ok(None);
-    };
-    let outcomes: HashMap<_, _> = folded.outcomes.into_iter().collect();
+    let folded = fold(&events, when.instant(), &AsJudged(granted));
+    let outcomes: HashMap<_, _> = folded.outcomes.iter().cloned().collect();
     for e in &mut history {
         if let Some(o) = outcomes.get(&EventId::from_uuid(e.event_id)) {
             e.outcome = o.kind();
             e.reason = o.reason();
         }
     }
+    Ok(Some(Refolded {
+        history,
+        events,
+        folded,
+        purged,
+    }))
+}
+
+/// The tenant at `when`; `None` when no event counted by then creates it.
+pub async fn tenant_at(
+    db: &Db,
+    id: TenantId,
+    when: When,
+    base: &BaseDomain,
+) -> Result<Option<PastTenant>, StoreError> {
+    // Independent reads, at once: the history and the claims' judgements, today's row and the
+    // routing in force then.
+    let (refolded, today, routed) = tokio::try_join!(
+        refold(db, id, when),
+        tenants::get(db, id),
+        changes::routed_at(db, id, when.instant()),
+    )?;
+    let Some(Refolded {
+        history,
+        events,
+        folded,
+        purged,
+    }) = refolded
+    else {
+        return Ok(None);
+    };
+    let Some(tenant) = folded.tenant else {
+        return Ok(None);
+    };
     // A tenant deleted since has lost its site names: the past shows none.
     let deleted_now = today.is_some_and(|r| r.tenant.lifecycle == Lifecycle::Deleted);
     let (placement, version, epoch, route_status) = match routed {
@@ -137,7 +165,7 @@ pub async fn tenant_at(
         snapshot,
         history,
         steps: folded.steps,
-        when,
+        events,
     }))
 }
 

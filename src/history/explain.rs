@@ -3,14 +3,13 @@
 //! for people and the same in fields for programs. Computed from the tenant, the steps of the
 //! fold of its history and its running move; nothing here reads the database.
 
-use crate::catalog::events::HistoryEntry;
 use crate::catalog::moves::Move;
+use crate::lifecycle::cause;
 use crate::lifecycle::timers::DELETION_GRACE_DAYS;
-use crate::lifecycle::{Lifecycle, ShownState, Step, StepCause, Timer};
-use crate::snapshot::{LegalHoldView, TenantSnapshot};
+use crate::lifecycle::{Event, Lifecycle, ShownState, Step, StepCause, Timer};
+use crate::snapshot::{CauseView, LegalHoldView, TenantSnapshot};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -33,20 +32,13 @@ pub struct Explanation {
     pub moving: Option<Moving>,
 }
 
-/// An event of the history or a timer.
+/// An event of the history or a timer, and which.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Cause {
     /// `event`, `timer`, or `deletion` (a deletion carried out, final whatever arrived since).
     pub kind: String,
-    /// The event type (`subscription.suspended`, `admin.deletion_requested`, ...) or timer
-    /// (`timer.trial_ended`, `timer.cancellation_effective`, `timer.deletion_due`).
-    #[serde(rename = "type")]
-    pub cause_type: String,
-    pub event_id: Option<Uuid>,
-    pub at: DateTime<Utc>,
-    /// For admin actions, the token's `sub`.
-    pub by: Option<String>,
-    pub reason: Option<String>,
+    #[serde(flatten)]
+    pub of: CauseView,
 }
 
 /// Something the catalog will do on its own, when its time comes.
@@ -77,39 +69,20 @@ fn rfc(t: DateTime<Utc>) -> String {
     t.to_rfc3339()
 }
 
-/// The cause of a step, read from the history.
-fn cause_of(step: &Step, history: &[HistoryEntry]) -> Cause {
-    match step.cause {
-        StepCause::Timer(timer) => Cause {
-            kind: "timer".into(),
-            cause_type: timer.as_str().into(),
-            event_id: None,
-            at: step.at,
-            by: None,
-            reason: None,
-        },
-        StepCause::Event(id) => {
-            let entry = history.iter().find(|e| e.event_id == id.as_uuid());
-            let text = |k: &str| {
-                entry
-                    .and_then(|e| e.data.get(k))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            };
-            Cause {
-                kind: "event".into(),
-                cause_type: entry.map_or_else(|| "event".into(), |e| e.event_type.clone()),
-                event_id: Some(id.as_uuid()),
-                at: step.at,
-                by: text("by"),
-                reason: text("reason"),
-            }
-        }
+/// The cause of a step, from the events of the fold.
+fn cause_of(step: &Step, events: &[&Event]) -> Cause {
+    let kind = match step.cause {
+        StepCause::Timer(_) => "timer",
+        StepCause::Event(_) => "event",
+    };
+    Cause {
+        kind: kind.into(),
+        of: CauseView::from(&cause::of_step(step, events)),
     }
 }
 
 /// "subscription.suspended by ops: payment_overdue", as the summary names a cause.
-fn named(c: &Cause) -> String {
+fn named(c: &CauseView) -> String {
     let mut s = c.cause_type.clone();
     if let Some(by) = &c.by {
         s.push_str(&format!(" by {by}"));
@@ -120,13 +93,14 @@ fn named(c: &Cause) -> String {
     s
 }
 
-/// Explains `t` (now or at a past instant) from the `steps` of the fold of its `history`.
+/// Explains `t` (now or at a past instant) from the `steps` of the fold of its `events`.
 pub fn explain(
     t: &TenantSnapshot,
     steps: &[Step],
-    history: &[HistoryEntry],
+    events: &[Event],
     moving: Option<&Move>,
 ) -> Explanation {
+    let events: Vec<&Event> = events.iter().collect();
     let last = steps.last();
     // The fold agrees with the tenant unless a deletion was carried out before an earlier
     // event arrived (contract section 4): then the deletion is the cause, and it is final.
@@ -134,18 +108,20 @@ pub fn explain(
     let (since, cause) = match (t.state, last) {
         (ShownState::Provisioning, _) => (
             Some(t.created_at),
-            steps.first().map(|s| cause_of(s, history)),
+            steps.first().map(|s| cause_of(s, &events)),
         ),
-        (_, Some(step)) if agrees => (Some(step.at), Some(cause_of(step, history))),
+        (_, Some(step)) if agrees => (Some(step.at), Some(cause_of(step, &events))),
         _ => {
             let at = t.deleted_at.unwrap_or(t.created_at);
             let cause = (t.lifecycle == Lifecycle::Deleted).then(|| Cause {
                 kind: "deletion".into(),
-                cause_type: Timer::DeletionDue.as_str().into(),
-                event_id: None,
-                at,
-                by: None,
-                reason: Some("the deletion was carried out; it is final".into()),
+                of: CauseView {
+                    cause_type: Timer::DeletionDue.as_str().into(),
+                    event_id: None,
+                    at,
+                    by: None,
+                    reason: Some("the deletion was carried out; it is final".into()),
+                },
             });
             (Some(at), cause)
         }
@@ -160,7 +136,7 @@ pub fn explain(
         summary.push_str(&format!(" since {}", rfc(at)));
     }
     if let Some(c) = &cause {
-        summary.push_str(&format!(" ({})", named(c)));
+        summary.push_str(&format!(" ({})", named(&c.of)));
     }
     summary.push('.');
     summary.push_str(&match t.state {

@@ -7,7 +7,7 @@
 pub mod asof;
 pub mod explain;
 
-pub use asof::{PastTenant, When, route_at, tenant_at};
+pub use asof::{PastTenant, When, refold, route_at, tenant_at};
 pub use explain::{Explanation, explain};
 
 use crate::catalog::{Db, StoreError, moves};
@@ -16,15 +16,11 @@ use chrono::Utc;
 
 /// Explains a tenant as the catalog holds it now: the steps come from a refold of everything
 /// received, the state and dates from the tenant itself.
-pub async fn explain_now(
-    db: &Db,
-    tenant: &TenantSnapshot,
-    base: &crate::domain::BaseDomain,
-) -> Result<Explanation, StoreError> {
-    let (past, moving) = tokio::try_join!(
-        tenant_at(db, tenant.id, When::KnownAt(Utc::now()), base),
+pub async fn explain_now(db: &Db, tenant: &TenantSnapshot) -> Result<Explanation, StoreError> {
+    let (refolded, moving) = tokio::try_join!(
+        refold(db, tenant.id, When::KnownAt(Utc::now())),
         moves::running_of(db, tenant.id),
     )?;
-    let (steps, history) = past.map_or_else(Default::default, |p| (p.steps, p.history));
-    Ok(explain(tenant, &steps, &history, moving.as_ref()))
+    let (steps, events) = refolded.map_or_else(Default::default, |r| (r.folded.steps, r.events));
+    Ok(explain(tenant, &steps, &events, moving.as_ref()))
 }

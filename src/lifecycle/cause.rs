@@ -1,5 +1,5 @@
-//! What brought a deletion about, read from the fold's steps and the events: for the receipt
-//! of a deletion carried out.
+//! What made each step of the fold, and what brought a deletion about, read from the fold's
+//! steps and the events: for explanations and for the receipt of a deletion carried out.
 
 use super::events::{Event, EventKind};
 use super::fold::{Step, StepCause};
@@ -8,7 +8,7 @@ use super::timers::Timer;
 use crate::domain::{EventId, Site};
 use chrono::{DateTime, Utc};
 
-/// An event or timer, as a receipt names it.
+/// An event or timer, as an explanation or a receipt names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Because {
     /// The event type or timer name.
@@ -38,11 +38,17 @@ pub struct Deletion {
     pub products: Vec<String>,
 }
 
-fn because(event: &Event) -> Because {
+/// An event, with who made it (admin actions) and why (admin actions, suspensions and
+/// deletion requests).
+pub fn because(event: &Event) -> Because {
     let (by, reason) = match &event.kind {
         EventKind::AdminDeletionRequested { by, reason, .. }
+        | EventKind::AdminDeletionCancelled { by, reason }
+        | EventKind::AdminHoldPlaced { by, reason }
         | EventKind::AdminHoldLifted { by, reason } => (Some(by.clone()), Some(reason.clone())),
-        EventKind::DataDeletionRequested { reason } => (None, Some(reason.clone())),
+        EventKind::AdminMove(step) => (Some(step.by.clone()), Some(step.reason.clone())),
+        EventKind::DataDeletionRequested { reason }
+        | EventKind::SubscriptionSuspended { reason } => (None, Some(reason.clone())),
         _ => (None, None),
     };
     Because {
@@ -54,6 +60,34 @@ fn because(event: &Event) -> Because {
     }
 }
 
+fn timer(timer: Timer, at: DateTime<Utc>) -> Because {
+    Because {
+        what: timer.as_str().to_owned(),
+        event_id: None,
+        at,
+        by: None,
+        reason: None,
+    }
+}
+
+/// What made `step`: its timer, or its event found among `events` (an event not among them is
+/// named by its id only).
+pub fn of_step(step: &Step, events: &[&Event]) -> Because {
+    match step.cause {
+        StepCause::Timer(t) => timer(t, step.at),
+        StepCause::Event(id) => events.iter().find(|e| e.id == id).map_or_else(
+            || Because {
+                what: "event".into(),
+                event_id: Some(id),
+                at: step.at,
+                by: None,
+                reason: None,
+            },
+            |e| because(e),
+        ),
+    }
+}
+
 /// The deletion of a tenant whose fold ended `DELETED`: `steps` and the applied `events`
 /// (those the fold applied, in any order).
 pub fn deletion(steps: &[Step], applied: &[&Event]) -> Option<Deletion> {
@@ -61,35 +95,10 @@ pub fn deletion(steps: &[Step], applied: &[&Event]) -> Option<Deletion> {
     if last.lifecycle != Lifecycle::Deleted {
         return None;
     }
-    let carried_out = Because {
-        what: Timer::DeletionDue.as_str().to_owned(),
-        event_id: None,
-        at: last.at,
-        by: None,
-        reason: None,
-    };
-    let find = |id: EventId| applied.iter().find(|e| e.id == id).copied();
+    let carried_out = timer(Timer::DeletionDue, last.at);
     // The deactivation, and any admin request that brought the deletion forward after it.
     let deactivated = before.last();
-    let mut requested = deactivated.map(|s| match s.cause {
-        StepCause::Event(id) => find(id).map_or_else(
-            || Because {
-                what: "event".into(),
-                event_id: Some(id),
-                at: s.at,
-                by: None,
-                reason: None,
-            },
-            because,
-        ),
-        StepCause::Timer(timer) => Because {
-            what: timer.as_str().to_owned(),
-            event_id: None,
-            at: s.at,
-            by: None,
-            reason: None,
-        },
-    });
+    let mut requested = deactivated.map(|s| of_step(s, applied));
     let since = deactivated.map_or(DateTime::<Utc>::MIN_UTC, |s| s.at);
     let forward = applied
         .iter()

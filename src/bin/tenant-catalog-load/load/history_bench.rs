@@ -143,17 +143,21 @@ pub async fn run(settings: &Settings, spec: &Spec) -> Result<Report, String> {
         .map_err(|e| e.to_string())?;
     let count = "query($id: ID!) { tenant(id: $id) { history { outcome } } }";
     loop {
-        let (_, data) = client
-            .ask(count, json!({"id": tenant}))
-            .await
-            .unwrap_or_default();
-        let held = data["tenant"]["history"].as_array().map_or(0, Vec::len) as u64;
+        // Until the tenant exists the answer is null; an error is kept to say why, at the end.
+        let (held, last_error) = match client.ask(count, json!({"id": tenant})).await {
+            Ok((_, data)) => (
+                data["tenant"]["history"].as_array().map_or(0, Vec::len) as u64,
+                None,
+            ),
+            Err(e) => (0, Some(e)),
+        };
         if held >= events {
             break;
         }
         if started.elapsed() > Duration::from_secs(600) {
             return Err(format!(
-                "the catalog held {held} of {events} events after 600 s"
+                "the catalog held {held} of {events} events after 600 s{}",
+                last_error.map_or_else(String::new, |e| format!(" (last answer: {e})"))
             ));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
