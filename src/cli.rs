@@ -254,7 +254,7 @@ async fn show(settings: &Settings, tenant_id: &str) -> Result<(), CliError> {
         .map(|row| TenantSnapshot::new(row, &settings.base_domain));
     let history = events::history(&db, id).await?;
     let explanation = match &tenant {
-        Some(t) => Some(crate::history::explain_now(&db, t).await?),
+        Some(t) => Some(crate::history::explain_now(&db, t, settings.deletion_grace).await?),
         None => None,
     };
     // The sentence for a person at a terminal on stderr; stdout stays JSON for programs.
@@ -358,14 +358,14 @@ async fn verify_or_rebuild(settings: &Settings, write: bool) -> Result<(), CliEr
             c.state.map_or("nothing (unknown)", |s| s.as_str())
         );
     };
-    let report = replay(&db, &settings.base_domain, write, found, |done| {
+    let report = replay(&db, &settings.rules(), write, found, |done| {
         progress(done, total)
     })
     .await?;
     if terminal {
         eprintln!();
     }
-    let across = check_catalog(&db, &settings.base_domain, write, |finding| {
+    let across = check_catalog(&db, &settings.rules(), write, |finding| {
         let verb = if write { "repaired" } else { "differs" };
         println!("{verb} {finding}");
     })

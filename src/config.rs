@@ -1,7 +1,7 @@
 //! Settings from the environment (CONTRACT.md section 1). Every bad value is reported as one
 //! line naming the variable, what is wrong and what would be right.
 
-use crate::domain::{BaseDomain, Region};
+use crate::domain::{BaseDomain, Region, Rules};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,6 +23,9 @@ pub struct Settings {
     pub http_addr: SocketAddr,
     /// Hosts are `<site>.<base_domain>`.
     pub base_domain: BaseDomain,
+    /// How long a deletion waits for late news after a tenant's latest stored commerce event
+    /// (`DELETION_GRACE_SECS`, CONTRACT.md section 8).
+    pub deletion_grace: chrono::Duration,
     /// Shards created by `migrate` in a new database.
     pub seed_shards: SeedShards,
     /// Largest pool of database connections per process.
@@ -151,6 +154,11 @@ impl Settings {
             amqp_url,
             http_addr,
             base_domain,
+            deletion_grace: chrono::Duration::seconds(env.number(
+                "DELETION_GRACE_SECS",
+                "3600",
+                0..=31_536_000,
+            )?),
             seed_shards: env.seed_shards()?,
             database_max_connections: env.number("DATABASE_MAX_CONNECTIONS", "16", 2..=1000)?,
             amqp_prefetch: env.number("AMQP_PREFETCH", "1000", 1..=u16::MAX)?,
@@ -158,6 +166,16 @@ impl Settings {
             log_format: env.log_format()?,
             replica: env.replica()?,
         })
+    }
+}
+
+impl Settings {
+    /// What every refold needs beyond the events and the clock.
+    pub fn rules(&self) -> Rules {
+        Rules {
+            base: self.base_domain.clone(),
+            grace: self.deletion_grace,
+        }
     }
 }
 

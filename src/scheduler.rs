@@ -7,7 +7,7 @@
 
 use crate::apply;
 use crate::catalog::{Db, Doing, StoreError, tenants};
-use crate::domain::BaseDomain;
+use crate::domain::Rules;
 use crate::lifecycle::ShownState;
 use crate::metrics::Metrics;
 use crate::moves;
@@ -23,7 +23,7 @@ const BATCH: i64 = 200;
 #[derive(Clone)]
 pub struct Scheduler {
     pub db: Db,
-    pub base_domain: BaseDomain,
+    pub rules: Rules,
     pub interval: Duration,
     pub metrics: Metrics,
     pub changes: Arc<Notify>,
@@ -56,9 +56,9 @@ pub async fn tick(s: &Scheduler) -> Result<(), StoreError> {
         }
     }
     place_waiting(s).await?;
-    let cancelled = moves::cancel_overdue(&s.db, &s.base_domain, BATCH).await?;
+    let cancelled = moves::cancel_overdue(&s.db, &s.rules, BATCH).await?;
     s.metrics.moves_expired.inc_by(cancelled);
-    let drained = moves::drain_round(&s.db, &s.base_domain).await?;
+    let drained = moves::drain_round(&s.db, &s.rules).await?;
     s.metrics
         .move_steps
         .with_label_values(&["copying"])
@@ -113,7 +113,7 @@ async fn refold_batch(s: &Scheduler, work: Work) -> Result<(usize, u64), StoreEr
     // `refold` takes the tenant locks in the consumer's order. The rows claimed above are
     // locked before these, the opposite of the consumer, so a deadlock is possible: PostgreSQL
     // aborts one side and it retries (the consumer at once, the scheduler next tick).
-    let changes = apply::refold(&mut tx, &ids, now, &s.base_domain).await?;
+    let changes = apply::refold(&mut tx, &ids, now, &s.rules).await?;
     let changed = changes
         .iter()
         .filter(|c| match work {

@@ -90,7 +90,7 @@ impl Application {
                 &settings.graphql,
                 db.clone(),
                 router.clone(),
-                settings.base_domain.clone(),
+                settings.rules(),
             ),
             verifier: verifier.clone(),
             graphiql: settings.graphql.introspection,
@@ -104,7 +104,7 @@ impl Application {
         let changes = Arc::new(Notify::new());
         let scheduler = Scheduler {
             db: db.clone(),
-            base_domain: settings.base_domain.clone(),
+            rules: settings.rules(),
             interval: settings.scheduler_interval,
             metrics: metrics.clone(),
             changes: changes.clone(),
@@ -112,7 +112,7 @@ impl Application {
         let admin = AdminState {
             db: db.clone(),
             verifier: verifier.clone(),
-            base_domain: settings.base_domain.clone(),
+            rules: settings.rules(),
             scheduler: scheduler.clone(),
             metrics: metrics.clone(),
         };
@@ -138,7 +138,7 @@ impl Application {
                 db: db.clone(),
                 amqp_url: settings.amqp_url.clone(),
                 prefetch: settings.amqp_prefetch,
-                base_domain: settings.base_domain.clone(),
+                rules: settings.rules(),
                 metrics: metrics.clone(),
                 health,
                 changes: changes.clone(),

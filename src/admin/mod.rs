@@ -25,7 +25,7 @@ pub use views::{
 
 use crate::auth::Verifier;
 use crate::catalog::Db;
-use crate::domain::BaseDomain;
+use crate::domain::Rules;
 use crate::error::{ApiError, Code};
 use crate::metrics::Metrics;
 use crate::scheduler::Scheduler;
@@ -42,7 +42,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 pub struct AdminState {
     pub db: Db,
     pub verifier: Verifier,
-    pub base_domain: BaseDomain,
+    pub rules: Rules,
     /// Places waiting tenants at once when a shard gets room.
     pub scheduler: Scheduler,
     pub metrics: Metrics,

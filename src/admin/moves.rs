@@ -227,7 +227,7 @@ async fn write(
     step: Step,
 ) -> Result<Reply, ApiError> {
     let mut tx = begin_write(state, who).await?;
-    let (now, base, by) = (Utc::now(), &state.base_domain, who.subject.as_str());
+    let (now, base, by) = (Utc::now(), &state.rules, who.subject.as_str());
     let stepped: Result<Stepped, Refusal> = match step {
         Step::Start(request) => moves::start(&mut tx, &request, now, base).await?,
         Step::Advance(id, wanted) => moves::advance(&mut tx, id, wanted, by, now, base).await?,

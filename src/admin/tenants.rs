@@ -29,7 +29,7 @@ async fn snapshot(state: &AdminState, id: TenantId) -> Result<TenantSnapshot, Ap
     let row = tenants::get(&state.db, id)
         .await?
         .ok_or_else(|| not_found(id))?;
-    Ok(TenantSnapshot::new(row, &state.base_domain))
+    Ok(TenantSnapshot::new(row, &state.rules.base))
 }
 
 /// Ask for a tenant's deletion.
@@ -222,14 +222,14 @@ async fn tenant_action(
         &who.subject,
         action,
         Utc::now(),
-        &state.base_domain,
+        &state.rules,
     )
     .await?;
     let row = tenants::load_many(&mut *tx, &[id])
         .await?
         .remove(&id)
         .ok_or_else(|| not_found(id))?;
-    let tenant = TenantSnapshot::new(row, &state.base_domain);
+    let tenant = TenantSnapshot::new(row, &state.rules.base);
     let answer = match acted {
         Acted::Refused(message) => {
             let held = tenant.legal_hold.is_some();
@@ -325,7 +325,7 @@ pub async fn tenant(state: web::Data<AdminState>, req: HttpRequest) -> Result<Re
     let tenant = snapshot(&state, id).await?;
     let (history, explanation) = tokio::try_join!(
         events::history(&state.db, id),
-        history::explain_now(&state.db, &tenant),
+        history::explain_now(&state.db, &tenant, state.rules.grace),
     )?;
     Ok(Reply {
         status: StatusCode::OK,

@@ -5,7 +5,7 @@
 use super::{IngestReport, Ingested, apply_events};
 use crate::catalog::events::NewEvent;
 use crate::catalog::{StoreError, Tx};
-use crate::domain::{BaseDomain, EventId, TenantId};
+use crate::domain::{EventId, Rules, TenantId};
 use crate::lifecycle::{Event, EventKind, Outcome};
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{Value, json};
@@ -82,7 +82,7 @@ pub async fn record_admin_event(
     kind: EventKind,
     data: &Value,
     now: DateTime<Utc>,
-    base: &BaseDomain,
+    rules: &Rules,
 ) -> Result<(EventId, IngestReport), StoreError> {
     let event = Event {
         id: EventId::from_uuid(Uuid::new_v4()),
@@ -98,7 +98,7 @@ pub async fn record_admin_event(
             data,
         }],
         now,
-        base,
+        rules,
     )
     .await?;
     Ok((event.id, report))
@@ -123,12 +123,12 @@ pub async fn act(
     by: &str,
     action: &AdminAction,
     now: DateTime<Utc>,
-    base: &BaseDomain,
+    rules: &Rules,
 ) -> Result<Acted, StoreError> {
     // Kept to the microsecond, as stored, so the fold sees exactly what a refold will read.
     let now = now.trunc_subsecs(6);
     let (kind, data) = action.event(by);
-    let (_, report) = record_admin_event(tx, tenant, kind, &data, now, base).await?;
+    let (_, report) = record_admin_event(tx, tenant, kind, &data, now, rules).await?;
     Ok(match report.results.first() {
         Some(Ingested::Judged(Outcome::Applied)) if report.changes.is_empty() => Acted::Unchanged,
         Some(Ingested::Judged(Outcome::Applied)) => Acted::Changed,

@@ -14,8 +14,8 @@ use crate::catalog::tenants::{self, TenantRow};
 use crate::catalog::{StoreError, Tx};
 use crate::domain::{EventId, Site, TenantId};
 use crate::lifecycle::cause::{self, Deletion};
-use crate::lifecycle::{Event, Lifecycle, Outcome, Tenant, Timer};
-use chrono::{DateTime, Utc};
+use crate::lifecycle::{Arrivals, Event, Lifecycle, Outcome, Tenant, Timer};
+use chrono::{DateTime, Duration, Utc};
 use std::collections::{HashMap, HashSet};
 
 /// A tenant folded in memory, waiting for its placement to be known.
@@ -58,6 +58,7 @@ pub(super) async fn judge(
     stored: &HashMap<TenantId, TenantRow>,
     known: &HashMap<EventId, &Event>,
     now: DateTime<Utc>,
+    grace: Duration,
 ) -> Result<Judged, StoreError> {
     let ids: Vec<TenantId> = work.iter().map(|(id, _)| *id).collect();
     let mut w = Work {
@@ -66,7 +67,7 @@ pub(super) async fn judge(
             .iter()
             .filter_map(|id| Some((*id, stored.get(id)?.clone())))
             .collect(),
-        histories: events::load(tx, &ids, known).await?,
+        histories: events::load(tx, &ids, known, now).await?,
     };
     let mut locked: HashSet<Site> = HashSet::new();
     let mut round = 0;
@@ -75,7 +76,7 @@ pub(super) async fn judge(
         claims::lock_sites(tx, &sites.iter().collect::<Vec<_>>()).await?;
         locked.extend(sites);
         let all = claims::of_sites(tx, &locked.iter().collect::<Vec<_>>()).await?;
-        let (judged, others, before, after) = fold(&w, &all, now);
+        let (judged, others, before, after) = fold(&w, &all, now, grace);
         let more = sites::displaced(&others, &before, &after);
         if more.is_empty() || round == MAX_DISPLACEMENT_ROUNDS {
             if !more.is_empty() {
@@ -86,7 +87,7 @@ pub(super) async fn judge(
             }
             return finish(tx, w, judged, &all).await;
         }
-        take_in(tx, &mut w, &more).await?;
+        take_in(tx, &mut w, &more, now).await?;
         round += 1;
     }
 }
@@ -108,6 +109,7 @@ fn fold(
     w: &Work,
     all: &[StoredClaim],
     now: DateTime<Utc>,
+    grace: Duration,
 ) -> (Vec<sites::Judged>, Vec<StoredClaim>, SiteBook, SiteBook) {
     let mine: HashSet<TenantId> = w.causes.iter().map(|(id, _)| *id).collect();
     let others: Vec<StoredClaim> = all
@@ -136,18 +138,27 @@ fn fold(
         .zip(&valid)
         .map(|((id, _), events)| (*id, events.as_slice()))
         .collect();
-    let (judged, after) = sites::fold_all(&list, &others, now);
+    let mut arrivals = Arrivals::new(grace);
+    for s in w.histories.values().flatten() {
+        arrivals.insert(s.id, s.received_at);
+    }
+    let (judged, after) = sites::fold_all(&list, &others, &arrivals, now);
     (judged, others, before, after)
 }
 
 /// Locks, loads and adds to the work the tenants that claims displaced.
-async fn take_in(tx: &mut Tx, w: &mut Work, more: &[TenantId]) -> Result<(), StoreError> {
+async fn take_in(
+    tx: &mut Tx,
+    w: &mut Work,
+    more: &[TenantId],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     // These locks come after the batch's own: two transactions that displace each other's
     // tenants can deadlock, and PostgreSQL then aborts one, which is retried.
     tenants::lock(tx, more).await?;
     w.rows.extend(tenants::load_many(&mut **tx, more).await?);
     w.histories
-        .extend(events::load(tx, more, &HashMap::new()).await?);
+        .extend(events::load(tx, more, &HashMap::new(), now).await?);
     w.causes
         .extend(more.iter().map(|id| (*id, Cause::SiteClaim)));
     Ok(())

@@ -30,9 +30,9 @@ pub use sites::{GlobalSites, claimed_site};
 use crate::catalog::events::NewEvent;
 use crate::catalog::tenants::{self, TenantRow};
 use crate::catalog::{StoreError, Tx};
-use crate::domain::{BaseDomain, EventId, TenantId};
+use crate::domain::{BaseDomain, EventId, Rules, TenantId};
 use crate::lifecycle::{EventType, Outcome, ShownState};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use std::collections::HashMap;
 
 /// Why a tenant is refolded.
@@ -87,8 +87,10 @@ pub async fn apply_events(
     tx: &mut Tx,
     events: &[NewEvent<'_>],
     now: DateTime<Utc>,
-    base: &BaseDomain,
+    rules: &Rules,
 ) -> Result<IngestReport, StoreError> {
+    // Stored instants are microseconds: the fold must see what a refold will read back.
+    let now = now.trunc_subsecs(6);
     let batch = record::Batch::of(events);
     let mut tenant_ids = batch.tenant_ids();
     sort_for_locking(&mut tenant_ids);
@@ -100,11 +102,11 @@ pub async fn apply_events(
         .filter_map(|t| recorded.causes.get(t).map(|c| (*t, c.clone())))
         .collect();
     let known = recorded.new_events(events);
-    let judged = judge_locked(tx, &work, &stored, &known, now).await?;
+    let judged = judge_locked(tx, &work, &stored, &known, now, rules.grace).await?;
     // Before the rows are persisted: a tenant this batch deletes has the site names removed
     // from its whole history, these events included.
-    let results = recorded.store(tx, events, &judged.outcomes).await?;
-    let changes = persist_judged(tx, judged, now, base).await?;
+    let results = recorded.store(tx, events, &judged.outcomes, now).await?;
+    let changes = persist_judged(tx, judged, now, &rules.base).await?;
     for (e, result) in events.iter().zip(&results) {
         let event = e.event;
         tracing::debug!(
@@ -125,8 +127,10 @@ pub async fn refold(
     tx: &mut Tx,
     ids: &[TenantId],
     now: DateTime<Utc>,
-    base: &BaseDomain,
+    rules: &Rules,
 ) -> Result<Vec<Change>, StoreError> {
+    let now = now.trunc_subsecs(6);
+    let base = &rules.base;
     let mut ids = ids.to_vec();
     sort_for_locking(&mut ids);
     tenants::lock(tx, &ids).await?;
@@ -136,7 +140,7 @@ pub async fn refold(
         .filter(|id| !stored.get(id).is_some_and(TenantRow::is_deleted))
         .map(|id| (*id, Cause::Scheduler))
         .collect();
-    let judged = judge_locked(tx, &work, &stored, &HashMap::new(), now).await?;
+    let judged = judge_locked(tx, &work, &stored, &HashMap::new(), now, rules.grace).await?;
     let mut changes = persist_judged(tx, judged, now, base).await?;
     // A deletion is final, so a deleted tenant is not refolded; but what its row derives from
     // it (the shown state, the timer) must still follow from it.
@@ -169,11 +173,12 @@ async fn judge_locked(
     stored: &HashMap<TenantId, TenantRow>,
     known: &HashMap<EventId, &crate::lifecycle::Event>,
     now: DateTime<Utc>,
+    grace: chrono::Duration,
 ) -> Result<judge::Judged, StoreError> {
     if work.is_empty() {
         return Ok(judge::Judged::default());
     }
-    judge::judge(tx, work, stored, known, now).await
+    judge::judge(tx, work, stored, known, now, grace).await
 }
 
 /// Persists what judging made of the tenants; returns the changes.

@@ -10,6 +10,7 @@ use crate::catalog::{StoreError, Tx};
 use crate::domain::{EventId, TenantId};
 use crate::lifecycle::timers::deletion_is_final;
 use crate::lifecycle::{Event, EventType, Outcome};
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 /// The events of one batch, each id once.
@@ -156,6 +157,7 @@ impl RecordedBatch {
         tx: &mut Tx,
         events: &[NewEvent<'_>],
         outcomes: &HashMap<EventId, Outcome>,
+        now: DateTime<Utc>,
     ) -> Result<Vec<Ingested>, StoreError> {
         let mut judged = Vec::with_capacity(self.new.len());
         for &(i, id, deliveries) in &self.new {
@@ -168,7 +170,7 @@ impl RecordedBatch {
             let event = &events[i];
             judged.push((Delivered { event, deliveries }, outcome.clone()));
         }
-        events::insert_judged(tx, &judged).await?;
+        events::insert_judged(tx, &judged, now).await?;
         // A deleted tenant's personal data is gone for good, also from events that arrive late.
         let late: Vec<TenantId> = self.late.keys().copied().collect();
         events::purge_personal_data(tx, &late).await?;

@@ -6,7 +6,7 @@
 use super::{Change, refold};
 use crate::catalog::consistency::{self, ContestedSite, FillDifference};
 use crate::catalog::{Db, Doing, StoreError, tenants};
-use crate::domain::{BaseDomain, TenantId};
+use crate::domain::{Rules, TenantId};
 use chrono::Utc;
 
 /// Tenants per page (and per transaction).
@@ -27,7 +27,7 @@ pub struct Replayed {
 /// are done.
 pub async fn replay(
     db: &Db,
-    base: &BaseDomain,
+    rules: &Rules,
     write: bool,
     mut found: impl FnMut(&Change),
     mut progress: impl FnMut(usize),
@@ -41,7 +41,7 @@ pub async fn replay(
         };
         after = Some(last.as_uuid());
         let mut tx = db.begin().await.doing(|| "starting a replay page".into())?;
-        let changes = refold(&mut tx, &ids, Utc::now(), base).await?;
+        let changes = refold(&mut tx, &ids, Utc::now(), rules).await?;
         if write {
             tx.commit()
                 .await
@@ -96,7 +96,7 @@ impl std::fmt::Display for Finding {
 /// shard fills. With `write` each finding is repaired; `found` is told of each.
 pub async fn check_catalog(
     db: &Db,
-    base: &BaseDomain,
+    rules: &Rules,
     write: bool,
     mut found: impl FnMut(&Finding),
 ) -> Result<usize, StoreError> {
@@ -104,7 +104,7 @@ pub async fn check_catalog(
     for contested in consistency::contested_sites(db).await? {
         if write {
             let mut tx = db.begin().await.doing(|| "starting a site repair".into())?;
-            refold(&mut tx, &contested.tenants, Utc::now(), base).await?;
+            refold(&mut tx, &contested.tenants, Utc::now(), rules).await?;
             tx.commit()
                 .await
                 .doing(|| "committing a site repair".into())?;

@@ -10,7 +10,7 @@
 use crate::catalog::claims::{Claim, StoredClaim};
 use crate::domain::{EventId, Site, TenantId};
 use crate::lifecycle::rules::SiteRegistry;
-use crate::lifecycle::{Event, EventKind, Folded, Outcome, fold};
+use crate::lifecycle::{Arrivals, Event, EventKind, Folded, Outcome, fold};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -125,11 +125,13 @@ pub(super) struct Judged {
     pub claims: Vec<Claim>,
 }
 
-/// Folds `tenants` (each with its valid events) at `now` against `others`, the stored claims
-/// of every other tenant, until their claims settle. Also returns the book as it stands after.
+/// Folds `tenants` (each with its valid events, stored at `arrivals`) at `now` against
+/// `others`, the stored claims of every other tenant, until their claims settle. Also returns
+/// the book as it stands after.
 pub(super) fn fold_all(
     tenants: &[(TenantId, &[Event])],
     others: &[StoredClaim],
+    arrivals: &Arrivals,
     now: DateTime<Utc>,
 ) -> (Vec<Judged>, SiteBook) {
     let keys: Vec<HashMap<EventId, Key>> = tenants
@@ -166,7 +168,7 @@ pub(super) fn fold_all(
                     tenant: *id,
                     keys,
                 };
-                let folded = fold(events, now, &registry);
+                let folded = fold(events, arrivals, now, &registry);
                 let claims = claims_of(*id, events, &folded);
                 Judged { folded, claims }
             })
@@ -202,11 +204,12 @@ fn book_of(others: &[StoredClaim], judged: &[Judged]) -> SiteBook {
 /// against the stored claims of the other tenants instead.
 pub struct GlobalSites {
     book: SiteBook,
+    arrivals: Arrivals,
 }
 
 impl GlobalSites {
-    /// Judges the claims of all `events` (of any tenants) at `now`.
-    pub fn of(events: &[Event], now: DateTime<Utc>) -> Self {
+    /// Judges the claims of all `events` (of any tenants), stored at `arrivals`, at `now`.
+    pub fn of(events: &[Event], arrivals: Arrivals, now: DateTime<Utc>) -> Self {
         let mut by_tenant: BTreeMap<TenantId, Vec<Event>> = BTreeMap::new();
         for e in events {
             by_tenant.entry(e.tenant_id).or_default().push(e.clone());
@@ -215,8 +218,8 @@ impl GlobalSites {
             .iter()
             .map(|(t, es)| (*t, es.as_slice()))
             .collect();
-        let (_, book) = fold_all(&list, &[], now);
-        GlobalSites { book }
+        let (_, book) = fold_all(&list, &[], &arrivals, now);
+        GlobalSites { book, arrivals }
     }
 
     /// One tenant's fold at `at`, its claims judged against every other tenant's.
@@ -231,7 +234,7 @@ impl GlobalSites {
             tenant,
             keys: &keys,
         };
-        fold(events, at, &registry)
+        fold(events, &self.arrivals, at, &registry)
     }
 }
 

@@ -35,8 +35,10 @@ impl NewEvent<'_> {
     /// Whether two deliveries under one id carry the same event.
     pub fn same_content(&self, other: &NewEvent<'_>) -> bool {
         let (a, b) = (self.event, other.event);
-        (a.tenant_id, a.occurred_at, a.sequence, self.data)
-            == (b.tenant_id, b.occurred_at, b.sequence, other.data)
+        // An absent `sequence` counts as 0 (CONTRACT.md section 8).
+        let seq = |e: &Event| e.sequence.unwrap_or(0);
+        (a.tenant_id, a.occurred_at, seq(a), self.data)
+            == (b.tenant_id, b.occurred_at, seq(b), other.data)
             && a.kind.event_type() == b.kind.event_type()
     }
 }
@@ -99,8 +101,8 @@ pub async fn classify(tx: &mut Tx, events: &[Delivered<'_>]) -> Result<Vec<Recor
     let found = sqlx::query!(
         r#"with found as (
                select e.event_id, e.tenant_id, e.type, u.deliveries,
-                      (e.tenant_id, e.type, e.occurred_at, e.sequence)
-                          is not distinct from (u.tenant_id, u.type, u.occurred_at, u.sequence)
+                      (e.tenant_id, e.type, e.occurred_at, coalesce(e.sequence, 0))
+                          = (u.tenant_id, u.type, u.occurred_at, coalesce(u.sequence, 0))
                       and (e.data = u.data or e.purged_data_md5 = md5(u.data::text)) as same
                from unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::int8[],
                            $6::jsonb[], $7::int4[])
@@ -140,6 +142,7 @@ pub async fn classify(tx: &mut Tx, events: &[Delivered<'_>]) -> Result<Vec<Recor
 pub async fn insert_judged(
     tx: &mut Tx,
     events: &[(Delivered<'_>, Outcome)],
+    received_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
@@ -149,9 +152,9 @@ pub async fn insert_judged(
     let reasons: Vec<Option<String>> = events.iter().map(|(_, o)| o.reason()).collect();
     sqlx::query!(
         r#"insert into tenant_events (event_id, tenant_id, type, occurred_at, sequence, data, outcome,
-                                      reason, deliveries, judged_at)
+                                      reason, deliveries, judged_at, received_at)
            select e.id, e.tenant_id, e.type, e.occurred_at, e.sequence, e.data, e.outcome, e.reason,
-                  e.deliveries, now()
+                  e.deliveries, now(), $10
            from unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::int8[], $6::jsonb[],
                        $7::text[], $8::text[], $9::int4[])
                 as e(id, tenant_id, type, occurred_at, sequence, data, outcome, reason, deliveries)"#,
@@ -164,6 +167,7 @@ pub async fn insert_judged(
         &outcomes as &[&str],
         &reasons as &[Option<String>],
         &c.deliveries,
+        received_at,
     )
     .execute(&mut **tx)
     .await
@@ -183,19 +187,23 @@ pub struct StoredEvent {
     pub reason: Option<String>,
     /// `false` for a new event of the batch at hand, stored once judged.
     pub stored: bool,
+    /// When the event was first stored (for a new event, the batch's instant).
+    pub received_at: DateTime<Utc>,
 }
 
 /// All events of these tenants, by tenant: the stored ones, read from their `data`, and the
-/// new ones of the batch at hand in `known` (validated on arrival, not stored yet), taken as
-/// they are, with no judgement yet.
+/// new ones of the batch at hand in `known` (validated on arrival, not stored yet, to be
+/// stored at `now`), taken as they are, with no judgement yet.
 pub async fn load(
     tx: &mut Tx,
     tenants: &[TenantId],
     known: &HashMap<EventId, &Event>,
+    now: DateTime<Utc>,
 ) -> Result<HashMap<TenantId, Vec<StoredEvent>>, StoreError> {
     let ids: Vec<Uuid> = tenants.iter().map(TenantId::as_uuid).collect();
     let rows = sqlx::query!(
-        r#"select tenant_id, event_id, type, occurred_at, sequence, data, outcome, reason
+        r#"select tenant_id, event_id, type, occurred_at, sequence, data, outcome, reason,
+                  received_at
            from tenant_events where tenant_id = any($1)"#,
         &ids
     )
@@ -224,6 +232,7 @@ pub async fn load(
             outcome: OutcomeKind::parse(&r.outcome),
             reason: r.reason,
             stored: true,
+            received_at: r.received_at,
         });
     }
     let wanted: HashSet<TenantId> = tenants.iter().copied().collect();
@@ -238,6 +247,7 @@ pub async fn load(
                     outcome: None,
                     reason: None,
                     stored: false,
+                    received_at: now,
                 });
         }
     }

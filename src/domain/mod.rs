@@ -177,6 +177,15 @@ impl TryFrom<Vec<String>> for Products {
     }
 }
 
+/// What every refold of a tenant needs beyond its events and the clock: how hosts are made,
+/// and how long a deletion waits for late news after the tenant's latest stored commerce event
+/// (`DELETION_GRACE_SECS`, CONTRACT.md section 8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rules {
+    pub base: BaseDomain,
+    pub grace: chrono::Duration,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,3 +217,4 @@ mod tests {
         assert!("weekly".parse::<Cycle>().is_err());
     }
 }
+

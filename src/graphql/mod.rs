@@ -32,7 +32,7 @@ pub type Schema = async_graphql::Schema<query::Query, EmptyMutation, subscriptio
 pub struct Context {
     pub db: Db,
     pub router: Router,
-    pub base_domain: crate::domain::BaseDomain,
+    pub rules: crate::domain::Rules,
     pub max_route_ids: usize,
 }
 
@@ -71,13 +71,13 @@ pub fn schema(
     settings: &GraphqlSettings,
     db: Db,
     router: Router,
-    base_domain: crate::domain::BaseDomain,
+    rules: crate::domain::Rules,
 ) -> Schema {
     build_schema(settings.introspection)
         .data(Context {
             db,
             router,
-            base_domain,
+            rules,
             max_route_ids: settings.max_route_ids,
         })
         .finish()

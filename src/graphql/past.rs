@@ -33,7 +33,7 @@ pub fn when(as_of: Option<DateTime<Utc>>, known_at: Option<DateTime<Utc>>) -> Re
 
 /// The tenant as it stood then.
 pub async fn tenant(cx: &Context, id: TenantId, when: When) -> Result<Option<Tenant>> {
-    let past = history::tenant_at(&cx.db, id, when, &cx.base_domain)
+    let past = history::tenant_at(&cx.db, id, when, &cx.rules)
         .await
         .map_err(internal)?;
     Ok(past.map(Tenant::past))
@@ -41,7 +41,7 @@ pub async fn tenant(cx: &Context, id: TenantId, when: When) -> Result<Option<Ten
 
 /// Where the tenant's requests went then.
 pub async fn route(cx: &Context, id: TenantId, when: When) -> Result<Option<Route>> {
-    let Some(past) = history::tenant_at(&cx.db, id, when, &cx.base_domain)
+    let Some(past) = history::tenant_at(&cx.db, id, when, &cx.rules)
         .await
         .map_err(internal)?
     else {

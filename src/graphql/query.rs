@@ -67,7 +67,7 @@ fn ctx<'a>(ctx: &async_graphql::Context<'a>) -> &'a Context {
 
 impl Context {
     fn tenant(&self, row: TenantRow) -> Tenant {
-        Tenant::now(TenantSnapshot::new(row, &self.base_domain))
+        Tenant::now(TenantSnapshot::new(row, &self.rules.base))
     }
 
     async fn tenant_by_id(&self, id: TenantId) -> Result<Option<Tenant>> {
@@ -103,7 +103,7 @@ impl Query {
         host: String,
     ) -> Result<Option<Tenant>> {
         let cx = ctx(c);
-        let site = parse_host(&cx.base_domain, &host)?;
+        let site = parse_host(&cx.rules.base, &host)?;
         match cx.router.tenant_of_site(&site).await.map_err(internal)? {
             Some(id) => cx.tenant_by_id(id).await,
             None => Ok(None),
@@ -129,7 +129,7 @@ impl Query {
             let id = match (tenant_id, host) {
                 (Some(id), None) => Some(parse_id(&id, "tenantId")?),
                 (None, Some(host)) => {
-                    let site = parse_host(&cx.base_domain, &host)?;
+                    let site = parse_host(&cx.rules.base, &host)?;
                     router.tenant_of_site(&site).await.map_err(internal)?
                 }
                 _ => return Err(bad_input("give exactly one of `tenantId` and `host`")),
@@ -143,7 +143,7 @@ impl Query {
             (Some(id), None) => router.route(parse_id(&id, "tenantId")?).await,
             (None, Some(host)) => {
                 router
-                    .route_by_site(&parse_host(&cx.base_domain, &host)?)
+                    .route_by_site(&parse_host(&cx.rules.base, &host)?)
                     .await
             }
             _ => return Err(bad_input("give exactly one of `tenantId` and `host`")),

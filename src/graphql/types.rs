@@ -143,7 +143,7 @@ impl Tenant {
             Some(past) => history::explain(&self.0, &past.steps, &past.events, None),
             None => {
                 let cx = ctx.data_unchecked::<Context>();
-                history::explain_now(&cx.db, &self.0)
+                history::explain_now(&cx.db, &self.0, cx.rules.grace)
                     .await
                     .map_err(internal)?
             }

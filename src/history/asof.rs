@@ -14,13 +14,13 @@
 
 use crate::catalog::events::{self, HistoryEntry};
 use crate::catalog::{Db, StoreError, changes, claims, shards, tenants};
-use crate::domain::{BaseDomain, EventId, RouteStatus, Site, TenantId};
+use crate::domain::{EventId, RouteStatus, Rules, Site, TenantId};
 use crate::lifecycle::parse::parse_kind;
 use crate::lifecycle::rules::SiteRegistry;
-use crate::lifecycle::timers::next_timer;
-use crate::lifecycle::{Event, Folded, Lifecycle, Step, fold};
+use crate::lifecycle::timers::scheduled;
+use crate::lifecycle::{Arrivals, Event, Folded, Lifecycle, Step, fold};
 use crate::snapshot::{Route, TenantSnapshot};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -80,7 +80,12 @@ impl SiteRegistry for AsJudged {
 }
 
 /// Refolds the history counted at `when`; `None` when it has no event yet.
-pub async fn refold(db: &Db, id: TenantId, when: When) -> Result<Option<Refolded>, StoreError> {
+pub async fn refold(
+    db: &Db,
+    id: TenantId,
+    when: When,
+    grace: Duration,
+) -> Result<Option<Refolded>, StoreError> {
     let (history, granted) = tokio::try_join!(events::history(db, id), claims::granted_of(db, id))?;
     let mut history: Vec<HistoryEntry> = history.into_iter().filter(|e| when.includes(e)).collect();
     if history.is_empty() {
@@ -92,7 +97,11 @@ pub async fn refold(db: &Db, id: TenantId, when: When) -> Result<Option<Refolded
         .enumerate()
         .filter_map(|(n, e)| readable(e, id, n, &mut purged))
         .collect();
-    let folded = fold(&events, when.instant(), &AsJudged(granted));
+    let mut arrivals = Arrivals::new(grace);
+    for e in &history {
+        arrivals.insert(EventId::from_uuid(e.event_id), e.received_at);
+    }
+    let folded = fold(&events, &arrivals, when.instant(), &AsJudged(granted));
     let outcomes: HashMap<_, _> = folded.outcomes.iter().cloned().collect();
     for e in &mut history {
         if let Some(o) = outcomes.get(&EventId::from_uuid(e.event_id)) {
@@ -113,12 +122,12 @@ pub async fn tenant_at(
     db: &Db,
     id: TenantId,
     when: When,
-    base: &BaseDomain,
+    rules: &Rules,
 ) -> Result<Option<PastTenant>, StoreError> {
     // Independent reads, at once: the history and the claims' judgements, today's row and the
     // routing in force then.
     let (refolded, today, routed) = tokio::try_join!(
-        refold(db, id, when),
+        refold(db, id, when, rules.grace),
         tenants::get(db, id),
         changes::routed_at(db, id, when.instant()),
     )?;
@@ -147,7 +156,7 @@ pub async fn tenant_at(
     };
     let row = tenants::TenantRow {
         state: tenant.shown_state(placement.is_some()),
-        next_timer_at: next_timer(&tenant).map(|(_, due)| due),
+        next_timer_at: scheduled(&tenant).map(|(_, due)| due),
         tenant,
         placement,
         version,
@@ -155,7 +164,7 @@ pub async fn tenant_at(
         epoch,
         route_status,
     };
-    let mut snapshot = TenantSnapshot::new(row, base);
+    let mut snapshot = TenantSnapshot::new(row, &rules.base);
     if purged || deleted_now {
         snapshot.site = None;
         snapshot.host = None;

@@ -12,13 +12,17 @@ pub use explain::{Explanation, explain};
 
 use crate::catalog::{Db, StoreError, moves};
 use crate::snapshot::TenantSnapshot;
-use chrono::Utc;
+use chrono::{Duration, Utc};
 
 /// Explains a tenant as the catalog holds it now: the steps come from a refold of everything
 /// received, the state and dates from the tenant itself.
-pub async fn explain_now(db: &Db, tenant: &TenantSnapshot) -> Result<Explanation, StoreError> {
+pub async fn explain_now(
+    db: &Db,
+    tenant: &TenantSnapshot,
+    grace: Duration,
+) -> Result<Explanation, StoreError> {
     let (refolded, moving) = tokio::try_join!(
-        refold(db, tenant.id, When::KnownAt(Utc::now())),
+        refold(db, tenant.id, When::KnownAt(Utc::now()), grace),
         moves::running_of(db, tenant.id),
     )?;
     let (steps, events) = refolded.map_or_else(Default::default, |r| (r.folded.steps, r.events));

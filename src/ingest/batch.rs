@@ -226,7 +226,7 @@ async fn store_once(c: &Consumer, events: &[NewEvent<'_>]) -> Result<IngestRepor
         c.db.begin()
             .await
             .doing(|| "starting a transaction".into())?;
-    let report = apply_events(&mut tx, events, chrono::Utc::now(), &c.base_domain).await?;
+    let report = apply_events(&mut tx, events, chrono::Utc::now(), &c.rules).await?;
     tx.commit().await.doing(|| "committing events".into())?;
     Ok(report)
 }

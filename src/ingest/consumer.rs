@@ -35,7 +35,7 @@ pub struct Consumer {
     pub db: Db,
     pub amqp_url: String,
     pub prefetch: u16,
-    pub base_domain: crate::domain::BaseDomain,
+    pub rules: crate::domain::Rules,
     pub metrics: Metrics,
     pub health: Health,
     /// Woken after a commit that queued change messages, so the relay publishes at once.

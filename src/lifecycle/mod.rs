@@ -14,7 +14,7 @@ pub mod state;
 pub mod timers;
 
 pub use events::{Event, EventKind, EventType, MoveStep, MoveStepKind, NewTenant, RejectedEvent};
-pub use fold::{Folded, Outcome, OutcomeKind, Step, StepCause, fold};
+pub use fold::{Arrivals, Folded, Outcome, OutcomeKind, Step, StepCause, fold};
 pub use parse::Envelope;
 pub use state::{LegalHold, Lifecycle, ShownState, Tenant};
 pub use timers::Timer;

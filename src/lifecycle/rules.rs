@@ -6,7 +6,7 @@
 use super::billing::trial_end;
 use super::events::{Event, EventKind, NewTenant};
 use super::state::{LegalHold, Lifecycle, Tenant};
-use super::timers::{DELETION_GRACE_DAYS, deletion_is_final};
+use super::timers::{DELETION_GRACE_DAYS, deletion_fell_due};
 use crate::domain::{EventId, Site};
 use Lifecycle::*;
 use chrono::{DateTime, Duration, Utc};
@@ -31,9 +31,7 @@ pub fn apply(
 ) -> Result<Tenant, String> {
     let mut t = match tenant {
         None => create(event, sites)?,
-        Some(current) if current.lifecycle == Deleted => {
-            return Err(deletion_is_final(current.deleted_at));
-        }
+        Some(current) if current.lifecycle == Deleted => return after_due(current, event),
         Some(current) => {
             let mut t = current.clone();
             transition(&mut t, event, sites)?;
@@ -42,6 +40,25 @@ pub fn apply(
     };
     t.clear_stale_countdowns();
     Ok(t)
+}
+
+/// An event placed after the tenant's deletion fell due by its events. The deletion may not be
+/// carried out yet (the fold decides that, in catalog time): admin actions are acts in catalog
+/// time, so a hold may still be placed or lifted, and a deletion requested (which changes
+/// nothing, it is due already). Commerce's events and move steps change nothing.
+fn after_due(t: &Tenant, event: &Event) -> Result<Tenant, String> {
+    match &event.kind {
+        EventKind::AdminHoldPlaced { .. } | EventKind::AdminHoldLifted { .. } => {
+            let mut t = t.clone();
+            transition(&mut t, event, &|_: &Site| false)?;
+            Ok(t)
+        }
+        EventKind::AdminDeletionRequested { .. } => match &t.legal_hold {
+            Some(hold) => Err(refused_while_held(hold, t.id)),
+            None => Ok(t.clone()),
+        },
+        _ => Err(deletion_fell_due(t.deleted_at)),
+    }
 }
 
 /// One row of the transition table: the event applied to a tenant that exists and is not
@@ -114,11 +131,7 @@ fn transition(t: &mut Tenant, event: &Event, sites: &dyn SiteRegistry) -> Result
             immediate, force, ..
         } => {
             if let Some(hold) = &t.legal_hold {
-                return Err(format!(
-                    "{}: no deletion is carried out or requested while it stands; lift it first (DELETE /admin/v1/tenants/{}/hold)",
-                    held(hold),
-                    t.id
-                ));
+                return Err(refused_while_held(hold, t.id));
             }
             admin_deletion(t, *immediate, *force, event.occurred_at)?
         }
@@ -153,6 +166,14 @@ fn transition(t: &mut Tenant, event: &Event, sites: &dyn SiteRegistry) -> Result
         }
     }
     Ok(())
+}
+
+/// Why an admin deletion request is refused while a hold stands.
+fn refused_while_held(hold: &LegalHold, tenant: crate::domain::TenantId) -> String {
+    format!(
+        "{}: no deletion is carried out or requested while it stands; lift it first (DELETE /admin/v1/tenants/{tenant}/hold)",
+        held(hold)
+    )
 }
 
 /// Says which hold stands, for a refusal.

@@ -34,24 +34,33 @@ impl fmt::Display for Timer {
     }
 }
 
-/// The one timer armed in the tenant's state, with when it fires. A legal hold disarms the
-/// deletion; one that fell due while a hold stood fires when the hold was lifted.
+/// The one timer armed in the tenant's state, with when it falls due by the events. Legal
+/// holds and the grace for late news do not move it: they decide when a deletion that fell
+/// due is *carried out*, in catalog time ([`super::fold`]), not when it falls due.
 pub fn next_timer(tenant: &Tenant) -> Option<(Timer, DateTime<Utc>)> {
     match tenant.lifecycle {
         Lifecycle::Trial => tenant.trial_ends_at.map(|at| (Timer::TrialEnded, at)),
         Lifecycle::Cancelling => tenant
             .cancellation_effective_at
             .map(|at| (Timer::CancellationEffective, at)),
-        Lifecycle::Deactivated if tenant.legal_hold.is_some() => None,
-        Lifecycle::Deactivated => tenant.deletion_due_at.map(|due| {
-            let at = tenant.hold_lifted_at.map_or(due, |lifted| due.max(lifted));
-            (Timer::DeletionDue, at)
-        }),
+        Lifecycle::Deactivated => tenant.deletion_due_at.map(|due| (Timer::DeletionDue, due)),
         Lifecycle::Active | Lifecycle::Deleted => None,
     }
 }
 
-/// Carries out `timer`, due `at`, on the tenant.
+/// When the scheduler must look at a folded tenant again: its next timer, except that a held
+/// tenant's deletion waits for the lift (which refolds it). The fold has already set a
+/// deactivated tenant's `deletion_due_at` to the instant its deletion will be carried out.
+pub fn scheduled(tenant: &Tenant) -> Option<(Timer, DateTime<Utc>)> {
+    if tenant.lifecycle == Lifecycle::Deactivated && tenant.legal_hold.is_some() {
+        return None;
+    }
+    next_timer(tenant)
+}
+
+/// Carries out `timer`, due `at`, on the tenant. A deletion only falls due here: the tenant
+/// is `DELETED` by its events from `at`, with nothing purged yet; the fold decides when (and
+/// whether) it is carried out and purges it then ([`purge`]).
 pub fn fire(tenant: &mut Tenant, timer: Timer, at: DateTime<Utc>) {
     match timer {
         Timer::TrialEnded | Timer::CancellationEffective => {
@@ -59,12 +68,17 @@ pub fn fire(tenant: &mut Tenant, timer: Timer, at: DateTime<Utc>) {
             tenant.suspended = false;
             tenant.deletion_due_at = Some(at + Duration::days(DELETION_GRACE_DAYS));
         }
-        Timer::DeletionDue => purge(tenant, at),
+        Timer::DeletionDue => {
+            tenant.lifecycle = Lifecycle::Deleted;
+            tenant.suspended = false;
+            tenant.deleted_at = Some(at);
+        }
     }
     tenant.clear_stale_countdowns();
 }
 
-/// Deletes the tenant: its site, hosts and products are forgotten; its id and dates stay.
+/// Carries out a deletion at `at`: the tenant's site, hosts and products are forgotten; its
+/// id and dates stay.
 pub fn purge(tenant: &mut Tenant, at: DateTime<Utc>) {
     tenant.lifecycle = Lifecycle::Deleted;
     tenant.suspended = false;
@@ -72,6 +86,18 @@ pub fn purge(tenant: &mut Tenant, at: DateTime<Utc>) {
     tenant.old_sites.clear();
     tenant.products = None;
     tenant.deleted_at = Some(at);
+}
+
+/// Why a commerce event placed after a deletion's due date changes nothing: the events make
+/// the tenant deleted before it, whenever the deletion is carried out.
+pub fn deletion_fell_due(due: Option<DateTime<Utc>>) -> String {
+    match due {
+        Some(at) => format!(
+            "tenant's deletion fell due at {} by its events, before this event: a deletion is final once due",
+            at.to_rfc3339()
+        ),
+        None => "tenant's deletion fell due before this event: a deletion is final once due".into(),
+    }
 }
 
 /// Why nothing more can happen to a deleted tenant.

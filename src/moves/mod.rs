@@ -24,7 +24,7 @@ use crate::catalog::moves::{self as store, Move};
 use crate::catalog::tenants::{self, TenantRow};
 use crate::catalog::{StoreError, Tx, outbox, shards};
 use crate::domain::{
-    BaseDomain, EventId, MoveId, MoveOrigin, MovePhase, Placement, ShardId, TenantId,
+    EventId, MoveId, MoveOrigin, MovePhase, Placement, Rules, ShardId, TenantId,
 };
 use crate::lifecycle::{EventKind, MoveStep, MoveStepKind};
 use crate::snapshot::{MoveNote, TenantSnapshot};
@@ -64,7 +64,7 @@ pub async fn start(
     tx: &mut Tx,
     req: &Request,
     now: DateTime<Utc>,
-    base: &BaseDomain,
+    rules: &Rules,
 ) -> Result<Result<Stepped, Refusal>, StoreError> {
     // Kept to the microsecond, as stored, so the fold sees exactly what a refold will read.
     let now = now.trunc_subsecs(6);
@@ -117,12 +117,12 @@ pub async fn start(
     match refusal {
         // A deleted tenant's history takes no more events.
         Some(refusal) if row.is_deleted() => return Ok(Err(refusal)),
-        Some(refusal) => return refuse(tx, req.tenant, step, refusal, now, base).await,
+        Some(refusal) => return refuse(tx, req.tenant, step, refusal, now, rules).await,
         None => {}
     }
     store::insert(tx, &m).await?;
-    let event = record(tx, req.tenant, &step, now, base).await?;
-    reroute(tx, &m, MovePhase::Copying, None, event, &step, now, base).await?;
+    let event = record(tx, req.tenant, &step, now, rules).await?;
+    reroute(tx, &m, MovePhase::Copying, None, event, &step, now, rules).await?;
     Ok(Ok(Stepped {
         moved: m,
         changed: true,
@@ -138,7 +138,7 @@ pub async fn advance(
     wanted: Option<MovePhase>,
     by: &str,
     now: DateTime<Utc>,
-    base: &BaseDomain,
+    rules: &Rules,
 ) -> Result<Result<Stepped, Refusal>, StoreError> {
     let now = now.trunc_subsecs(6);
     let m = match locked(tx, id, by, now).await? {
@@ -156,11 +156,11 @@ pub async fn advance(
         Err(refusal) => {
             let would = m.phase.next().unwrap_or(m.phase);
             let step = step_of(&m, MoveStepKind::Advanced, by, &m.reason, would);
-            return refuse(tx, m.tenant_id, step, refusal, now, base).await;
+            return refuse(tx, m.tenant_id, step, refusal, now, rules).await;
         }
     };
     let step = step_of(&m, MoveStepKind::Advanced, by, &m.reason, next);
-    let event = record(tx, m.tenant_id, &step, now, base).await?;
+    let event = record(tx, m.tenant_id, &step, now, rules).await?;
     let placement = if next == MovePhase::Done {
         let Some(target) = shards::get(tx, &m.to).await? else {
             return Err(StoreError::new(
@@ -178,7 +178,7 @@ pub async fn advance(
         None
     };
     let moved = store::set_phase(tx, m.id, next, None, now).await?;
-    reroute(tx, &moved, next, placement, event, &step, now, base).await?;
+    reroute(tx, &moved, next, placement, event, &step, now, rules).await?;
     Ok(Ok(Stepped {
         moved,
         changed: true,
@@ -193,7 +193,7 @@ pub async fn cancel(
     by: &str,
     reason: &str,
     now: DateTime<Utc>,
-    base: &BaseDomain,
+    rules: &Rules,
 ) -> Result<Result<Stepped, Refusal>, StoreError> {
     let now = now.trunc_subsecs(6);
     let m = match locked(tx, id, by, now).await? {
@@ -208,9 +208,9 @@ pub async fn cancel(
         MovePhase::Cancelled,
     );
     if let Some(refusal) = rules::refuse_cancel(&m) {
-        return refuse(tx, m.tenant_id, step, refusal, now, base).await;
+        return refuse(tx, m.tenant_id, step, refusal, now, rules).await;
     }
-    let event = record(tx, m.tenant_id, &step, now, base).await?;
+    let event = record(tx, m.tenant_id, &step, now, rules).await?;
     shards::release_slots(tx, std::slice::from_ref(&m.to)).await?;
     let moved = store::set_phase(tx, m.id, MovePhase::Cancelled, Some((by, reason)), now).await?;
     reroute(
@@ -221,7 +221,7 @@ pub async fn cancel(
         event,
         &step,
         now,
-        base,
+        rules,
     )
     .await?;
     Ok(Ok(Stepped {
@@ -284,13 +284,13 @@ async fn refuse(
     step: MoveStep,
     refusal: Refusal,
     now: DateTime<Utc>,
-    base: &BaseDomain,
+    rules: &Rules,
 ) -> Result<Result<Stepped, Refusal>, StoreError> {
     let step = MoveStep {
         refused: Some(refusal.message().to_owned()),
         ..step
     };
-    record(tx, tenant, &step, now, base).await?;
+    record(tx, tenant, &step, now, rules).await?;
     Ok(Err(refusal))
 }
 
@@ -300,7 +300,7 @@ async fn record(
     tenant: TenantId,
     step: &MoveStep,
     now: DateTime<Utc>,
-    base: &BaseDomain,
+    rules: &Rules,
 ) -> Result<EventId, StoreError> {
     let data = json!({
         "by": step.by,
@@ -312,7 +312,7 @@ async fn record(
         "refused": step.refused,
     });
     let kind = EventKind::AdminMove(step.clone());
-    let (id, _) = record_admin_event(tx, tenant, kind, &data, now, base).await?;
+    let (id, _) = record_admin_event(tx, tenant, kind, &data, now, rules).await?;
     Ok(id)
 }
 
@@ -327,7 +327,7 @@ async fn reroute(
     caused_by: EventId,
     step: &MoveStep,
     now: DateTime<Utc>,
-    base: &BaseDomain,
+    rules: &Rules,
 ) -> Result<(), StoreError> {
     let Some(mut row) = load(tx, m.tenant_id).await? else {
         return Err(StoreError::new(
@@ -352,7 +352,7 @@ async fn reroute(
         by: step.by.clone(),
         reason: step.reason.clone(),
     };
-    let snapshot = TenantSnapshot::new(row, base);
+    let snapshot = TenantSnapshot::new(row, &rules.base);
     tracing::info!(
         tenant_id = %m.tenant_id,
         move_id = %m.id,

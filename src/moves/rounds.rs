@@ -4,13 +4,13 @@
 use super::{Request, SERVICE, cancel, start};
 use crate::catalog::moves as store;
 use crate::catalog::{Db, Doing, StoreError, drains, shards};
-use crate::domain::{BaseDomain, MoveOrigin, ShardId};
+use crate::domain::{MoveOrigin, Rules, ShardId};
 use chrono::Utc;
 
 /// Cancels the running moves whose deadline has passed, each in its own transaction. Returns
 /// how many it cancelled. Any number of instances may run this at once: a move another one
 /// cancelled first is found ended and left alone.
-pub async fn cancel_overdue(db: &Db, base: &BaseDomain, limit: i64) -> Result<u64, StoreError> {
+pub async fn cancel_overdue(db: &Db, rules: &Rules, limit: i64) -> Result<u64, StoreError> {
     let now = Utc::now();
     let overdue = store::overdue(db, now, limit).await?;
     let mut cancelled = 0;
@@ -20,7 +20,7 @@ pub async fn cancel_overdue(db: &Db, base: &BaseDomain, limit: i64) -> Result<u6
             .await
             .doing(|| "starting to cancel an overdue move".into())?;
         let reason = "its deadline passed before the data plane finished it";
-        match cancel(&mut tx, id, SERVICE, reason, now, base).await? {
+        match cancel(&mut tx, id, SERVICE, reason, now, rules).await? {
             Ok(_) => {
                 tx.commit()
                     .await
@@ -54,7 +54,7 @@ pub struct Drained {
 /// shards with room in a region its residency allows). Each move starts in its own
 /// transaction; any number of instances may run this at once (the tenant lock and the unique
 /// running move make a second start of one tenant a refusal, which is not recorded).
-pub async fn drain_round(db: &Db, base: &BaseDomain) -> Result<Drained, StoreError> {
+pub async fn drain_round(db: &Db, rules: &Rules) -> Result<Drained, StoreError> {
     let mut report = Drained::default();
     let drains = drains::drains(db).await?;
     if drains.is_empty() {
@@ -113,7 +113,7 @@ pub async fn drain_round(db: &Db, base: &BaseDomain) -> Result<Drained, StoreErr
                 deadline: None,
             };
             let mut tx = db.begin().await.doing(|| "starting a drain move".into())?;
-            match start(&mut tx, &request, Utc::now(), base).await? {
+            match start(&mut tx, &request, Utc::now(), rules).await? {
                 Ok(_) => {
                     tx.commit()
                         .await

@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 use tenant_catalog::apply::{Ingested, apply_events};
 use tenant_catalog::catalog::events::NewEvent;
 use tenant_catalog::catalog::tenants::lock_key;
-use tenant_catalog::domain::BaseDomain;
 use tenant_catalog::lifecycle::{Event, Outcome};
 
 /// Stores `events` as one batch in one transaction.
@@ -22,9 +21,8 @@ async fn store(app: &TestApp, events: &[Value]) -> Vec<Ingested> {
         .zip(&data)
         .map(|(event, data)| NewEvent { event, data })
         .collect();
-    let base = BaseDomain::try_from("example.net").unwrap();
     let mut tx = app.db.begin().await.unwrap();
-    let report = apply_events(&mut tx, &news, Utc::now(), &base)
+    let report = apply_events(&mut tx, &news, Utc::now(), &app.settings.rules())
         .await
         .unwrap();
     tx.commit().await.unwrap();

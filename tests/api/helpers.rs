@@ -69,6 +69,9 @@ impl TestEnv {
             ("HTTP_ADDR".into(), "127.0.0.1:0".into()),
             ("SCHEDULER_INTERVAL_MS".into(), "200".into()),
             ("DATABASE_MAX_CONNECTIONS".into(), "8".into()),
+            // No grace unless a test asks for one: a deletion that is due is carried out as
+            // soon as its events are stored (the tests of the grace set their own).
+            ("DELETION_GRACE_SECS".into(), "0".into()),
         ]);
         for (k, v) in extra {
             env.insert((*k).to_owned(), (*v).to_owned());
@@ -330,7 +333,7 @@ impl TestApp {
         let text: String = plan.events.iter().map(|e| format!("{e}\n")).collect();
         let events = crate::load::check::read_events(&text).expect("generated events parse");
         self.wait_for(90, "the catalog to hold every event", || async {
-            let r = crate::load::check::check(&self.db, &events, Utc::now())
+            let r = crate::load::check::check(&self.db, &events, self.settings.deletion_grace, Utc::now())
                 .await
                 .expect("catalog readable");
             r.ok().then_some(r)
@@ -781,8 +784,13 @@ pub fn expected(events: &[Value], now: DateTime<Utc>) -> Option<StoredTenant> {
         .iter()
         .map(|e| tenant_catalog::lifecycle::Event::parse(e.to_string().as_bytes()).expect("valid"))
         .collect();
-    let folded =
-        tenant_catalog::lifecycle::fold(&parsed, now, &|_: &tenant_catalog::domain::Site| false);
+    let on_time = tenant_catalog::lifecycle::Arrivals::new(chrono::Duration::zero());
+    let folded = tenant_catalog::lifecycle::fold(
+        &parsed,
+        &on_time,
+        now,
+        &|_: &tenant_catalog::domain::Site| false,
+    );
     folded
         .tenant
         .map(|t| StoredTenant::from(TenantRow::project(&t, None)))

@@ -64,13 +64,13 @@ async fn fills(app: &TestApp) -> Value {
 /// `verify` as a library call: every tenant's row is its history's fold, and the fills, sites
 /// and old hosts hold across tenants.
 async fn assert_verified(app: &TestApp) {
-    let base = app.settings.base_domain.clone();
-    let replayed = replay::replay(&app.db, &base, false, |_| {}, |_| {})
+    let rules = app.settings.rules();
+    let replayed = replay::replay(&app.db, &rules, false, |_| {}, |_| {})
         .await
         .expect("replayed");
     assert_eq!(replayed.differing, 0, "every row is its history's fold");
     let mut findings = Vec::new();
-    replay::check_catalog(&app.db, &base, false, |f| findings.push(f.to_string()))
+    replay::check_catalog(&app.db, &rules, false, |f| findings.push(f.to_string()))
         .await
         .expect("checked");
     assert!(findings.is_empty(), "{findings:?}");

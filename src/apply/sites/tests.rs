@@ -71,7 +71,7 @@ fn now() -> DateTime<Utc> {
 fn global(events: &[Event]) -> BTreeMap<TenantId, Option<Tenant>> {
     let tenants = by_tenant(events);
     let list: Vec<(TenantId, &[Event])> = tenants.iter().map(|(t, e)| (*t, e.as_slice())).collect();
-    let (judged, _) = fold_all(&list, &[], now());
+    let (judged, _) = fold_all(&list, &[], &Arrivals::default(), now());
     list.iter()
         .zip(judged)
         .map(|((t, _), j)| (*t, j.folded.tenant))
@@ -113,7 +113,7 @@ fn incremental(batches: &[Vec<Event>]) -> BTreeMap<TenantId, Option<Tenant>> {
             let before = SiteBook::new(all.iter().map(|s| (&s.claim, s.deleted_at)));
             let list: Vec<(TenantId, &[Event])> =
                 work.iter().map(|t| (*t, tenants[t].as_slice())).collect();
-            let (judged, after) = fold_all(&list, &others, now());
+            let (judged, after) = fold_all(&list, &others, &Arrivals::default(), now());
             let more = displaced(&others, &before, &after);
             if more.is_empty() {
                 for ((t, _), j) in list.iter().zip(judged) {

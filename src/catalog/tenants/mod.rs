@@ -45,7 +45,7 @@ impl TenantRow {
             tenant: t.clone(),
             state: t.shown_state(placement.is_some()),
             placement,
-            next_timer_at: timers::next_timer(t).map(|(_, at)| at),
+            next_timer_at: timers::scheduled(t).map(|(_, at)| at),
             version: 0,
             caused_by: None,
             epoch: 0,

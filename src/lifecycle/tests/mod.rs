@@ -10,7 +10,7 @@ mod table;
 mod timers;
 
 use super::events::Event;
-use super::fold::{Folded, fold};
+use super::fold::{Arrivals, Folded, fold};
 use super::parse::{Envelope, parse_kind};
 use crate::domain::Site;
 use chrono::{DateTime, Utc};
@@ -74,6 +74,12 @@ pub fn no_sites_taken(_: &Site) -> bool {
     false
 }
 
+/// Every event delivered on time (stored when it occurred), with no grace: the contract's
+/// rules as a live catalog applies them to events that are not late.
+pub fn on_time() -> Arrivals {
+    Arrivals::new(chrono::Duration::zero())
+}
+
 pub fn fold_at(events: &[Event], now: &str) -> Folded {
-    fold(events, at(now), &no_sites_taken)
+    fold(events, &on_time(), at(now), &no_sites_taken)
 }

@@ -81,39 +81,92 @@ fn deleted(f: &Folded) -> bool {
         .is_some_and(|t| t.lifecycle == Lifecycle::Deleted)
 }
 
+/// When each event was stored: an admin action when it was taken (an act in catalog time),
+/// a commerce event up to 60 days after it occurred.
+fn arb_arrivals(history: Vec<Event>) -> impl Strategy<Value = (Vec<Event>, Arrivals)> {
+    let len = history.len();
+    proptest::collection::vec(0i64..60 * 24, len).prop_map(move |delays| {
+        let mut arrivals = Arrivals::new(Duration::hours(1));
+        for (e, hours) in history.iter().zip(delays) {
+            let late = !e.kind.event_type().is_admin();
+            let delay = if late { Duration::hours(hours) } else { Duration::zero() };
+            arrivals.insert(e.id, e.occurred_at + delay);
+        }
+        (history.clone(), arrivals)
+    })
+}
+
+/// Long after every event of [`arb_event`] occurred.
+fn late() -> chrono::DateTime<Utc> {
+    at("2027-01-01T00:00:00Z")
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
     fn duplicates_and_shuffles_give_the_same_fold(
-        (history, delivered) in arb_history().prop_flat_map(|h| (Just(h.clone()), arb_delivery(h))),
+        ((history, arrivals), delivered) in arb_history()
+            .prop_flat_map(arb_arrivals)
+            .prop_flat_map(|(h, a)| (Just((h.clone(), a)), arb_delivery(h))),
         now in arb_now(),
     ) {
-        let expected = fold(&history, now, &no_sites_taken);
-        prop_assert_eq!(fold(&delivered, now, &no_sites_taken), expected);
+        let expected = fold(&history, &arrivals, now, &no_sites_taken);
+        prop_assert_eq!(fold(&delivered, &arrivals, now, &no_sites_taken), expected);
     }
 
-    /// What the catalog does: refold on every arrival, and freeze once a fold says DELETED.
-    /// The end state is the in-order fold's, unless some prefix of the arrivals was already
-    /// DELETED (the contract's one allowed difference), and then it is DELETED.
+    /// What the catalog does: refold at every arrival, and freeze once a refold carried the
+    /// deletion out. Whatever the arrivals and holds, a frozen tenant is what the fold of every
+    /// stored event with its arrival instant says, and events stored after it change nothing.
     #[test]
-    fn arrivals_one_by_one_end_in_the_in_order_state(
-        (history, delivered) in arb_history().prop_flat_map(|h| (Just(h.clone()), arb_delivery(h))),
-        now in arb_now(),
+    fn refolding_at_each_arrival_ends_as_the_fold_of_the_events_and_their_arrivals(
+        (history, arrivals) in arb_history().prop_flat_map(arb_arrivals),
     ) {
-        let in_order = fold(&history, now, &no_sites_taken);
-        let mut known: Vec<Event> = Vec::new();
+        let mut instants: Vec<_> = history.iter().map(|e| arrivals.of(e)).collect();
+        instants.sort();
+        instants.dedup();
+        let end = instants.last().copied().unwrap_or_else(late) + Duration::days(400);
+        let all = fold(&history, &arrivals, end, &no_sites_taken);
         let mut frozen = None;
-        for e in delivered {
-            if frozen.is_some() { break; }
-            if !known.iter().any(|k| k.id == e.id) { known.push(e); }
-            let f = fold(&known, now, &no_sites_taken);
-            if deleted(&f) { frozen = Some(f); }
+        for r in instants {
+            let known: Vec<Event> = history.iter().filter(|e| arrivals.of(e) <= r).cloned().collect();
+            let f = fold(&known, &arrivals, r, &no_sites_taken);
+            if deleted(&f) {
+                frozen = Some(f);
+                break;
+            }
         }
-        match frozen {
-            Some(f) => prop_assert!(deleted(&f)),
-            None => prop_assert_eq!(fold(&known, now, &no_sites_taken), in_order),
+        if let Some(f) = frozen {
+            prop_assert_eq!(&f.tenant, &all.tenant);
         }
+    }
+
+    /// CONTRACT.md section 8: a whole history of commerce events delivered late, in any order,
+    /// each within the grace of the one before, ends as its in-order fold: every event known at
+    /// once. No prefix of what arrived is carried out to DELETED before the rest is read.
+    #[test]
+    fn a_whole_history_delivered_late_within_the_grace_ends_as_its_in_order_fold(
+        (history, delivered) in arb_history()
+            .prop_map(|h| h.into_iter().filter(|e| !e.kind.event_type().is_admin()).collect::<Vec<_>>())
+            .prop_flat_map(|h| (Just(h.clone()), Just(h).prop_shuffle())),
+    ) {
+        let grace = Duration::hours(1);
+        let mut arrivals = Arrivals::new(grace);
+        for (k, e) in delivered.iter().enumerate() {
+            arrivals.insert(e.id, late() + Duration::minutes(k as i64 * 50));
+        }
+        let last = late() + Duration::minutes(delivered.len().saturating_sub(1) as i64 * 50);
+        let now = last + Duration::days(400);
+        let in_order = fold(&history, &Arrivals::all_at(&history, last, grace), now, &no_sites_taken);
+        for k in 0..delivered.len() {
+            let known = &delivered[..=k];
+            let at = late() + Duration::minutes(k as i64 * 50);
+            let f = fold(known, &arrivals, at, &no_sites_taken);
+            prop_assert!(!deleted(&f), "carried out after {} of {} arrivals", k + 1, delivered.len());
+        }
+        let f = fold(&delivered, &arrivals, now, &no_sites_taken);
+        prop_assert_eq!(f.tenant, in_order.tenant);
+        prop_assert_eq!(f.outcomes, in_order.outcomes);
     }
 
     #[test]
@@ -128,7 +181,7 @@ proptest! {
         let mut with_copy = history.clone();
         with_copy.push(copy.clone());
         with_copy.push(copy.clone());
-        let folded = fold(&with_copy, now, &no_sites_taken);
+        let folded = fold(&with_copy, &on_time(), now, &no_sites_taken);
         let ids: std::collections::HashSet<_> = with_copy.iter().map(|e| e.id).collect();
         prop_assert_eq!(folded.outcomes.len(), ids.len());
         prop_assert_eq!(folded.outcomes.iter().filter(|(id, _)| *id == copy.id).count(), 1);
@@ -166,7 +219,7 @@ fn events_with_other_ids_are_other_facts_even_when_all_else_is_equal() {
             json!({"reason": "overdue"}),
         ),
     ];
-    let folded = fold(&events, at("2026-11-03T00:00:00Z"), &no_sites_taken);
+    let folded = fold(&events, &on_time(), at("2026-11-03T00:00:00Z"), &no_sites_taken);
     assert!(folded.tenant.expect("created").suspended);
     assert!(
         folded.outcomes.iter().all(|(_, o)| *o == Outcome::Applied),
@@ -202,6 +255,7 @@ fn an_absent_sequence_counts_as_zero() {
     );
     let folded = fold(
         &[rename, trial],
+        &on_time(),
         at("2026-11-02T00:00:00Z"),
         &no_sites_taken,
     );

@@ -85,12 +85,14 @@ fn allowed(l: Option<Lifecycle>, suspended: bool, t: EventType) -> bool {
         (SubscriptionUnsuspended, Some(_)) => suspended,
         (SiteRenamed | DataDeletionRequested, Some(l)) => l != Deleted,
         (TrialStarted, Some(_)) => false,
-        // Without `force`, an admin may only delete a tenant that is deactivated already.
-        (AdminDeletionRequested, Some(l)) => l == Deactivated,
+        // Without `force`, an admin may only delete a tenant that is deactivated already. Here
+        // DELETED is a deletion fallen due by the events, which the fold carries out in catalog
+        // time (CONTRACT.md section 8): until then an admin's request changes nothing and is
+        // accepted, and a hold may still be placed.
+        (AdminDeletionRequested, Some(l)) => matches!(l, Deactivated | Deleted),
         (AdminDeletionCancelled, _) => unreachable!("judged by the fold, not by `apply`"),
-        // These tenants hold no legal hold: one can be placed on any tenant not deleted, and
-        // none lifted.
-        (AdminHoldPlaced, Some(l)) => l != Deleted,
+        // These tenants hold no legal hold: one can be placed on any tenant, and none lifted.
+        (AdminHoldPlaced, Some(_)) => true,
         (AdminHoldLifted, Some(_)) => false,
         // A move step carried out is recorded for any tenant that is not deleted.
         (AdminMoveRequested | AdminMoveAdvanced | AdminMoveCancelled, Some(l)) => l != Deleted,

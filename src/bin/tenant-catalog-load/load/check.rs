@@ -2,12 +2,12 @@
 //! must be, and counts the events it lost.
 
 use chrono::{DateTime, Duration, Utc};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use tenant_catalog::apply::GlobalSites;
 use tenant_catalog::catalog::tenants::{self, TenantRow};
 use tenant_catalog::catalog::{Db, Doing, StoreError};
 use tenant_catalog::domain::TenantId;
-use tenant_catalog::lifecycle::{Event, OutcomeKind};
+use tenant_catalog::lifecycle::{Arrivals, Event, OutcomeKind};
 use uuid::Uuid;
 
 /// What the checker found.
@@ -25,9 +25,6 @@ pub struct Report {
     pub redeliveries_seen: i64,
     /// Tenants that match the fold of their events.
     pub matching: usize,
-    /// Tenants deleted early: some earlier state of the catalog already folded to DELETED, and
-    /// what arrived after that was rejected, as the contract allows.
-    pub deleted_early: usize,
     /// Tenants whose state differs from the fold of their events (must be 0): an event lost,
     /// applied twice or judged wrongly would show here.
     pub mismatched: usize,
@@ -53,21 +50,35 @@ pub fn read_events(text: &str) -> Result<Vec<Event>, String> {
 /// How many tenants the checker reads per query.
 const CHUNK: usize = 2000;
 
-/// Compares the catalog with the fold of `events` at `now`, site claims judged across all
-/// tenants in contract order (one global fold). A tenant whose scheduler may not have fired a
-/// timer of the last few seconds yet is compared at `now - 10 s` as well.
-pub async fn check(db: &Db, events: &[Event], now: DateTime<Utc>) -> Result<Report, StoreError> {
-    let sites = GlobalSites::of(events, now);
+/// Compares the catalog with the in-order fold of `events` at `now`: each tenant's events
+/// all known at once, when the catalog stored the last of them, and any deletion carried out
+/// `grace` after that (CONTRACT.md section 8: a history whose events arrive within the grace
+/// of one another ends so, whatever their order). Site claims are judged across all tenants in
+/// contract order (one global fold). A tenant whose scheduler may not have fired a timer of the
+/// last few seconds yet is compared at `now - 10 s` as well. There is no leeway for a tenant
+/// deleted before all its events were read: that is a difference.
+pub async fn check(
+    db: &Db,
+    events: &[Event],
+    grace: Duration,
+    now: DateTime<Utc>,
+) -> Result<Report, StoreError> {
     let mut by_tenant: HashMap<TenantId, Vec<Event>> = HashMap::new();
     for e in events {
         by_tenant.entry(e.tenant_id).or_default().push(e.clone());
     }
+    let ids: Vec<TenantId> = by_tenant.keys().copied().collect();
+    let last = last_received(db, &ids).await?;
+    let mut arrivals = Arrivals::new(grace);
+    for e in events {
+        arrivals.insert(e.id, last.get(&e.tenant_id).copied().unwrap_or(now));
+    }
+    let sites = GlobalSites::of(events, arrivals, now);
     let mut report = Report {
         distinct_events: events.len(),
         tenants: by_tenant.len(),
         ..Report::default()
     };
-    let ids: Vec<TenantId> = by_tenant.keys().copied().collect();
     for chunk in ids.chunks(CHUNK) {
         let mut tx = db.begin().await.doing(|| "starting to read".into())?;
         let rows = tenants::load_many(&mut *tx, chunk).await?;
@@ -81,7 +92,7 @@ pub async fn check(db: &Db, events: &[Event], now: DateTime<Utc>) -> Result<Repo
         .await
         .doing(|| "reading stored events".into())?;
         tx.rollback().await.doing(|| "ending the read".into())?;
-        let mut judged: HashMap<Uuid, Option<String>> = HashMap::new();
+        let mut judged: HashSet<Uuid> = HashSet::new();
         for s in stored {
             report.redeliveries_seen += i64::from(s.deliveries - 1);
             match OutcomeKind::parse(&s.outcome) {
@@ -89,17 +100,16 @@ pub async fn check(db: &Db, events: &[Event], now: DateTime<Utc>) -> Result<Repo
                 Some(OutcomeKind::Duplicate) => report.duplicate += 1,
                 _ => report.rejected += 1,
             }
-            judged.insert(s.event_id, s.reason);
+            judged.insert(s.event_id);
         }
         for id in chunk {
             let events = &by_tenant[id];
             report.lost += events
                 .iter()
-                .filter(|e| !judged.contains_key(&e.id.as_uuid()))
+                .filter(|e| !judged.contains(&e.id.as_uuid()))
                 .count();
-            match compare(&sites, *id, events, rows.get(id), &judged, now) {
+            match compare(&sites, *id, events, rows.get(id), now) {
                 Verdict::Matches => report.matching += 1,
-                Verdict::DeletedEarly => report.deleted_early += 1,
                 Verdict::Differs(why) => {
                     report.mismatched += 1;
                     if report.examples.len() < 10 {
@@ -112,9 +122,32 @@ pub async fn check(db: &Db, events: &[Event], now: DateTime<Utc>) -> Result<Repo
     Ok(report)
 }
 
+/// When the catalog stored the latest event of each tenant.
+async fn last_received(
+    db: &Db,
+    ids: &[TenantId],
+) -> Result<HashMap<TenantId, DateTime<Utc>>, StoreError> {
+    let mut last = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let uuids: Vec<Uuid> = chunk.iter().map(TenantId::as_uuid).collect();
+        let rows = sqlx::query!(
+            r#"select tenant_id, max(received_at) as "at!"
+               from tenant_events where tenant_id = any($1) group by tenant_id"#,
+            &uuids
+        )
+        .fetch_all(db)
+        .await
+        .doing(|| "reading when events were stored".into())?;
+        last.extend(
+            rows.into_iter()
+                .map(|r| (TenantId::from_uuid(r.tenant_id), r.at)),
+        );
+    }
+    Ok(last)
+}
+
 enum Verdict {
     Matches,
-    DeletedEarly,
     Differs(String),
 }
 
@@ -124,7 +157,6 @@ fn compare(
     id: TenantId,
     events: &[Event],
     row: Option<&TenantRow>,
-    judged: &HashMap<Uuid, Option<String>>,
     now: DateTime<Utc>,
 ) -> Verdict {
     let same = |events: &[Event], at: DateTime<Utc>| {
@@ -139,24 +171,6 @@ fn compare(
     };
     if same(events, now) || same(events, now - Duration::seconds(10)) {
         return Verdict::Matches;
-    }
-    if let Some(r) = row.filter(|r| r.is_deleted()) {
-        // The events the catalog had when it carried out the deletion: those not rejected as
-        // coming after it.
-        let before: Vec<Event> = events
-            .iter()
-            .filter(|e| {
-                !judged.get(&e.id.as_uuid()).is_some_and(|reason| {
-                    reason
-                        .as_deref()
-                        .is_some_and(|r| r.contains("a carried-out deletion is final"))
-                })
-            })
-            .cloned()
-            .collect();
-        if before.len() < events.len() && same(&before, r.tenant.deleted_at.unwrap_or(now)) {
-            return Verdict::DeletedEarly;
-        }
     }
     let expected = sites.fold(id, events, now).tenant;
     Verdict::Differs(format!(
@@ -234,7 +248,7 @@ mod tests {
         );
         let events = events_of(&plan);
         let now = Utc::now();
-        let sites = GlobalSites::of(&events, now);
+        let sites = GlobalSites::of(&events, Arrivals::new(Duration::zero()), now);
         let mut by_tenant: HashMap<TenantId, Vec<Event>> = HashMap::new();
         for e in &events {
             by_tenant.entry(e.tenant_id).or_default().push(e.clone());
@@ -283,22 +297,21 @@ mod tests {
             .filter(|e| e.tenant_id == first)
             .cloned()
             .collect();
-        let sites = GlobalSites::of(&events, now);
+        let sites = GlobalSites::of(&events, Arrivals::new(Duration::zero()), now);
         let tenant = sites.fold(first, &mine, now).tenant.expect("created");
         let row = TenantRow::project(&tenant, None);
-        let judged = HashMap::new();
         assert!(matches!(
-            compare(&sites, first, &mine, Some(&row), &judged, now),
+            compare(&sites, first, &mine, Some(&row), now),
             Verdict::Matches
         ));
         let mut tampered = row.clone();
         tampered.tenant.suspended = !tampered.tenant.suspended;
         assert!(matches!(
-            compare(&sites, first, &mine, Some(&tampered), &judged, now),
+            compare(&sites, first, &mine, Some(&tampered), now),
             Verdict::Differs(_)
         ));
         assert!(matches!(
-            compare(&sites, first, &mine, None, &judged, now),
+            compare(&sites, first, &mine, None, now),
             Verdict::Differs(_)
         ));
     }
