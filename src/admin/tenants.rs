@@ -216,15 +216,7 @@ async fn tenant_action(
     if tenants::load_many(&mut *tx, &[id]).await?.is_empty() {
         return Err(not_found(id));
     }
-    let acted = act(
-        &mut tx,
-        id,
-        &who.subject,
-        action,
-        Utc::now(),
-        &state.rules,
-    )
-    .await?;
+    let acted = act(&mut tx, id, &who.subject, action, Utc::now(), &state.rules).await?;
     let row = tenants::load_many(&mut *tx, &[id])
         .await?
         .remove(&id)

@@ -217,4 +217,3 @@ mod tests {
         assert!("weekly".parse::<Cycle>().is_err());
     }
 }
-

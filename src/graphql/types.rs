@@ -44,6 +44,7 @@ pub struct Past {
     history: Vec<HistoryEntry>,
     steps: Vec<Step>,
     events: Vec<Event>,
+    fell_due: Option<DateTime<Utc>>,
 }
 
 impl Tenant {
@@ -58,6 +59,7 @@ impl Tenant {
                 history: p.history,
                 steps: p.steps,
                 events: p.events,
+                fell_due: p.fell_due,
             }),
         )
     }
@@ -140,7 +142,7 @@ impl Tenant {
     /// refold of the history, like `history`.
     async fn explanation(&self, ctx: &async_graphql::Context<'_>) -> Result<Explanation> {
         let e = match &self.1 {
-            Some(past) => history::explain(&self.0, &past.steps, &past.events, None),
+            Some(past) => history::explain(&self.0, &past.steps, &past.events, past.fell_due, None),
             None => {
                 let cx = ctx.data_unchecked::<Context>();
                 history::explain_now(&cx.db, &self.0, cx.rules.grace)

@@ -58,6 +58,8 @@ pub struct PastTenant {
     /// The fold's changes of state, and the events it read, for [`super::explain`].
     pub steps: Vec<Step>,
     pub events: Vec<Event>,
+    /// When its deletion fell due by the events, if it waits to be carried out.
+    pub fell_due: Option<DateTime<Utc>>,
 }
 
 /// A tenant's history refolded at an instant: what the past and explanations share.
@@ -175,6 +177,7 @@ pub async fn tenant_at(
         history,
         steps: folded.steps,
         events,
+        fell_due: folded.fell_due,
     }))
 }
 

@@ -93,11 +93,13 @@ fn named(c: &CauseView) -> String {
     s
 }
 
-/// Explains `t` (now or at a past instant) from the `steps` of the fold of its `events`.
+/// Explains `t` (now or at a past instant) from the `steps` of the fold of its `events`;
+/// `fell_due` is when its deletion fell due by the events, if it waits to be carried out.
 pub fn explain(
     t: &TenantSnapshot,
     steps: &[Step],
     events: &[Event],
+    fell_due: Option<DateTime<Utc>>,
     moving: Option<&Move>,
 ) -> Explanation {
     let events: Vec<&Event> = events.iter().collect();
@@ -126,7 +128,7 @@ pub fn explain(
             (Some(at), cause)
         }
     };
-    let next = next_steps(t);
+    let next = next_steps(t, fell_due);
     let mut summary = format!(
         "{}: {}",
         if t.serving { "Served" } else { "Not served" },
@@ -198,22 +200,27 @@ pub fn explain(
 }
 
 /// The timers armed in the tenant's state, and the deletion they lead to.
-fn next_steps(t: &TenantSnapshot) -> Vec<Next> {
+fn next_steps(t: &TenantSnapshot, fell_due: Option<DateTime<Utc>>) -> Vec<Next> {
     let grace = Duration::days(DELETION_GRACE_DAYS);
     let held = t.legal_hold.is_some();
     let deletion = |due: Option<DateTime<Utc>>| Next {
         next_type: Timer::DeletionDue.as_str().into(),
         at: due.filter(|_| !held),
-        what: match (due, held) {
-            (Some(due), true) => format!(
+        what: match (due, held, fell_due) {
+            (Some(due), true, _) => format!(
                 "the deletion (due {}) waits for the legal hold to be lifted.",
                 rfc(due)
             ),
-            (Some(due), false) => format!(
+            (Some(due), false, Some(fell)) => format!(
+                "the deletion waits for late events until {} (it fell due at {} by the events); then site, hosts and products are purged and the shard slot freed, unless an event stored before then undoes it, such as a conversion.",
+                rfc(due),
+                rfc(fell)
+            ),
+            (Some(due), false, None) => format!(
                 "deleted at {}: site, hosts and products purged, shard slot freed.",
                 rfc(due)
             ),
-            (None, _) => "deleted: site, hosts and products purged, shard slot freed.".into(),
+            (None, _, _) => "deleted: site, hosts and products purged, shard slot freed.".into(),
         },
     };
     let deactivation = |timer: Timer, at: DateTime<Utc>, what: &str| {

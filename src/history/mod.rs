@@ -25,6 +25,8 @@ pub async fn explain_now(
         refold(db, tenant.id, When::KnownAt(Utc::now()), grace),
         moves::running_of(db, tenant.id),
     )?;
-    let (steps, events) = refolded.map_or_else(Default::default, |r| (r.folded.steps, r.events));
-    Ok(explain(tenant, &steps, &events, moving.as_ref()))
+    let (steps, events, fell_due) = refolded.map_or_else(Default::default, |r| {
+        (r.folded.steps, r.events, r.folded.fell_due)
+    });
+    Ok(explain(tenant, &steps, &events, fell_due, moving.as_ref()))
 }

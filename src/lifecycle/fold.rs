@@ -105,6 +105,9 @@ pub struct Folded {
     /// When an admin's immediate deletion request was applied, if one was: an act in catalog
     /// time, so the deletion it makes due waits for no grace.
     pub immediate: Option<DateTime<Utc>>,
+    /// When the deletion fell due by the events, while it is not carried out yet (it waits
+    /// for late news, or for a legal hold to be lifted).
+    pub fell_due: Option<DateTime<Utc>>,
 }
 
 /// One change of a tenant's lifecycle state or suspension in the fold.
@@ -353,8 +356,12 @@ fn pending(mut verdict: Folded, window: &Window) -> Folded {
     match t.lifecycle {
         Lifecycle::Deleted => {
             t.lifecycle = Lifecycle::Deactivated;
-            t.deleted_at = None;
-            if verdict.fired.last().is_some_and(|f| f.0 == Timer::DeletionDue) {
+            verdict.fell_due = t.deleted_at.take();
+            if verdict
+                .fired
+                .last()
+                .is_some_and(|f| f.0 == Timer::DeletionDue)
+            {
                 verdict.fired.pop();
             }
             if verdict
@@ -485,5 +492,6 @@ fn fold_pass(
         fired,
         steps,
         immediate,
+        fell_due: None,
     }))
 }

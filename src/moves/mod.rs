@@ -23,9 +23,7 @@ use crate::apply::admin::record_admin_event;
 use crate::catalog::moves::{self as store, Move};
 use crate::catalog::tenants::{self, TenantRow};
 use crate::catalog::{StoreError, Tx, outbox, shards};
-use crate::domain::{
-    EventId, MoveId, MoveOrigin, MovePhase, Placement, Rules, ShardId, TenantId,
-};
+use crate::domain::{EventId, MoveId, MoveOrigin, MovePhase, Placement, Rules, ShardId, TenantId};
 use crate::lifecycle::{EventKind, MoveStep, MoveStepKind};
 use crate::snapshot::{MoveNote, TenantSnapshot};
 use chrono::{DateTime, SubsecRound, Utc};

@@ -10,7 +10,10 @@ use tenant_catalog::amqp::EventPublisher;
 
 #[tokio::test]
 async fn kill_9_and_a_dropped_broker_connection_lose_nothing() {
-    let app = spawn_app().await;
+    // A grace longer than the kills can delay a tenant's deliveries (the broker requeues what a
+    // killed process held): each tenant's shuffled history arrives within it, so it ends as
+    // its in-order fold.
+    let app = spawn_app_with(&[("DELETION_GRACE_SECS", "60")]).await;
     let key = std::env::temp_dir().join(format!("tc-faults-{}.pem", uuid::Uuid::new_v4()));
     let mut child = serve_process(&app, "127.0.0.1:0", &key);
 

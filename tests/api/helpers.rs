@@ -332,13 +332,25 @@ impl TestApp {
     ) -> crate::load::check::Report {
         let text: String = plan.events.iter().map(|e| format!("{e}\n")).collect();
         let events = crate::load::check::read_events(&text).expect("generated events parse");
-        self.wait_for(90, "the catalog to hold every event", || async {
-            let r = crate::load::check::check(&self.db, &events, self.settings.deletion_grace, Utc::now())
-                .await
-                .expect("catalog readable");
-            r.ok().then_some(r)
-        })
-        .await
+        let deadline = Instant::now() + std::time::Duration::from_secs(90);
+        loop {
+            let r = crate::load::check::check(
+                &self.db,
+                &events,
+                self.settings.deletion_grace,
+                Utc::now(),
+            )
+            .await
+            .expect("catalog readable");
+            if r.ok() {
+                return r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after 90 s waiting for the catalog to hold every event: {r:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
     }
 
     /// Waits until every event given is stored (whatever its outcome).
@@ -607,6 +619,10 @@ pub fn serve_process(app: &TestApp, http_addr: &str, key: &std::path::Path) -> s
         .arg("serve")
         .env("DATABASE_URL", &app.settings.database_url)
         .env("AMQP_URL", &app.settings.amqp_url)
+        .env(
+            "DELETION_GRACE_SECS",
+            app.settings.deletion_grace.num_seconds().to_string(),
+        )
         .env("HTTP_ADDR", http_addr)
         .env("AUTH_SIGNING_KEY", key)
         .env("LOG_FORMAT", "json")

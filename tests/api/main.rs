@@ -17,6 +17,7 @@ mod cli;
 mod concurrency;
 mod explanation;
 mod faults;
+mod grace;
 mod graphql;
 mod hold;
 mod http;

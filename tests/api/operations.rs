@@ -239,7 +239,8 @@ async fn dead_letters_can_be_listed_and_replayed() {
 
 #[tokio::test]
 async fn sigterm_under_load_finishes_in_flight_work_and_loses_nothing() {
-    let app = spawn_app().await;
+    // Each tenant's shuffled history arrives within the grace: it ends as its in-order fold.
+    let app = spawn_app_with(&[("DELETION_GRACE_SECS", "10")]).await;
     // Only the child consumes: stop the in-process serve.
     let mut app = app;
     app.stop().await;
@@ -249,6 +250,7 @@ async fn sigterm_under_load_finishes_in_flight_work_and_loses_nothing() {
             .arg("serve")
             .env("DATABASE_URL", &app.settings.database_url)
             .env("AMQP_URL", &app.settings.amqp_url)
+            .env("DELETION_GRACE_SECS", "10")
             .env("HTTP_ADDR", "127.0.0.1:0")
             .env("AUTH_SIGNING_KEY", &key)
             .env("RUST_LOG", "off")

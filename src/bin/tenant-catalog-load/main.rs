@@ -247,7 +247,8 @@ async fn check_catalog(
     let db = catalog::connect(settings).await?;
     let deadline = Instant::now() + Duration::from_secs(wait);
     let report = loop {
-        let report = check::check(&db, &events, settings.deletion_grace, chrono::Utc::now()).await?;
+        let report =
+            check::check(&db, &events, settings.deletion_grace, chrono::Utc::now()).await?;
         if report.ok() || Instant::now() >= deadline {
             break report;
         }

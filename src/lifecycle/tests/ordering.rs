@@ -89,7 +89,11 @@ fn arb_arrivals(history: Vec<Event>) -> impl Strategy<Value = (Vec<Event>, Arriv
         let mut arrivals = Arrivals::new(Duration::hours(1));
         for (e, hours) in history.iter().zip(delays) {
             let late = !e.kind.event_type().is_admin();
-            let delay = if late { Duration::hours(hours) } else { Duration::zero() };
+            let delay = if late {
+                Duration::hours(hours)
+            } else {
+                Duration::zero()
+            };
             arrivals.insert(e.id, e.occurred_at + delay);
         }
         (history.clone(), arrivals)
@@ -219,7 +223,12 @@ fn events_with_other_ids_are_other_facts_even_when_all_else_is_equal() {
             json!({"reason": "overdue"}),
         ),
     ];
-    let folded = fold(&events, &on_time(), at("2026-11-03T00:00:00Z"), &no_sites_taken);
+    let folded = fold(
+        &events,
+        &on_time(),
+        at("2026-11-03T00:00:00Z"),
+        &no_sites_taken,
+    );
     assert!(folded.tenant.expect("created").suspended);
     assert!(
         folded.outcomes.iter().all(|(_, o)| *o == Outcome::Applied),

@@ -53,6 +53,9 @@ pub struct Spec {
     pub seed: u64,
 }
 
+/// How many deliveries apart the first and last of one tenant's deliveries are at most.
+const CLUSTER: u64 = 200;
+
 /// A generated stream.
 pub struct Plan {
     /// Every distinct event, as JSON.
@@ -75,20 +78,39 @@ pub fn generate(spec: &Spec, now: DateTime<Utc>) -> Plan {
     for n in 0..spec.tenants {
         lifecycle(&mut rng, &sites, n, now, &mut events);
     }
-    let mut deliveries: Vec<Vec<u8>> = events.iter().map(|e| e.to_string().into_bytes()).collect();
+    let mut deliveries: Vec<&Value> = events.iter().collect();
     for e in &events {
         if rng.chance(spec.duplicates) {
-            deliveries.push(e.to_string().into_bytes());
+            deliveries.push(e);
         }
-    }
-    for i in 0..spec.poison {
-        deliveries.push(poison(&mut rng, i, now));
     }
     // Fisher-Yates: any order, as the bus promises none.
     for i in (1..deliveries.len()).rev() {
         let j = rng.below(i as u64 + 1) as usize;
         deliveries.swap(i, j);
     }
+    // Then each tenant's deliveries (in that random order among themselves) close together at
+    // a random place of the stream, as a backlog of one tenant arrives: whole histories late
+    // and shuffled, each within moments, so within any grace of a few seconds (CONTRACT.md
+    // section 8: such a history ends as its in-order fold).
+    let total = deliveries.len() as u64 + spec.poison as u64;
+    let mut starts: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut keyed: Vec<(u64, Vec<u8>)> = deliveries
+        .into_iter()
+        .map(|e| {
+            let tenant = e["tenant_id"].as_str().unwrap_or_default().to_owned();
+            let start = *starts
+                .entry(tenant)
+                .or_insert_with(|| rng.below(total.max(1)));
+            (start + rng.below(CLUSTER), e.to_string().into_bytes())
+        })
+        .collect();
+    for i in 0..spec.poison {
+        let at = rng.below(total.max(1));
+        keyed.push((at, poison(&mut rng, i, now)));
+    }
+    keyed.sort_by_key(|(key, _)| *key);
+    let deliveries = keyed.into_iter().map(|(_, d)| d).collect();
     Plan { events, deliveries }
 }
 

@@ -1,0 +1,223 @@
+//! Nothing destroyed on the strength of late news (CONTRACT.md section 8): a deletion that falls
+//! due by the events is carried out only once `DELETION_GRACE_SECS` have passed since the
+//! tenant's latest stored commerce event, and a legal hold stops every deletion not carried out
+//! when it was placed, whatever the date of the request behind it.
+
+use crate::helpers::*;
+use chrono::{Duration, Utc};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tenant_catalog::apply::replay;
+
+/// A paid subscription of a year from now.
+fn conversion(c: &mut Commerce, days_ago_: i64) -> Value {
+    c.event(
+        "subscription.activated",
+        days_ago(days_ago_),
+        json!({"plan": "premium", "cycle": "annual",
+               "current_period_end": (Utc::now() + Duration::days(265)).to_rfc3339()}),
+    )
+}
+
+/// When the catalog first stored the tenant's only event.
+async fn received(app: &TestApp, id: &str) -> chrono::DateTime<Utc> {
+    let history = app.history(id).await;
+    assert_eq!(history.len(), 1, "{history:?}");
+    history[0].received_at
+}
+
+/// `verify` as a library call: every row is the fold of its events and their arrival instants.
+async fn assert_verified(app: &TestApp) {
+    let replayed = replay::replay(&app.db, &app.settings.rules(), false, |_| {}, |_| {})
+        .await
+        .expect("replayed");
+    assert_eq!(replayed.differing, 0, "every row is its history's fold");
+}
+
+#[tokio::test]
+async fn a_paying_customers_trial_and_conversion_delivered_months_late_end_active() {
+    let app = spawn_app_with(&[("DELETION_GRACE_SECS", "3600")]).await;
+    let mut c = Commerce::new();
+    let site = unique_site("late");
+    // The trial began 120 days ago: it ended, and its deletion fell due, long ago. The customer
+    // paid 100 days ago, before the trial ended; both messages arrive only now.
+    let trial = c.trial(days_ago(120), &site, "eu");
+    let paid = conversion(&mut c, 100);
+    let id = c.tenant_id.clone();
+
+    app.publish(&trial).await;
+    let waiting = app
+        .wait_tenant(&id, "the trial stored", |t| t.version >= 1)
+        .await;
+    let stored_at = received(&app, &id).await;
+    assert_eq!(
+        (waiting.lifecycle.as_str(), waiting.state.as_str()),
+        ("DEACTIVATED", "DEACTIVATED"),
+        "the trial alone ended long ago, but its deletion waits for late events: {waiting:?}"
+    );
+    assert_eq!(
+        waiting.site.as_deref(),
+        Some(site.as_str()),
+        "nothing purged"
+    );
+    assert_eq!(
+        waiting.deletion_due_at,
+        Some(stored_at + Duration::seconds(3600)),
+        "deletionDueAt is when the deletion will be carried out"
+    );
+    assert_eq!(waiting.next_timer_at, waiting.deletion_due_at);
+    let shown = app
+        .query(
+            "query($id: ID!) { tenant(id: $id) { state host explanation { summary } } }",
+            json!({"id": id}),
+        )
+        .await;
+    let summary = shown["tenant"]["explanation"]["summary"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        summary.contains("deletion waits for late events until"),
+        "{summary}"
+    );
+    assert_eq!(shown["tenant"]["host"], format!("{site}.example.net"));
+
+    app.publish(&paid).await;
+    let active = app
+        .wait_tenant(&id, "ACTIVE", |t| t.state == "ACTIVE")
+        .await;
+    assert_eq!(active.lifecycle, "ACTIVE");
+    assert_eq!(active.site.as_deref(), Some(site.as_str()));
+    assert_eq!((active.deletion_due_at, active.deleted_at), (None, None));
+    assert_eq!(active.next_timer_at, None);
+    let outcomes: Vec<String> = app
+        .history(&id)
+        .await
+        .iter()
+        .map(|e| e.outcome.to_string())
+        .collect();
+    assert_eq!(outcomes, ["applied", "applied"]);
+    assert_verified(&app).await;
+}
+
+#[tokio::test]
+async fn an_overdue_deletion_is_carried_out_once_the_grace_after_the_last_event_has_passed() {
+    let app = spawn_app_with(&[("DELETION_GRACE_SECS", "2")]).await;
+    let mut c = Commerce::new();
+    let site = unique_site("lapsed");
+    let trial = c.trial(days_ago(120), &site, "us");
+    let id = c.tenant_id.clone();
+
+    app.publish(&trial).await;
+    let waiting = app
+        .wait_tenant(&id, "the trial stored", |t| t.version >= 1)
+        .await;
+    assert_eq!(waiting.state, "DEACTIVATED", "{waiting:?}");
+    let due = received(&app, &id).await + Duration::seconds(2);
+    assert_eq!(waiting.deletion_due_at, Some(due));
+
+    let deleted = app
+        .wait_tenant(&id, "DELETED", |t| t.state == "DELETED")
+        .await;
+    assert_eq!(
+        deleted.deleted_at,
+        Some(due),
+        "carried out when the grace after the last stored event ended"
+    );
+    assert_eq!(deleted.site, None);
+
+    // A conversion that arrives after that comes too late: the deletion was carried out.
+    let late = conversion(&mut c, 100);
+    app.publish(&late).await;
+    let judged = app
+        .wait_for(10, "the late conversion judged", || async {
+            let h = app.history(&id).await;
+            (h.len() == 2).then_some(h)
+        })
+        .await;
+    let late_entry = judged
+        .iter()
+        .find(|e| e.event_type == "subscription.activated")
+        .expect("stored");
+    assert_eq!(late_entry.outcome.to_string(), "rejected");
+    assert!(
+        late_entry
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("a carried-out deletion is final")),
+        "{late_entry:?}"
+    );
+    assert_eq!(
+        app.tenant(&id).await.map(|t| t.state),
+        Some("DELETED".into())
+    );
+    assert_verified(&app).await;
+}
+
+#[tokio::test]
+async fn a_hold_placed_before_a_late_earlier_dated_deletion_request_keeps_the_tenant() {
+    // No grace: only the hold stands between the request and the purge.
+    let app = spawn_app().await;
+    let mut c = active_tenant(&app, "de").await;
+    let id = c.tenant_id.clone();
+    let hold = format!("/admin/v1/tenants/{id}/hold");
+    let (status, placed) = app
+        .admin(
+            Method::PUT,
+            &hold,
+            Some(json!({"reason": "litigation 2026-31"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{placed}");
+    let held_since = time(&placed["legal_hold"]["since"]);
+
+    // Commerce asked for deletion a day before the hold; the message arrives after it.
+    let request = c.event(
+        "data.deletion_requested",
+        held_since - Duration::days(1),
+        json!({"reason": "customer request"}),
+    );
+    app.publish(&request).await;
+    let held = app
+        .wait_tenant(&id, "DEACTIVATED", |t| t.state == "DEACTIVATED")
+        .await;
+    assert_eq!(held.lifecycle, "DEACTIVATED", "{held:?}");
+    assert!(held.site.is_some(), "nothing purged while held: {held:?}");
+    assert_eq!(held.next_timer_at, None, "nothing is scheduled while held");
+    let view = app
+        .wait_for(10, "the request judged", || async {
+            let (_, v) = app
+                .admin(Method::GET, &format!("/admin/v1/tenants/{id}"), None)
+                .await;
+            let judged = v["history"]
+                .as_array()
+                .is_some_and(|h| h.iter().any(|e| e["type"] == "data.deletion_requested"));
+            judged.then_some(v)
+        })
+        .await;
+    assert_eq!(view["state"], "DEACTIVATED", "{view}");
+    assert_eq!(view["legal_hold"]["reason"], "litigation 2026-31");
+    assert!(view["host"].is_string(), "the host is kept: {view}");
+    let route = app
+        .query(
+            "query($id: ID!) { route(tenantId: $id) { state serving } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(route["route"]["state"], "DEACTIVATED", "{route}");
+
+    let lifted_after = micros(Utc::now());
+    let (status, lifted) = app
+        .admin(
+            Method::DELETE,
+            &hold,
+            Some(json!({"reason": "case closed"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{lifted}");
+    assert_eq!(
+        lifted["state"], "DELETED",
+        "carried out once lifted: {lifted}"
+    );
+    assert!(time(&lifted["deleted_at"]) >= lifted_after, "{lifted}");
+    assert_verified(&app).await;
+}
