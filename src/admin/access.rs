@@ -1,11 +1,13 @@
 //! Who may act: the bearer token, checked by [`super::audit::gate`] before any routing, and
-//! spent on a write, in the write's transaction, so that a captured request cannot be replayed.
+//! spent at its first presentation to a write endpoint, committed before the write begins and
+//! whatever becomes of the write (CONTRACT.md section 8), so that a captured request cannot be
+//! replayed, not even one whose first answer was a refusal.
 
 use super::AdminState;
 use super::audit::{Reply, record};
 use crate::auth::Principal;
 use crate::catalog::admin as store;
-use crate::catalog::{Doing, Tx};
+use crate::catalog::{Db, Doing, Tx};
 use crate::error::{ApiError, Code};
 use actix_web::{HttpMessage, HttpRequest};
 use chrono::{DateTime, Utc};
@@ -21,13 +23,16 @@ pub(super) fn caller(req: &HttpRequest) -> Result<Principal, ApiError> {
     })
 }
 
-/// Spends the token on this write, in its transaction; a token seen before is a replay.
-pub(super) async fn spend(tx: &mut Tx, who: &Principal) -> Result<(), ApiError> {
+/// Spends the token on a write, at once and for good, before anything else is read of the
+/// request (the gate calls it): a token seen before is a replay. Tokens past their expiry are
+/// forgotten first.
+pub(super) async fn spend(db: &Db, who: &Principal) -> Result<(), ApiError> {
+    store::forget_expired_tokens(db).await?;
     let expires_at = i64::try_from(who.expires_at)
         .ok()
         .and_then(|s| DateTime::<Utc>::from_timestamp(s, 0))
         .unwrap_or(DateTime::<Utc>::MAX_UTC);
-    if store::use_token(tx, &who.issuer, &who.token_id, expires_at).await? {
+    if store::use_token(db, &who.issuer, &who.token_id, expires_at).await? {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -37,16 +42,13 @@ pub(super) async fn spend(tx: &mut Tx, who: &Principal) -> Result<(), ApiError> 
     }
 }
 
-/// Starts an admin write: tokens past their expiry forgotten, a transaction begun, and the
-/// caller's token spent in it.
-pub(super) async fn begin_write(state: &AdminState, who: &Principal) -> Result<Tx, ApiError> {
-    store::forget_expired_tokens(&state.db).await?;
-    let mut tx = state
+/// Starts an admin write's transaction (the gate has spent the caller's token).
+pub(super) async fn begin_write(state: &AdminState) -> Result<Tx, ApiError> {
+    let tx = state
         .db
         .begin()
         .await
         .doing(|| "starting an admin transaction".into())?;
-    spend(&mut tx, who).await?;
     Ok(tx)
 }
 

@@ -3,7 +3,9 @@
 //! The gate checks the bearer token before any routing: a request without a valid token is
 //! answered 401 (400 for two `Authorization` headers) whatever its path or method, logged
 //! (escaped, bounded) and counted in `tenant_catalog_admin_refused_total`, and never written
-//! to the database, so that nobody without a token can fill the audit table. Every request
+//! to the database, so that nobody without a token can fill the audit table. A valid token
+//! presented to a write (any method but GET, HEAD and OPTIONS) is spent before the handler
+//! runs, so it cannot be replayed whatever the first answer was (CONTRACT.md section 8). Every request
 //! with a valid token is audited (who, what, how it ended): logged under target `audit` and
 //! written to `admin_audit`. A write's handler writes its audit row in the write's own
 //! transaction ([`record`]), so the action and its audit row commit together or not at all;
@@ -22,7 +24,7 @@ use crate::http::authorization;
 use crate::untrusted::escape_controls;
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, Responder, web};
 use serde_json::Value;
@@ -83,9 +85,17 @@ pub async fn gate(
         }
     };
     req.extensions_mut().insert(principal.clone());
-    let response = match Verifier::require(principal, Scope::Admin) {
+    // A token presented to a write endpoint is spent now, whatever becomes of the write.
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let spent = match writes {
+        true => super::access::spend(&state.db, &principal).await,
+        false => Ok(()),
+    };
+    let response = match spent
+        .and_then(|()| Verifier::require(principal, Scope::Admin).map_err(ApiError::from))
+    {
         Ok(_) => next.call(req).await?,
-        Err(forbidden) => req.error_response(ApiError::from(forbidden)),
+        Err(refused) => req.error_response(refused),
     };
     let entry = entry(response.request(), response.status(), outcome_of(&response));
     log(&entry);

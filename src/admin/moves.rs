@@ -226,7 +226,7 @@ async fn write(
     status: StatusCode,
     step: Step,
 ) -> Result<Reply, ApiError> {
-    let mut tx = begin_write(state, who).await?;
+    let mut tx = begin_write(state).await?;
     let (now, base, by) = (Utc::now(), &state.rules, who.subject.as_str());
     let stepped: Result<Stepped, Refusal> = match step {
         Step::Start(request) => moves::start(&mut tx, &request, now, base).await?,

@@ -39,7 +39,6 @@ pub async fn put_shard(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<Reply, ApiError> {
-    let who = caller(&req)?;
     let id = field("id", ShardId::try_from(path_id(&req)))?;
     let body: ShardRequest = json_body(&req, payload, false).await?;
     let region = field("region", body.region.parse())?;
@@ -50,7 +49,7 @@ pub async fn put_shard(
         .as_deref()
         .map(|s| field("status", s.parse()))
         .transpose()?;
-    let mut tx = begin_write(&state, &who).await?;
+    let mut tx = begin_write(&state).await?;
     let current_status = shards::status(&mut tx, &id).await?;
     let spec = ShardSpec {
         id,
@@ -166,7 +165,7 @@ pub async fn drain_shard(
             )));
         }
     };
-    let mut tx = begin_write(&state, &who).await?;
+    let mut tx = begin_write(&state).await?;
     let answer = match drains::request_drain(&mut tx, &id, &who.subject, batch).await? {
         None => Err(ApiError::not_found(format!(
             "no shard {id}: see GET /admin/v1/shards"

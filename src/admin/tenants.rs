@@ -212,7 +212,7 @@ async fn tenant_action(
     who: &Principal,
     done: impl FnOnce(&Acted, &TenantSnapshot) -> (StatusCode, String),
 ) -> Result<Reply, ApiError> {
-    let mut tx = begin_write(state, who).await?;
+    let mut tx = begin_write(state).await?;
     if tenants::load_many(&mut *tx, &[id]).await?.is_empty() {
         return Err(not_found(id));
     }

@@ -1,8 +1,8 @@
 //! The admin API's own records: the tokens used for writes (replay check) and the audit
 //! trail. Admin actions on tenants are events, applied by `apply::admin`.
 
+use super::Db;
 use super::error::{Doing, StoreError};
-use super::{Db, Tx};
 use crate::domain::TenantId;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -21,7 +21,7 @@ pub async fn forget_expired_tokens(db: &Db) -> Result<(), StoreError> {
 /// Remembers, in the write's transaction, that a token was used for an admin write. `false`
 /// when it was used before: a replay.
 pub async fn use_token(
-    tx: &mut Tx,
+    db: &Db,
     issuer: &str,
     jti: &str,
     expires_at: DateTime<Utc>,
@@ -33,7 +33,7 @@ pub async fn use_token(
         jti,
         expires_at
     )
-    .execute(&mut **tx)
+    .execute(db)
     .await
     .doing(|| "recording the use of an admin token".into())?;
     Ok(inserted.rows_affected() == 1)

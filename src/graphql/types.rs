@@ -125,6 +125,9 @@ impl Tenant {
     async fn cancellation_effective_at(&self) -> Option<DateTime<Utc>> {
         self.0.cancellation_effective_at
     }
+    /// When the deletion will be carried out (DEACTIVATED: the later of when it falls due by
+    /// the events and the grace after the latest stored commerce event; no deletion is carried
+    /// out while a legal hold stands), or, once DELETED, when it fell due by the events.
     async fn deletion_due_at(&self) -> Option<DateTime<Utc>> {
         self.0.deletion_due_at
     }

@@ -697,3 +697,35 @@ async fn the_openapi_document_is_served_and_kept_in_docs() {
         .await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn a_token_is_spent_at_its_first_write_whatever_that_write_answered() {
+    let app = spawn_app().await;
+    let (c, _) = active_tenant(&app).await;
+    let id = &c.tenant_id;
+    let body = || Some(br#"{"reason": "x", "force": true}"#.to_vec());
+    let unknown = uuid::Uuid::new_v4().to_string();
+    for (first_path, first_body, first_status) in [
+        (deletion(&unknown), body(), 404),
+        (deletion(id), Some(br#"{"reason": ""}"#.to_vec()), 400),
+    ] {
+        let admin = format!("Bearer {}", app.token(Scope::Admin));
+        let (status, first) = app
+            .admin_request(Method::POST, &first_path, Some(&admin), first_body)
+            .await;
+        assert_eq!(status, first_status, "{first}");
+        let (status, replay) = app
+            .admin_request(Method::POST, &deletion(id), Some(&admin), body())
+            .await;
+        assert_eq!(
+            (status, &replay["error"]["code"]),
+            (401, &serde_json::json!("token_replayed")),
+            "a token refused once is spent: {replay}"
+        );
+    }
+    assert_eq!(
+        app.tenant(id).await.unwrap().state,
+        "ACTIVE",
+        "no replay changed anything"
+    );
+}

@@ -666,3 +666,29 @@ async fn an_event_arriving_after_the_deletion_keeps_no_site_name() {
     app.wait_queue_drained().await;
     assert!(app.dead_letters().await.is_empty());
 }
+
+#[tokio::test]
+async fn an_event_sent_without_sequence_and_again_with_sequence_0_is_one_event() {
+    let app = spawn_app().await;
+    let mut c = Commerce::new();
+    let mut first = c.direct_purchase(days_ago(2), &unique_site("seq"), "us");
+    first.as_object_mut().expect("object").remove("sequence");
+    let mut again = first.clone();
+    again["sequence"] = json!(0);
+    app.publish(&first).await;
+    app.wait_tenant(&c.tenant_id, "ACTIVE", |t| t.state == "ACTIVE")
+        .await;
+    app.publish(&again).await;
+    let history = app
+        .wait_for(10, "the second delivery counted", || async {
+            let h = app.history(&c.tenant_id).await;
+            (h.first().map(|e| e.deliveries) == Some(2)).then_some(h)
+        })
+        .await;
+    assert_eq!(history.len(), 1, "{history:?}");
+    assert_eq!(history[0].outcome.to_string(), "applied");
+    assert!(
+        app.dead_letters().await.is_empty(),
+        "a redelivery, not other content"
+    );
+}
