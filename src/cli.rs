@@ -258,8 +258,10 @@ async fn show(settings: &Settings, tenant_id: &str) -> Result<(), CliError> {
         None => None,
     };
     // The sentence for a person at a terminal on stderr; stdout stays JSON for programs.
-    if let Some(e) = &explanation {
-        eprintln!("{}", e.summary);
+    match (&explanation, history.is_empty()) {
+        (Some(e), _) => eprintln!("{}", e.summary),
+        (None, false) => eprintln!("{}", crate::history::never_created(id, &history)),
+        (None, true) => eprintln!("The catalog holds no tenant and no event under {id}."),
     }
     let out = serde_json::json!({"tenant": tenant, "explanation": explanation, "history": history});
     println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());

@@ -3,9 +3,9 @@
 //! compares with this.
 
 use super::views::{
-    DeletionCancel, DeletionRequest, DrainRequest, DrainView, ErrorBody, ErrorDetail, HoldRequest,
-    MoveAdvance, MoveCancel, MoveList, MoveRequest, MoveView, PlannedFill, PlannedMove,
-    RebalancePlan, ShardList, ShardRequest, ShardView, TenantView,
+    DeletionCancel, DeletionRequest, DrainRequest, DrainView, ErrorBody, ErrorDetail,
+    EventsOnlyView, HoldRequest, MoveAdvance, MoveCancel, MoveList, MoveRequest, MoveView,
+    PlannedFill, PlannedMove, RebalancePlan, ShardList, ShardRequest, ShardView, TenantView,
 };
 use crate::apply::receipt::{DeletionReceipt, HistoryProof, Purged};
 use crate::catalog::events::HistoryEntry;
@@ -39,6 +39,7 @@ use utoipa::{Modify, OpenApi};
         super::openapi_document,
     ),
     components(schemas(
+        EventsOnlyView,
         DeletionRequest,
         DeletionCancel,
         HoldRequest,

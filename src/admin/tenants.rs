@@ -304,17 +304,20 @@ pub async fn deletion_receipt(
     tag = "tenants",
     params(("id" = uuid::Uuid, Path, description = "The tenant's id")),
     responses(
-        (status = 200, description = "The tenant with its full history in contract order, admin actions included", body = TenantView),
+        (status = 200, description = "The tenant with its full history in contract order, admin actions included; for an id with stored events but no tenant (none of its events created one), an EventsOnlyView with `state: null`", body = TenantView),
         (status = 400, description = "A non-UUID id", body = views::ErrorBody),
         (status = 401, description = "No valid token", body = views::ErrorBody),
         (status = 403, description = "The token lacks scope `admin`", body = views::ErrorBody),
-        (status = 404, description = "Unknown tenant", body = views::ErrorBody),
+        (status = 404, description = "No tenant and no event under this id", body = views::ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn tenant(state: web::Data<AdminState>, req: HttpRequest) -> Result<Reply, ApiError> {
     let id = tenant_id(&req)?;
-    let tenant = snapshot(&state, id).await?;
+    let Some(row) = tenants::get(&state.db, id).await? else {
+        return events_only(&state, id).await;
+    };
+    let tenant = TenantSnapshot::new(row, &state.rules.base);
     let (history, explanation) = tokio::try_join!(
         events::history(&state.db, id),
         history::explain_now(&state.db, &tenant, state.rules.grace),
@@ -325,6 +328,26 @@ pub async fn tenant(state: web::Data<AdminState>, req: HttpRequest) -> Result<Re
             tenant,
             explanation: Some(explanation),
             history: Some(history),
+        }),
+        outcome: "read".into(),
+    })
+}
+
+/// An id with stored events but no tenant: the events, each with its judgement; 404 when the
+/// catalog holds nothing at all under the id.
+async fn events_only(state: &AdminState, id: TenantId) -> Result<Reply, ApiError> {
+    let history = events::history(&state.db, id).await?;
+    if history.is_empty() {
+        return Err(not_found(id));
+    }
+    Ok(Reply {
+        status: StatusCode::OK,
+        body: json_text(&views::EventsOnlyView {
+            id,
+            state: None,
+            serving: false,
+            summary: history::never_created(id, &history),
+            history,
         }),
         outcome: "read".into(),
     })

@@ -75,6 +75,23 @@ pub struct TenantView {
     pub history: Option<Vec<HistoryEntry>>,
 }
 
+/// `GET /admin/v1/tenants/{id}` of an id the catalog holds events of but no tenant (CONTRACT.md
+/// section 8): none of its events created one, say a rename of a tenant never created. Every
+/// event is there with its judgement.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventsOnlyView {
+    #[schema(value_type = uuid::Uuid)]
+    pub id: TenantId,
+    /// Always null: no tenant exists under this id.
+    #[schema(value_type = Option<String>)]
+    pub state: Option<String>,
+    pub serving: bool,
+    /// Why there is no tenant, in a sentence.
+    pub summary: String,
+    /// Every event stored under this id, in contract order, each with its judgement.
+    pub history: Vec<HistoryEntry>,
+}
+
 /// A shard with its fill.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ShardView {

@@ -39,10 +39,6 @@ pub(super) struct Judged {
     pub outcomes: HashMap<EventId, Outcome>,
 }
 
-/// How many times one transaction takes in tenants its claims displaced before it gives up
-/// and leaves the rest to their own next refold (a chain that long is not expected).
-const MAX_DISPLACEMENT_ROUNDS: usize = 16;
-
 /// The tenants being judged: their causes, stored rows and histories.
 struct Work {
     causes: Vec<(TenantId, Cause)>,
@@ -70,7 +66,8 @@ pub(super) async fn judge(
         histories: events::load(tx, &ids, known, now).await?,
     };
     let mut locked: HashSet<Site> = HashSet::new();
-    let mut round = 0;
+    // Each round takes in tenants not judged yet, so a chain of displacements of any length
+    // ends, at the latest once every claimant of these sites is in.
     loop {
         let sites = claimed_sites(&w, &locked);
         claims::lock_sites(tx, &sites.iter().collect::<Vec<_>>()).await?;
@@ -78,17 +75,10 @@ pub(super) async fn judge(
         let all = claims::of_sites(tx, &locked.iter().collect::<Vec<_>>()).await?;
         let (judged, others, before, after) = fold(&w, &all, now, grace);
         let more = sites::displaced(&others, &before, &after);
-        if more.is_empty() || round == MAX_DISPLACEMENT_ROUNDS {
-            if !more.is_empty() {
-                tracing::warn!(
-                    left = more.len(),
-                    "Site claims displaced more tenants than one transaction takes in; they are judged at their next refold."
-                );
-            }
+        if more.is_empty() {
             return finish(tx, w, judged, &all).await;
         }
         take_in(tx, &mut w, &more, now).await?;
-        round += 1;
     }
 }
 

@@ -9,7 +9,7 @@ use crate::catalog::tenants::TenantRow;
 use crate::catalog::{StoreError, Tx};
 use crate::domain::{EventId, TenantId};
 use crate::lifecycle::timers::deletion_is_final;
-use crate::lifecycle::{Event, EventType, Outcome};
+use crate::lifecycle::{Event, EventKind, EventType, MoveStep, Outcome};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -108,7 +108,13 @@ impl<'a> Batch<'a> {
                     new.push((i, e.id, deliveries));
                     match deleted(&e.tenant_id) {
                         Some(row) => {
-                            let reason = deletion_is_final(row.tenant.deleted_at);
+                            // A refused move step keeps its own reason, which names the deletion.
+                            let reason = match &e.kind {
+                                EventKind::AdminMove(MoveStep {
+                                    refused: Some(why), ..
+                                }) => why.clone(),
+                                _ => deletion_is_final(row.tenant.deleted_at),
+                            };
                             late.insert(e.tenant_id, reason.clone());
                             Ingested::Judged(Outcome::Rejected { reason })
                         }

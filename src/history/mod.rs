@@ -30,3 +30,19 @@ pub async fn explain_now(
     });
     Ok(explain(tenant, &steps, &events, fell_due, moving.as_ref()))
 }
+
+/// Why an id with stored events has no tenant, in a sentence: for `GET /admin/v1/tenants/{id}`
+/// and `show`.
+pub fn never_created(
+    id: crate::domain::TenantId,
+    history: &[crate::catalog::events::HistoryEntry],
+) -> String {
+    let rejected = history
+        .iter()
+        .filter(|e| e.outcome == crate::lifecycle::OutcomeKind::Rejected)
+        .count();
+    format!(
+        "Not served: the catalog has no tenant {id}. None of the {} event(s) stored under this id creates it ({rejected} rejected); a trial.started or a direct subscription.activated would.",
+        history.len()
+    )
+}

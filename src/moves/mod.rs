@@ -112,11 +112,9 @@ pub async fn start(
         phase: MovePhase::Copying,
         refused: None,
     };
-    match refusal {
-        // A deleted tenant's history takes no more events.
-        Some(refusal) if row.is_deleted() => return Ok(Err(refusal)),
-        Some(refusal) => return refuse(tx, req.tenant, step, refusal, now, rules).await,
-        None => {}
+    // Refused steps are history too, a deleted tenant's included (CONTRACT.md section 8).
+    if let Some(refusal) = refusal {
+        return refuse(tx, req.tenant, step, refusal, now, rules).await;
     }
     store::insert(tx, &m).await?;
     let event = record(tx, req.tenant, &step, now, rules).await?;
@@ -141,7 +139,12 @@ pub async fn advance(
     let now = now.trunc_subsecs(6);
     let m = match locked(tx, id, by, now).await? {
         Ok(m) => m,
-        Err(refusal) => return Ok(Err(refusal)),
+        Err((Some(m), refusal)) => {
+            let would = m.phase.next().unwrap_or(m.phase);
+            let step = step_of(&m, MoveStepKind::Advanced, by, &m.reason, would);
+            return refuse(tx, m.tenant_id, step, refusal, now, rules).await;
+        }
+        Err((None, refusal)) => return Ok(Err(refusal)),
     };
     let next = match rules::advance_to(&m, wanted) {
         Ok(Some(next)) => next,
@@ -194,9 +197,10 @@ pub async fn cancel(
     rules: &Rules,
 ) -> Result<Result<Stepped, Refusal>, StoreError> {
     let now = now.trunc_subsecs(6);
-    let m = match locked(tx, id, by, now).await? {
-        Ok(m) => m,
-        Err(refusal) => return Ok(Err(refusal)),
+    let (m, refused) = match locked(tx, id, by, now).await? {
+        Ok(m) => (m, None),
+        Err((Some(m), refusal)) => (m, Some(refusal)),
+        Err((None, refusal)) => return Ok(Err(refusal)),
     };
     let step = step_of(
         &m,
@@ -205,6 +209,9 @@ pub async fn cancel(
         reason,
         MovePhase::Cancelled,
     );
+    if let Some(refusal) = refused {
+        return refuse(tx, m.tenant_id, step, refusal, now, rules).await;
+    }
     if let Some(refusal) = rules::refuse_cancel(&m) {
         return refuse(tx, m.tenant_id, step, refusal, now, rules).await;
     }
@@ -230,14 +237,14 @@ pub async fn cancel(
 
 /// The move, its tenant locked first (the order every writer locks in) and the move read
 /// again under the lock. A move whose tenant was deleted meanwhile is cancelled, and the step
-/// refused.
+/// refused (with the move, so that the refusal is recorded in the tenant's history).
 async fn locked(
     tx: &mut Tx,
     id: MoveId,
     by: &str,
     now: DateTime<Utc>,
-) -> Result<Result<Move, Refusal>, StoreError> {
-    let not_found = || Refusal::NotFound(format!("no move {id}"));
+) -> Result<Result<Move, (Option<Move>, Refusal)>, StoreError> {
+    let not_found = || (None, Refusal::NotFound(format!("no move {id}")));
     let Some(m) = store::get(&mut **tx, id).await? else {
         return Ok(Err(not_found()));
     };
@@ -250,10 +257,11 @@ async fn locked(
         _ => {
             let why = "the tenant was deleted before the move ended";
             store::cancel_running(tx, &[m.tenant_id], by, why, now).await?;
-            Ok(Err(Refusal::Conflict(format!(
+            let refusal = Refusal::Conflict(format!(
                 "tenant {} is deleted: move {id} is cancelled",
                 m.tenant_id
-            ))))
+            ));
+            Ok(Err((Some(m), refusal)))
         }
     }
 }

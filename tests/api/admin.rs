@@ -729,3 +729,52 @@ async fn a_token_is_spent_at_its_first_write_whatever_that_write_answered() {
         "no replay changed anything"
     );
 }
+
+#[tokio::test]
+async fn an_id_with_events_but_no_tenant_is_shown_with_its_history() {
+    let app = spawn_app().await;
+    let mut c = Commerce::new();
+    // A rename of a tenant commerce never created: stored, rejected, and visible.
+    let rename = c.event(
+        "site.renamed",
+        days_ago(1),
+        json!({"site": unique_site("ghost")}),
+    );
+    app.publish(&rename).await;
+    app.wait_events_stored(1).await;
+    let (status, view) = app
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/tenants/{}", c.tenant_id),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["id"], json!(c.tenant_id));
+    assert_eq!(view["state"], Value::Null);
+    assert_eq!(view["serving"], false);
+    let history = view["history"].as_array().expect("history");
+    assert_eq!(history.len(), 1, "{view}");
+    assert_eq!(history[0]["event_id"], rename["id"]);
+    assert_eq!(history[0]["outcome"], "rejected");
+    assert!(
+        history[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("tenant unknown")),
+        "{view}"
+    );
+    assert!(
+        view["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("no tenant")),
+        "{view}"
+    );
+    let (status, _) = app
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/tenants/{}", uuid::Uuid::new_v4()),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "nothing at all under this id");
+}

@@ -806,3 +806,55 @@ async fn deleting_a_moving_tenant_cancels_its_move_and_frees_the_target() {
     assert_eq!(status, 409, "an ended move does not advance");
     assert_verified(&app).await;
 }
+
+#[tokio::test]
+async fn a_refused_move_of_a_deleted_tenant_is_in_its_history() {
+    let app = spawn_app().await;
+    let c = active_tenant(&app, "us").await;
+    let id = c.tenant_id.clone();
+    let (status, deleted) = app
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/tenants/{id}/deletion"),
+            Some(json!({"reason": "gone", "immediate": true, "force": true})),
+        )
+        .await;
+    assert_eq!(
+        (status, &deleted["state"]),
+        (202, &json!("DELETED")),
+        "{deleted}"
+    );
+    let (status, refused) = app
+        .admin(
+            Method::POST,
+            &format!("/admin/v1/tenants/{id}/moves"),
+            Some(json!({"to_shard": "us-east-1-1", "reason": "rebalance"})),
+        )
+        .await;
+    assert_eq!(status, 409, "{refused}");
+    let moves: Vec<(String, String, Option<String>)> = admin_actions(&app, &id)
+        .await
+        .into_iter()
+        .filter(|(t, ..)| t.starts_with("admin.move"))
+        .map(|(t, outcome, _, reason)| (t, outcome, reason.as_str().map(str::to_owned)))
+        .collect();
+    assert_eq!(
+        moves,
+        [(
+            "admin.move_requested".to_owned(),
+            "rejected".to_owned(),
+            Some("rebalance".to_owned())
+        )]
+    );
+    let stored = app.history(&id).await;
+    let step = stored
+        .iter()
+        .find(|e| e.event_type == "admin.move_requested")
+        .expect("recorded");
+    assert!(
+        step.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("is DELETED: it has nothing left to move")),
+        "{step:?}"
+    );
+}

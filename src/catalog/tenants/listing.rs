@@ -59,15 +59,21 @@ pub async fn count_waiting(db: &Db) -> Result<i64, StoreError> {
     .doing(|| "counting tenants waiting for a shard".into())
 }
 
-/// Up to `limit` tenant ids after `after`, in id order: a keyset page for walking the whole
-/// catalog in bounded memory.
+/// Up to `limit` tenant ids after `after`, in id order: every id with a row or with stored
+/// events (a tenant id whose events never created it has no row, and `verify` covers it too,
+/// CONTRACT.md section 8). For walking the catalog in bounded memory.
 pub async fn ids_after(
     db: &Db,
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<TenantId>, StoreError> {
     let ids = sqlx::query_scalar!(
-        "select id from tenants where ($1::uuid is null or id > $1) order by id limit $2",
+        r#"select id as "id!" from (
+               (select id from tenants where ($1::uuid is null or id > $1) order by id limit $2)
+               union
+               (select distinct tenant_id from tenant_events
+                where ($1::uuid is null or tenant_id > $1) order by tenant_id limit $2)
+           ) ids order by id limit $2"#,
         after,
         limit
     )
