@@ -183,8 +183,8 @@ impl TenantSnapshot {
         self.message(previous_state, cause, changed_at, None)
     }
 
-    /// The message that announces a step of a move: `tenant.moved` once it is done,
-    /// `tenant.moving` for every other phase, with both shards, the phase and the epoch.
+    /// The message that announces a step of a move, under the tenant's state like every change
+    /// (CONTRACT.md section 8), with both shards, the phase and the epoch in `move`.
     pub fn move_message(
         &self,
         previous_state: Option<ShownState>,
@@ -216,52 +216,21 @@ impl TenantSnapshot {
             version: self.version,
             epoch: self.epoch,
             route_status: self.route_status,
-            caused_by: self.caused_by,
+            // Never null (CONTRACT.md section 8): the event behind the change, or the kind of
+            // what made it when no event did (a placement, a rebuild).
+            caused_by: self
+                .caused_by
+                .map_or_else(|| cause.to_owned(), |id| id.to_string()),
             cause,
             changed_at,
             r#move: step,
         };
-        let routing_key = match step {
-            Some(s) if s.phase == MovePhase::Done => "tenant.moved".to_owned(),
-            Some(_) => "tenant.moving".to_owned(),
-            None => format!("tenant.{}", self.state.as_str().to_lowercase()),
-        };
+        let routing_key = format!("tenant.{}", self.state.as_str().to_lowercase());
         outbox::Message {
             tenant_id: self.id.as_uuid(),
             routing_key,
             // A struct of plain fields: serialising it cannot fail.
             payload: serde_json::to_value(payload).unwrap_or_default(),
-        }
-    }
-}
-
-impl TenantSnapshot {
-    /// The message that announces that a stored tenant is unknown again: a late earlier claim
-    /// took the site of its creation, so none of its events creates it any more. The version
-    /// goes on from the stored one; if the tenant is created again later, its versions start
-    /// at 1 anew.
-    pub fn withdrawal_message(row: &TenantRow, changed_at: DateTime<Utc>) -> outbox::Message {
-        let payload = serde_json::json!({
-            "tenant_id": row.id(),
-            "state": null,
-            "previous_state": row.state,
-            "serving": false,
-            "region": null,
-            "shard": null,
-            "host": null,
-            "old_hosts": [],
-            "version": row.version + 1,
-            "epoch": row.epoch + 1,
-            "route_status": RouteStatus::Online,
-            "caused_by": null,
-            "cause": "site claim",
-            "withdrawn": true,
-            "changed_at": changed_at,
-        });
-        outbox::Message {
-            tenant_id: row.id().as_uuid(),
-            routing_key: "tenant.withdrawn".to_owned(),
-            payload,
         }
     }
 }
@@ -309,7 +278,7 @@ struct ChangePayload<'a> {
     version: i64,
     epoch: i64,
     route_status: RouteStatus,
-    caused_by: Option<Uuid>,
+    caused_by: String,
     cause: &'a str,
     changed_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -9,7 +9,7 @@ use super::views::{
 };
 use crate::apply::receipt::{DeletionReceipt, HistoryProof, Purged};
 use crate::catalog::events::HistoryEntry;
-use crate::history::explain::{Cause, Explanation, Moving, Next};
+use crate::history::explain::{Cause, Explanation, Moving, Next, SiteConflict};
 use crate::snapshot::{CauseView, LegalHoldView, TenantSnapshot};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -40,6 +40,7 @@ use utoipa::{Modify, OpenApi};
     ),
     components(schemas(
         EventsOnlyView,
+        SiteConflict,
         DeletionRequest,
         DeletionCancel,
         HoldRequest,

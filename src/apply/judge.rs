@@ -33,9 +33,6 @@ pub(super) struct Refolded {
 #[derive(Default)]
 pub(super) struct Judged {
     pub refolded: Vec<Refolded>,
-    /// Stored tenants whose events no longer create them: a late earlier claim took the site
-    /// of their creation. They are unknown again.
-    pub withdrawn: Vec<TenantRow>,
     pub outcomes: HashMap<EventId, Outcome>,
 }
 
@@ -149,8 +146,13 @@ async fn take_in(
     w.rows.extend(tenants::load_many(&mut **tx, more).await?);
     w.histories
         .extend(events::load(tx, more, &HashMap::new(), now).await?);
+    // The batch's first event stands for the claims that displaced them.
+    let by = w.causes.iter().find_map(|(_, c)| match c {
+        Cause::Event { id, .. } => Some(*id),
+        _ => None,
+    });
     w.causes
-        .extend(more.iter().map(|id| (*id, Cause::SiteClaim)));
+        .extend(more.iter().map(|id| (*id, Cause::SiteClaim(by))));
     Ok(())
 }
 
@@ -165,7 +167,6 @@ async fn finish(
     let mut outcomes: Vec<(EventId, Outcome)> = Vec::new();
     let mut all_claims = Vec::new();
     let mut refolded = Vec::new();
-    let mut withdrawn = Vec::new();
     let mut claims_changed = Vec::new();
     for ((id, cause), j) in w.causes.iter().zip(judged) {
         if !same_claims(id, &j.claims, stored_claims) {
@@ -209,7 +210,14 @@ async fn finish(
                 stored: w.rows.remove(id),
                 deletion,
             }),
-            None => withdrawn.extend(w.rows.remove(id)),
+            // A stored tenant's events always create it (a lost site claim leaves it without a
+            // site, CONTRACT.md section 8); only an event that no longer reads as one could
+            // undo that, and then the row is left as it is for an operator to look at.
+            None => {
+                if w.rows.contains_key(id) {
+                    tracing::warn!(tenant_id = %id, "A stored tenant's events no longer create it; its row is left as it was.");
+                }
+            }
         }
     }
     events::save_outcomes(tx, &stored_events, &outcomes).await?;
@@ -224,7 +232,6 @@ async fn finish(
     claims::replace(tx, &clear, &all_claims).await?;
     Ok(Judged {
         refolded,
-        withdrawn,
         outcomes: outcomes.into_iter().collect(),
     })
 }

@@ -46,8 +46,9 @@ pub enum Cause {
     Scheduler,
     /// A deleted tenant's row said something its stored tenant does not make it (`rebuild`).
     Repair,
-    /// Another tenant's claim of a site changed what this tenant's claims are granted.
-    SiteClaim,
+    /// Another tenant's claim of a site changed what this tenant's claims are granted: the
+    /// event of the batch that made the claim, when the batch had one.
+    SiteClaim(Option<EventId>),
 }
 
 /// A committed change of a tenant row (one version).
@@ -188,7 +189,5 @@ async fn persist_judged(
     now: DateTime<Utc>,
     base: &BaseDomain,
 ) -> Result<Vec<Change>, StoreError> {
-    let mut changes = persist::persist(tx, judged.refolded, now, base).await?;
-    changes.extend(persist::withdraw(tx, &judged.withdrawn, now).await?);
-    Ok(changes)
+    persist::persist(tx, judged.refolded, now, base).await
 }

@@ -10,7 +10,8 @@ use crate::catalog::moves::{self, Move};
 use crate::catalog::tenants::{self, TenantRow};
 use crate::catalog::{StoreError, Tx, events, outbox, receipts, shards};
 use crate::domain::{
-    BaseDomain, MoveId, MoveOrigin, MovePhase, Placement, Residency, ShardId, TenantId,
+    BaseDomain, MoveId, MoveOrigin, MovePhase, Placement, Residency, RouteStatus, ShardId,
+    TenantId,
 };
 use crate::lifecycle::Lifecycle;
 use crate::lifecycle::cause::Deletion;
@@ -36,9 +37,10 @@ pub(super) async fn persist(
     now: DateTime<Utc>,
     base: &BaseDomain,
 ) -> Result<Vec<Change>, StoreError> {
+    // A tenant without a site (its claim lost to an earlier one) waits for a rename, not a shard.
     let mut waiting: Vec<&Refolded> = refolded
         .iter()
-        .filter(|r| r.tenant.lifecycle != Lifecycle::Deleted)
+        .filter(|r| r.tenant.lifecycle != Lifecycle::Deleted && r.tenant.site.is_some())
         .filter(|r| kept_placement(r).is_none())
         .collect();
     // Tenants that will be served once placed (shown PROVISIONING) take the free slots before
@@ -133,21 +135,34 @@ async fn record_residency_moves(
 
 /// The stored placement, while the tenant's residency allows its region (CONTRACT.md section
 /// 7: a later-arriving earlier event may change the residency; the tenant is then placed again
-/// in an allowed region, and its old slot freed). A deleted tenant keeps the placement it had.
+/// in an allowed region, and its old slot freed) and it holds a site (section 8: a tenant whose
+/// claim lost to an earlier one gives its slot up). A deleted tenant keeps the placement it had.
 fn kept_placement(r: &Refolded) -> Option<Placement> {
     let placement = r.stored.as_ref()?.placement.clone()?;
+    if r.tenant.lifecycle == Lifecycle::Deleted {
+        return Some(placement);
+    }
     let allowed = r
         .tenant
         .residency
         .allowed_regions()
         .contains(&placement.region);
-    (allowed || r.tenant.lifecycle == Lifecycle::Deleted).then_some(placement)
+    (allowed && r.tenant.site.is_some()).then_some(placement)
 }
 
 /// The new version of a tenant's row (after `last`, 0 for a new tenant; its epoch goes on from
 /// `epoch`), unless it says what the stored row says.
 fn next_row(r: Refolded, placement: Option<Placement>, last: i64, epoch: i64) -> Option<NextRow> {
     let mut row = TenantRow::project_over(&r.tenant, placement, r.stored.as_ref(), epoch);
+    // A tenant with no site (deleted, or its claim lost) has no running move: `write` cancels
+    // it, so its route is ONLINE again, under a raised epoch (CONTRACT.md section 8).
+    if r.tenant.site.is_none() && row.route_status != RouteStatus::Online {
+        let raised = r.stored.as_ref().is_some_and(|s| row.epoch > s.epoch);
+        row.route_status = RouteStatus::Online;
+        if !raised {
+            row.epoch += 1;
+        }
+    }
     if r.stored.as_ref().is_some_and(|s| s.same_content(&row)) {
         return None;
     }
@@ -163,7 +178,7 @@ fn next_row(r: Refolded, placement: Option<Placement>, last: i64, epoch: i64) ->
         }
         (Cause::Scheduler, None) => (None, "placement".to_owned()),
         (Cause::Repair, _) => (None, "rebuild".to_owned()),
-        (Cause::SiteClaim, _) => (None, "site claim".to_owned()),
+        (Cause::SiteClaim(by), _) => (by.map(|e| e.as_uuid()), "site claim".to_owned()),
     };
     row.version = last + 1;
     row.caused_by = caused_by;
@@ -210,9 +225,17 @@ async fn write(
     }
     // A deleted tenant is never refolded again, so its events are not read again.
     let purged: Vec<TenantId> = deleted.iter().map(|n| n.row.id()).collect();
-    // A tenant deleted now has nothing left to move.
+    // A tenant deleted now has nothing left to move; nor has one that lost its site.
     let why = "the tenant was deleted before the move ended";
     moves::cancel_running(tx, &purged, SERVICE, why, now).await?;
+    let unsited: Vec<TenantId> = next
+        .iter()
+        .filter(|n| !n.row.is_deleted() && n.row.tenant.site.is_none())
+        .filter(|n| n.previous.as_ref().is_some_and(|p| p.tenant.site.is_some()))
+        .map(|n| n.row.id())
+        .collect();
+    let why = "the tenant lost its site to an earlier claim of another tenant";
+    moves::cancel_running(tx, &unsited, SERVICE, why, now).await?;
     // The receipt proves what the history held, so it is taken before the purge.
     let digests = receipts::digest_histories(tx, &purged).await?;
     let written: Vec<(TenantId, DateTime<Utc>, Value)> = deleted
@@ -274,41 +297,4 @@ async fn publish(
     }
     outbox::enqueue(tx, &messages).await?;
     Ok(changes)
-}
-
-/// Removes the rows of tenants that are unknown again, frees their slots, and announces each
-/// with a `tenant.withdrawn` change message; returns the changes.
-pub(super) async fn withdraw(
-    tx: &mut Tx,
-    withdrawn: &[TenantRow],
-    now: DateTime<Utc>,
-) -> Result<Vec<Change>, StoreError> {
-    if withdrawn.is_empty() {
-        return Ok(Vec::new());
-    }
-    let freed: Vec<ShardId> = withdrawn
-        .iter()
-        .filter(|row| !row.is_deleted())
-        .filter_map(|row| row.placement.as_ref().map(|p| p.shard.clone()))
-        .collect();
-    shards::release_slots(tx, &freed).await?;
-    let gone: Vec<(TenantId, i64, i64)> = withdrawn
-        .iter()
-        .map(|row| (row.id(), row.version + 1, row.epoch + 1))
-        .collect();
-    tenants::remove(tx, &gone).await?;
-    let messages: Vec<_> = withdrawn
-        .iter()
-        .map(|row| TenantSnapshot::withdrawal_message(row, now))
-        .collect();
-    outbox::enqueue(tx, &messages).await?;
-    Ok(withdrawn
-        .iter()
-        .map(|row| Change {
-            tenant_id: row.id(),
-            previous_state: Some(row.state),
-            state: None,
-            version: row.version + 1,
-        })
-        .collect())
 }

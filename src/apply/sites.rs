@@ -9,6 +9,7 @@
 
 use crate::catalog::claims::{Claim, StoredClaim};
 use crate::domain::{EventId, Site, TenantId};
+pub use crate::lifecycle::events::claimed_site;
 use crate::lifecycle::rules::SiteRegistry;
 use crate::lifecycle::{Arrivals, Event, EventKind, Folded, Outcome, fold};
 use chrono::{DateTime, Utc};
@@ -65,25 +66,13 @@ impl SiteRegistry for Registry<'_> {
     }
 }
 
-/// The site an event would give its tenant, if any.
-pub fn claimed_site(kind: &EventKind) -> Option<&Site> {
-    match kind {
-        EventKind::TrialStarted { tenant, .. } => Some(&tenant.site),
-        EventKind::SubscriptionActivated {
-            tenant: Ok(tenant), ..
-        } => Some(&tenant.site),
-        EventKind::SiteRenamed { site } => Some(site),
-        _ => None,
-    }
-}
-
 fn key(e: &Event) -> Key {
     (e.occurred_at, e.sequence.unwrap_or(0), e.id)
 }
 
 /// The claims a tenant's events make, judged as its fold judged them: a creating event is
-/// granted when it is the one that created the tenant (its first applied event), a rename when
-/// it was applied. A conversion that repeats a site claims nothing.
+/// granted when it is the one that created the tenant (its first applied event) with its site,
+/// a rename when it was applied. A conversion that repeats a site claims nothing.
 fn claims_of(tenant: TenantId, events: &[Event], folded: &Folded) -> Vec<Claim> {
     let applied: HashSet<EventId> = folded
         .outcomes
@@ -106,13 +95,14 @@ fn claims_of(tenant: TenantId, events: &[Event], folded: &Folded) -> Vec<Claim> 
                 // An activation of an existing trial: a conversion, not a claim.
                 return None;
             }
+            let refused = folded.refused_claims.contains(&e.id);
             Some(Claim {
                 event_id: e.id,
                 tenant_id: tenant,
                 site: site.clone(),
                 occurred_at: e.occurred_at,
                 sequence: e.sequence.unwrap_or(0),
-                granted: applied.contains(&e.id) && (renames || creates),
+                granted: applied.contains(&e.id) && (renames || creates) && !refused,
             })
         })
         .collect()

@@ -141,3 +141,25 @@ pub async fn granted_of(db: &Db, tenant: TenantId) -> Result<HashMap<EventId, bo
         .map(|r| (EventId::from_uuid(r.event_id), r.granted))
         .collect())
 }
+
+/// Who holds `site` against `claimant`: the earliest granted claim of it by another tenant that
+/// is not deleted, with when that claim occurred.
+pub async fn holder(
+    db: &Db,
+    site: &Site,
+    claimant: TenantId,
+) -> Result<Option<(TenantId, DateTime<Utc>)>, StoreError> {
+    let row = sqlx::query!(
+        r#"select c.tenant_id, c.occurred_at
+           from site_claims c join tenants t on t.id = c.tenant_id
+           where c.site_md5 = md5($1) and c.granted and c.tenant_id <> $2
+             and t.lifecycle <> 'DELETED'
+           order by c.occurred_at, c.sequence, c.event_id limit 1"#,
+        site.as_str(),
+        claimant.as_uuid()
+    )
+    .fetch_optional(db)
+    .await
+    .doing(|| format!("reading who holds site {site}"))?;
+    Ok(row.map(|r| (TenantId::from_uuid(r.tenant_id), r.occurred_at)))
+}

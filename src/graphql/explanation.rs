@@ -40,6 +40,30 @@ impl Explanation {
     async fn moving(&self) -> Option<Moving<'_>> {
         self.0.moving.as_ref().map(Moving)
     }
+    /// The site the tenant claimed and another tenant holds by an earlier claim, while the
+    /// tenant has no site of its own (it is PROVISIONING, with no host, until a rename).
+    async fn site_conflict(&self) -> Option<SiteConflict<'_>> {
+        self.0.site_conflict.as_ref().map(SiteConflict)
+    }
+}
+
+/// A site claim that lost to an earlier claim of another tenant.
+pub struct SiteConflict<'a>(&'a explain::SiteConflict);
+
+#[Object]
+impl SiteConflict<'_> {
+    /// The site claimed.
+    async fn site(&self) -> &str {
+        &self.0.site
+    }
+    /// The tenant that holds it.
+    async fn holder(&self) -> ID {
+        ID(self.0.holder.to_string())
+    }
+    /// When the holder claimed it, before this tenant did.
+    async fn holder_claimed_at(&self) -> DateTime<Utc> {
+        self.0.holder_claimed_at
+    }
 }
 
 /// An event of the history, or a timer.

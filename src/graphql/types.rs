@@ -45,6 +45,7 @@ pub struct Past {
     steps: Vec<Step>,
     events: Vec<Event>,
     fell_due: Option<DateTime<Utc>>,
+    site_conflict: Option<crate::history::explain::SiteConflict>,
 }
 
 impl Tenant {
@@ -60,6 +61,7 @@ impl Tenant {
                 steps: p.steps,
                 events: p.events,
                 fell_due: p.fell_due,
+                site_conflict: p.site_conflict,
             }),
         )
     }
@@ -145,7 +147,14 @@ impl Tenant {
     /// refold of the history, like `history`.
     async fn explanation(&self, ctx: &async_graphql::Context<'_>) -> Result<Explanation> {
         let e = match &self.1 {
-            Some(past) => history::explain(&self.0, &past.steps, &past.events, past.fell_due, None),
+            Some(past) => history::explain(
+                &self.0,
+                &past.steps,
+                &past.events,
+                past.fell_due,
+                past.site_conflict.clone(),
+                None,
+            ),
             None => {
                 let cx = ctx.data_unchecked::<Context>();
                 history::explain_now(&cx.db, &self.0, cx.rules.grace)

@@ -60,6 +60,8 @@ pub struct PastTenant {
     pub events: Vec<Event>,
     /// When its deletion fell due by the events, if it waits to be carried out.
     pub fell_due: Option<DateTime<Utc>>,
+    /// The site it claimed and lost, while it had none of its own.
+    pub site_conflict: Option<super::explain::SiteConflict>,
 }
 
 /// A tenant's history refolded at an instant: what the past and explanations share.
@@ -136,13 +138,13 @@ pub async fn tenant_at(
     let Some(Refolded {
         history,
         events,
-        folded,
+        mut folded,
         purged,
     }) = refolded
     else {
         return Ok(None);
     };
-    let Some(tenant) = folded.tenant else {
+    let Some(tenant) = folded.tenant.take() else {
         return Ok(None);
     };
     // A tenant deleted since has lost its site names: the past shows none.
@@ -172,12 +174,14 @@ pub async fn tenant_at(
         snapshot.host = None;
         snapshot.old_hosts.clear();
     }
+    let site_conflict = super::site_conflict(db, &snapshot, &folded, &events).await?;
     Ok(Some(PastTenant {
         snapshot,
         history,
         steps: folded.steps,
         events,
         fell_due: folded.fell_due,
+        site_conflict,
     }))
 }
 

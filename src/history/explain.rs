@@ -30,6 +30,20 @@ pub struct Explanation {
     pub legal_hold: Option<LegalHoldView>,
     /// A move between shards in progress.
     pub moving: Option<Moving>,
+    /// The site this tenant claimed and another tenant holds by an earlier claim, while the
+    /// tenant has no site of its own (CONTRACT.md section 8).
+    pub site_conflict: Option<SiteConflict>,
+}
+
+/// A site claim that lost to an earlier claim of another tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SiteConflict {
+    /// The site claimed.
+    pub site: String,
+    /// The tenant that holds it.
+    pub holder: Uuid,
+    /// When the holder claimed it (`occurred_at` of its claim), before this tenant did.
+    pub holder_claimed_at: DateTime<Utc>,
 }
 
 /// An event of the history or a timer, and which.
@@ -100,6 +114,7 @@ pub fn explain(
     steps: &[Step],
     events: &[Event],
     fell_due: Option<DateTime<Utc>>,
+    site_conflict: Option<SiteConflict>,
     moving: Option<&Move>,
 ) -> Explanation {
     let events: Vec<&Event> = events.iter().collect();
@@ -141,19 +156,28 @@ pub fn explain(
         summary.push_str(&format!(" ({})", named(&c.of)));
     }
     summary.push('.');
-    summary.push_str(&match t.state {
-        ShownState::Provisioning => format!(
+    summary.push_str(&match (t.state, &site_conflict) {
+        (ShownState::Provisioning, Some(c)) => format!(
+            " Its site `{}` is held by tenant {}, whose claim of {} came first; it has no host until a site.renamed gives it a free site.",
+            c.site,
+            c.holder,
+            rfc(c.holder_claimed_at)
+        ),
+        (ShownState::Provisioning, None) if t.site.is_none() => {
+            " It has no site: another tenant holds the one it claimed, by an earlier claim; it has no host until a site.renamed gives it a free site.".to_owned()
+        }
+        (ShownState::Provisioning, None) => format!(
             " No open shard with room in a region its residency ({}) allows; it is placed as soon as one has room.",
             t.residency
         ),
-        ShownState::Suspended => {
+        (ShownState::Suspended, _) => {
             " Served again once commerce sends subscription.unsuspended.".to_owned()
         }
-        ShownState::Active => match t.current_period_end {
+        (ShownState::Active, _) => match t.current_period_end {
             Some(end) => format!(" Paid until {}; nothing is scheduled.", rfc(end)),
             None => " Nothing is scheduled.".to_owned(),
         },
-        ShownState::Deleted => " The deletion is final.".to_owned(),
+        (ShownState::Deleted, _) => " The deletion is final.".to_owned(),
         _ => String::new(),
     });
     for n in &next {
@@ -196,6 +220,7 @@ pub fn explain(
         next,
         legal_hold: t.legal_hold.clone(),
         moving,
+        site_conflict,
     }
 }
 

@@ -10,7 +10,7 @@ pub mod explain;
 pub use asof::{PastTenant, When, refold, route_at, tenant_at};
 pub use explain::{Explanation, explain};
 
-use crate::catalog::{Db, StoreError, moves};
+use crate::catalog::{Db, StoreError, claims, moves};
 use crate::snapshot::TenantSnapshot;
 use chrono::{Duration, Utc};
 
@@ -25,10 +25,46 @@ pub async fn explain_now(
         refold(db, tenant.id, When::KnownAt(Utc::now()), grace),
         moves::running_of(db, tenant.id),
     )?;
-    let (steps, events, fell_due) = refolded.map_or_else(Default::default, |r| {
-        (r.folded.steps, r.events, r.folded.fell_due)
-    });
-    Ok(explain(tenant, &steps, &events, fell_due, moving.as_ref()))
+    let Some(r) = refolded else {
+        return Ok(explain(tenant, &[], &[], None, None, moving.as_ref()));
+    };
+    let conflict = site_conflict(db, tenant, &r.folded, &r.events).await?;
+    Ok(explain(
+        tenant,
+        &r.folded.steps,
+        &r.events,
+        r.folded.fell_due,
+        conflict,
+        moving.as_ref(),
+    ))
+}
+
+/// The site a tenant without one claimed and lost, with who holds it and since when: the
+/// latest creating claim its fold refused.
+pub async fn site_conflict(
+    db: &Db,
+    tenant: &TenantSnapshot,
+    folded: &crate::lifecycle::Folded,
+    events: &[crate::lifecycle::Event],
+) -> Result<Option<explain::SiteConflict>, StoreError> {
+    if tenant.site.is_some() || tenant.lifecycle == crate::lifecycle::Lifecycle::Deleted {
+        return Ok(None);
+    }
+    let Some(site) = events
+        .iter()
+        .filter(|e| folded.refused_claims.contains(&e.id))
+        .filter_map(|e| crate::lifecycle::events::claimed_site(&e.kind))
+        .next_back()
+    else {
+        return Ok(None);
+    };
+    Ok(claims::holder(db, site, tenant.id)
+        .await?
+        .map(|(holder, at)| explain::SiteConflict {
+            site: site.to_string(),
+            holder: holder.as_uuid(),
+            holder_claimed_at: at,
+        }))
 }
 
 /// Why an id with stored events has no tenant, in a sentence: for `GET /admin/v1/tenants/{id}`

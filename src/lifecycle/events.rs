@@ -226,6 +226,18 @@ impl EventKind {
     }
 }
 
+/// The site an event would give its tenant, if any.
+pub fn claimed_site(kind: &EventKind) -> Option<&Site> {
+    match kind {
+        EventKind::TrialStarted { tenant, .. } => Some(&tenant.site),
+        EventKind::SubscriptionActivated {
+            tenant: Ok(tenant), ..
+        } => Some(&tenant.site),
+        EventKind::SiteRenamed { site } => Some(site),
+        _ => None,
+    }
+}
+
 /// Why a message is not a valid event. The text names the field and the rule it breaks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RejectedEvent {

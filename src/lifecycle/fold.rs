@@ -108,6 +108,9 @@ pub struct Folded {
     /// When the deletion fell due by the events, while it is not carried out yet (it waits
     /// for late news, or for a legal hold to be lifted).
     pub fell_due: Option<DateTime<Utc>>,
+    /// Creating events that created the tenant without the site they claimed: another tenant
+    /// held it by an earlier claim.
+    pub refused_claims: Vec<EventId>,
 }
 
 /// One change of a tenant's lifecycle state or suspension in the fold.
@@ -422,6 +425,7 @@ fn fold_pass(
     // Admin deletion requests applied so far in this pass.
     let mut in_force = Vec::new();
     let mut immediate = None;
+    let mut refused_claims = Vec::new();
     for event in ordered {
         if let Some(&by) = withdrawn.get(&event.id) {
             outcomes.push((event.id, Outcome::Cancelled { by }));
@@ -458,6 +462,9 @@ fn fold_pass(
             }
             _ => match apply(tenant.as_ref(), event, sites) {
                 Ok(next) => {
+                    if tenant.is_none() && next.site.is_none() {
+                        refused_claims.push(event.id);
+                    }
                     let before = tenant.as_ref().map(|t| (t.lifecycle, t.suspended));
                     if before != Some((next.lifecycle, next.suspended)) {
                         steps.push(Step {
@@ -493,5 +500,6 @@ fn fold_pass(
         steps,
         immediate,
         fell_due: None,
+        refused_claims,
     }))
 }

@@ -264,14 +264,14 @@ fn create(event: &Event, sites: &dyn SiteRegistry) -> Result<Tenant, String> {
         products,
         residency,
     } = new;
-    if sites.is_taken(site, event.id) {
-        return Err(format!("site `{site}` is taken by another tenant"));
-    }
+    // A site another tenant holds by an earlier claim: the tenant exists all the same, with no
+    // site (PROVISIONING, no host) until a rename to a free one (CONTRACT.md section 8).
+    let site = (!sites.is_taken(site, event.id)).then(|| site.clone());
     let mut t = Tenant {
         id: event.tenant_id,
         lifecycle,
         suspended: false,
-        site: Some(site.clone()),
+        site,
         old_sites: Vec::new(),
         products: Some(products.clone()),
         residency: *residency,

@@ -511,7 +511,7 @@ async fn poison_messages_go_to_the_dead_letter_queue_with_a_reason_and_do_not_bl
 }
 
 #[tokio::test]
-async fn a_site_taken_by_another_tenant_is_rejected() {
+async fn a_site_taken_by_another_tenant_leaves_the_later_claimant_without_one() {
     let app = spawn_app().await;
     let mut first = Commerce::new();
     let mut second = Commerce::new();
@@ -520,16 +520,15 @@ async fn a_site_taken_by_another_tenant_is_rejected() {
         .await;
     app.publish(&second.trial(days_ago(1), "shared", "us"))
         .await;
-    app.wait_events_stored(2).await;
-    assert!(app.tenant(&second.tenant_id).await.is_none());
-    let h = app.history(&second.tenant_id).await;
-    assert!(
-        h[0].reason
-            .as_deref()
-            .unwrap_or_default()
-            .contains("site `shared` is taken"),
-        "{h:?}"
+    let loser = app
+        .wait_tenant(&second.tenant_id, "the second tenant", |_| true)
+        .await;
+    assert_eq!(
+        (loser.state.as_str(), loser.lifecycle.as_str(), &loser.site),
+        ("PROVISIONING", "TRIAL", &None),
+        "visible, with no site: {loser:?}"
     );
+    assert_eq!(loser.shard_id, None, "holds no slot");
 
     // A renamed tenant's old host keeps resolving to it: it is recorded as an alias.
     app.publish(&first.event("site.renamed", days_ago(0), json!({"site": "moved"})))
@@ -561,9 +560,10 @@ async fn a_site_given_up_stays_with_its_tenant_which_may_take_it_back() {
     .await;
     // An old site is still held (CONTRACT.md section 7): another tenant cannot claim it.
     app.publish(&second.trial(days_ago(1), &old, "us")).await;
-    app.wait_events_stored(3).await;
-    app.wait_queue_drained().await;
-    assert!(app.tenant(&second.tenant_id).await.is_none());
+    let loser = app
+        .wait_tenant(&second.tenant_id, "the second tenant", |_| true)
+        .await;
+    assert_eq!((loser.state.as_str(), &loser.site), ("PROVISIONING", &None));
 
     // The first tenant's next event refolds its whole history, creation under `old` included.
     let activated = first.event(

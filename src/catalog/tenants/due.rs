@@ -44,7 +44,8 @@ pub async fn claim_waiting(tx: &mut Tx, limit: i64) -> Result<Vec<TenantId>, Sto
     }
     let ids = sqlx::query_scalar!(
         r#"select id from tenants
-           where shard_id is null and lifecycle <> 'DELETED' and residency = any($2)
+           where shard_id is null and lifecycle <> 'DELETED' and site is not null
+             and residency = any($2)
            order by (suspended or lifecycle = 'DEACTIVATED'), inserted_at limit $1 for update skip locked"#,
         limit,
         &residencies as &[&str]

@@ -52,7 +52,8 @@ pub async fn page(
 /// How many live tenants wait for a shard with room.
 pub async fn count_waiting(db: &Db) -> Result<i64, StoreError> {
     sqlx::query_scalar!(
-        r#"select count(*) as "n!" from tenants where shard_id is null and lifecycle <> 'DELETED'"#
+        r#"select count(*) as "n!" from tenants
+           where shard_id is null and lifecycle <> 'DELETED' and site is not null"#
     )
     .fetch_one(db)
     .await

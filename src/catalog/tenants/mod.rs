@@ -222,32 +222,9 @@ pub async fn save_old_sites(tx: &mut Tx, row: &TenantRow) -> Result<(), StoreErr
     Ok(())
 }
 
-/// Removes tenant rows (their old hosts go with them): tenants that are unknown again, each
-/// with the version of its withdrawal and its last epoch, which are kept.
-pub async fn remove(tx: &mut Tx, gone: &[(TenantId, i64, i64)]) -> Result<(), StoreError> {
-    let uuids: Vec<Uuid> = gone.iter().map(|(id, _, _)| id.as_uuid()).collect();
-    let versions: Vec<i64> = gone.iter().map(|(_, v, _)| *v).collect();
-    let epochs: Vec<i64> = gone.iter().map(|(_, _, e)| *e).collect();
-    sqlx::query!(
-        r#"with gone as (delete from tenants where id = any($1))
-           insert into withdrawn_tenants (id, version, epoch)
-           select id, version, epoch from unnest($1::uuid[], $2::int8[], $3::int8[]) as u(id, version, epoch)
-           on conflict (id) do update
-               set version = greatest(withdrawn_tenants.version, excluded.version),
-                   epoch = greatest(withdrawn_tenants.epoch, excluded.epoch),
-                   withdrawn_at = now()"#,
-        &uuids,
-        &versions,
-        &epochs
-    )
-    .execute(&mut **tx)
-    .await
-    .doing(|| format!("removing {} tenants that are unknown again", uuids.len()))?;
-    Ok(())
-}
-
-/// The last versions and epochs of tenants removed as unknown again ([`remove`]), by id: a
-/// tenant created again goes on from there.
+/// The last versions and epochs of tenants an earlier version removed as unknown again (their
+/// creation's site taken back; since CONTRACT.md section 8 such a tenant keeps its row), by id:
+/// a tenant created again goes on from there.
 pub async fn withdrawn_versions(
     tx: &mut Tx,
     ids: &[TenantId],

@@ -230,10 +230,11 @@ fn each_allowed_row_has_its_effect() {
 }
 
 #[test]
-fn a_taken_site_is_rejected_for_creation_and_rename() {
+fn a_taken_site_leaves_a_creation_without_a_site_and_rejects_a_rename() {
     let taken = |s: &Site| s.as_str() == "other" || s.as_str() == "renamed";
-    let reason = apply(None, &one_of(EventType::TrialStarted), &taken).expect_err("taken");
-    assert!(reason.contains("site `other` is taken"), "{reason}");
+    // CONTRACT.md section 8: the tenant exists, visible, with no site until a rename.
+    let created = apply(None, &one_of(EventType::TrialStarted), &taken).expect("created");
+    assert_eq!((created.lifecycle, created.site), (Lifecycle::Trial, None));
     let active = tenant_in(Lifecycle::Active, false);
     let reason = apply(Some(&active), &one_of(EventType::SiteRenamed), &taken).expect_err("taken");
     assert!(reason.contains("site `renamed` is taken"), "{reason}");
