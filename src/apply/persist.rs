@@ -6,15 +6,16 @@ use super::Cause;
 use super::Change;
 use super::judge::Refolded;
 use super::receipt::receipt;
+use crate::catalog::events::{Delivered, NewEvent};
 use crate::catalog::moves::{self, Move};
 use crate::catalog::tenants::{self, TenantRow};
 use crate::catalog::{StoreError, Tx, events, outbox, receipts, shards};
 use crate::domain::{
-    BaseDomain, MoveId, MoveOrigin, MovePhase, Placement, Residency, RouteStatus, ShardId,
+    BaseDomain, EventId, MoveId, MoveOrigin, MovePhase, Placement, Residency, RouteStatus, ShardId,
     TenantId,
 };
-use crate::lifecycle::Lifecycle;
 use crate::lifecycle::cause::Deletion;
+use crate::lifecycle::{Event, EventKind, Lifecycle, MoveStep, MoveStepKind, Outcome};
 use crate::moves::SERVICE;
 use crate::snapshot::{MoveNote, TenantSnapshot};
 use chrono::{DateTime, Utc};
@@ -56,7 +57,7 @@ pub(super) async fn persist(
         .map(|r| r.id)
         .collect();
     let earlier = tenants::withdrawn_versions(tx, &created).await?;
-    let next: Vec<NextRow> = refolded
+    let mut next: Vec<NextRow> = refolded
         .into_iter()
         .filter_map(|r| {
             let placement = kept_placement(&r).or_else(|| placed.remove(&r.id));
@@ -69,43 +70,60 @@ pub(super) async fn persist(
             next_row(r, placement, last, epoch)
         })
         .collect();
+    let moved = start_residency_moves(tx, &mut next, now).await?;
     let receipts = write(tx, &next, now).await?;
-    let moved = record_residency_moves(tx, &next, now).await?;
     publish(tx, &next, &moved, &receipts, now, base).await
 }
 
-/// Tenants placed again because their residency no longer allows their region (CONTRACT.md
-/// section 7) move at once: the contract never leaves a tenant in a forbidden region, so the
-/// move is recorded `done` (origin `residency`) and announced as `tenant.moved` with both
-/// shards; a move of the tenant that was running is cancelled and its target's slot freed.
-async fn record_residency_moves(
+/// Tenants whose residency (learnt later) no longer allows the region they are on (CONTRACT.md
+/// section 8): a move with origin `residency` starts to the shard placement would choose, its
+/// slot taken there, and the route stays on the source with status `MOVING` until the data
+/// plane advances the move like any other. A running move to a region the residency allows is
+/// left to finish; one to a forbidden region is cancelled first. Each start is recorded in the
+/// tenant's history (`admin.move_requested` by `tenant-catalog`), and the row gets the raised
+/// epoch before it is written. With no room anywhere allowed, the tenant stays where it is.
+async fn start_residency_moves(
     tx: &mut Tx,
-    next: &[NextRow],
+    next: &mut [NextRow],
     now: DateTime<Utc>,
 ) -> Result<HashMap<TenantId, MoveNote>, StoreError> {
     let mut notes = HashMap::new();
-    for n in next.iter().filter(|n| !n.row.is_deleted()) {
-        let (Some(before), Some(after)) = (
-            n.previous.as_ref().and_then(|p| p.placement.as_ref()),
-            n.row.placement.as_ref(),
-        ) else {
+    for n in next.iter_mut() {
+        let t = &n.row.tenant;
+        let Some(from) = n.row.placement.clone() else {
             continue;
         };
-        if before == after {
+        let allowed = t.residency.allowed_regions();
+        if n.row.is_deleted() || t.site.is_none() || allowed.contains(&from.region) {
             continue;
         }
         let tenant = n.row.id();
         let reason = format!(
             "residency `{}` does not allow region {}",
-            n.row.tenant.residency, before.region
+            t.residency, from.region
         );
-        moves::cancel_running(tx, &[tenant], SERVICE, &reason, now).await?;
+        if let Some(running) = moves::running_of(&mut **tx, tenant).await? {
+            let target_allowed = shards::get(tx, &running.to)
+                .await?
+                .is_some_and(|s| allowed.contains(&s.region));
+            if target_allowed {
+                continue;
+            }
+            moves::cancel_running(tx, &[tenant], SERVICE, &reason, now).await?;
+        }
+        let Some(to) = shards::claim_slots(tx, &[(tenant, t.residency)])
+            .await?
+            .remove(&tenant)
+        else {
+            tracing::warn!(tenant_id = %tenant, %reason, "No shard with room in a region the residency allows: the tenant stays where it is.");
+            continue;
+        };
         let m = Move {
             id: MoveId::from_uuid(Uuid::new_v4()),
             tenant_id: tenant,
-            from: before.shard.clone(),
-            to: after.shard.clone(),
-            phase: MovePhase::Done,
+            from: from.shard.clone(),
+            to: to.shard.clone(),
+            phase: MovePhase::Copying,
             requested_by: SERVICE.to_owned(),
             reason: reason.clone(),
             origin: MoveOrigin::Residency,
@@ -114,14 +132,46 @@ async fn record_residency_moves(
             cancel_reason: None,
             created_at: now,
             updated_at: now,
-            finished_at: Some(now),
+            finished_at: None,
         };
         moves::insert(tx, &m).await?;
+        let step = MoveStep {
+            step: MoveStepKind::Requested,
+            by: SERVICE.to_owned(),
+            reason: reason.clone(),
+            move_id: m.id,
+            from: Some(m.from.clone()),
+            to: m.to.clone(),
+            phase: MovePhase::Copying,
+            refused: None,
+        };
+        let data = step.data();
+        let event = Event {
+            id: EventId::from_uuid(Uuid::new_v4()),
+            tenant_id: tenant,
+            occurred_at: now,
+            sequence: None,
+            kind: EventKind::AdminMove(step),
+        };
+        let stored = NewEvent {
+            event: &event,
+            data: &data,
+        };
+        let delivered = Delivered {
+            event: &stored,
+            deliveries: 1,
+        };
+        events::insert_judged(tx, &[(delivered, Outcome::Applied)], now).await?;
+        n.row.route_status = RouteStatus::Moving;
+        if n.previous.as_ref().is_none_or(|p| n.row.epoch <= p.epoch) {
+            n.row.epoch += 1;
+        }
+        n.row.caused_by = Some(event.id.as_uuid());
         notes.insert(
             tenant,
             MoveNote {
                 id: m.id,
-                phase: MovePhase::Done,
+                phase: MovePhase::Copying,
                 from_shard: m.from,
                 to_shard: m.to,
                 origin: MoveOrigin::Residency,
@@ -133,21 +183,13 @@ async fn record_residency_moves(
     Ok(notes)
 }
 
-/// The stored placement, while the tenant's residency allows its region (CONTRACT.md section
-/// 7: a later-arriving earlier event may change the residency; the tenant is then placed again
-/// in an allowed region, and its old slot freed) and it holds a site (section 8: a tenant whose
-/// claim lost to an earlier one gives its slot up). A deleted tenant keeps the placement it had.
+/// The stored placement, while the tenant holds a site (CONTRACT.md section 8: a tenant whose
+/// claim lost to an earlier one gives its slot up). A residency learnt later that forbids the
+/// region does not move the tenant here: a move does ([`start_residency_moves`]). A deleted
+/// tenant keeps the placement it had.
 fn kept_placement(r: &Refolded) -> Option<Placement> {
     let placement = r.stored.as_ref()?.placement.clone()?;
-    if r.tenant.lifecycle == Lifecycle::Deleted {
-        return Some(placement);
-    }
-    let allowed = r
-        .tenant
-        .residency
-        .allowed_regions()
-        .contains(&placement.region);
-    (allowed && r.tenant.site.is_some()).then_some(placement)
+    (r.tenant.lifecycle == Lifecycle::Deleted || r.tenant.site.is_some()).then_some(placement)
 }
 
 /// The new version of a tenant's row (after `last`, 0 for a new tenant; its epoch goes on from

@@ -222,11 +222,11 @@ impl TenantChange {
     async fn changed_at(&self) -> DateTime<Utc> {
         self.0.changed_at
     }
-    /// The change message's routing key: `tenant.active`, `tenant.moved`, `tenant.withdrawn`, ...
+    /// The change message's routing key, `tenant.<state>`: `tenant.active`, `tenant.provisioning`, ...
     async fn kind(&self) -> &str {
         &self.0.routing_key
     }
-    /// Null for a tenant withdrawn (unknown again).
+    /// Null only for a tenant an earlier version withdrew (unknown again).
     async fn state(&self) -> Option<TenantState> {
         field(&self.0, "state")
             .and_then(ShownState::parse)

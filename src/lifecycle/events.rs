@@ -103,6 +103,21 @@ pub struct MoveStep {
     pub refused: Option<String>,
 }
 
+impl MoveStep {
+    /// The `data` its history event stores (what [`super::parse`] reads back).
+    pub fn data(&self) -> serde_json::Value {
+        serde_json::json!({
+            "by": self.by,
+            "reason": self.reason,
+            "move_id": self.move_id,
+            "from_shard": self.from,
+            "to_shard": self.to,
+            "phase": self.phase,
+            "refused": self.refused,
+        })
+    }
+}
+
 /// The three steps of a move an admin (or the service) takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MoveStepKind {

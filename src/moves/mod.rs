@@ -29,7 +29,6 @@ use crate::snapshot::{MoveNote, TenantSnapshot};
 use chrono::{DateTime, SubsecRound, Utc};
 pub use rounds::{Drained, cancel_overdue, drain_round};
 pub use rules::Refusal;
-use serde_json::json;
 use uuid::Uuid;
 
 /// Who takes the steps the service takes by itself (deadlines, drains, residency).
@@ -146,6 +145,12 @@ pub async fn advance(
         }
         Err((None, refusal)) => return Ok(Err(refusal)),
     };
+    let running = matches!(m.phase, MovePhase::Copying | MovePhase::Cutover);
+    if running && let Some(why) = no_longer_allowed(tx, &m).await? {
+        return cancel_locked(tx, m, SERVICE, &why, now, rules)
+            .await
+            .map(|_| Err(Refusal::Conflict(format!("move {id} is cancelled: {why}"))));
+    }
     let next = match rules::advance_to(&m, wanted) {
         Ok(Some(next)) => next,
         Ok(None) => {
@@ -202,6 +207,50 @@ pub async fn cancel(
         Err((Some(m), refusal)) => (m, Some(refusal)),
         Err((None, refusal)) => return Ok(Err(refusal)),
     };
+    if let Some(refusal) = refused {
+        let step = step_of(
+            &m,
+            MoveStepKind::Cancelled,
+            by,
+            reason,
+            MovePhase::Cancelled,
+        );
+        return refuse(tx, m.tenant_id, step, refusal, now, rules).await;
+    }
+    cancel_locked(tx, m, by, reason, now, rules).await
+}
+
+/// Why a running move may not go on, if it may not: the tenant's residency (learnt since it
+/// started) no longer allows the target's region, or the target is draining or gone
+/// (CONTRACT.md section 8: `advance` re-checks both).
+async fn no_longer_allowed(tx: &mut Tx, m: &Move) -> Result<Option<String>, StoreError> {
+    let Some(row) = load(tx, m.tenant_id).await? else {
+        return Ok(None);
+    };
+    let residency = row.tenant.residency;
+    Ok(match shards::get(tx, &m.to).await? {
+        None => Some(format!("its target shard {} no longer exists", m.to)),
+        Some(s) if !residency.allowed_regions().contains(&s.region) => Some(format!(
+            "residency `{residency}` does not allow the target's region {}",
+            s.region
+        )),
+        Some(s) if s.status == crate::domain::ShardStatus::Draining => {
+            Some(format!("its target shard {} is draining", m.to))
+        }
+        Some(_) => None,
+    })
+}
+
+/// Cancels a running move whose tenant is locked: the step recorded, the target's slot freed,
+/// the route `ONLINE` on the source.
+async fn cancel_locked(
+    tx: &mut Tx,
+    m: Move,
+    by: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+    rules: &Rules,
+) -> Result<Result<Stepped, Refusal>, StoreError> {
     let step = step_of(
         &m,
         MoveStepKind::Cancelled,
@@ -209,9 +258,6 @@ pub async fn cancel(
         reason,
         MovePhase::Cancelled,
     );
-    if let Some(refusal) = refused {
-        return refuse(tx, m.tenant_id, step, refusal, now, rules).await;
-    }
     if let Some(refusal) = rules::refuse_cancel(&m) {
         return refuse(tx, m.tenant_id, step, refusal, now, rules).await;
     }
@@ -308,15 +354,7 @@ async fn record(
     now: DateTime<Utc>,
     rules: &Rules,
 ) -> Result<EventId, StoreError> {
-    let data = json!({
-        "by": step.by,
-        "reason": step.reason,
-        "move_id": step.move_id,
-        "from_shard": step.from,
-        "to_shard": step.to,
-        "phase": step.phase,
-        "refused": step.refused,
-    });
+    let data = step.data();
     let kind = EventKind::AdminMove(step.clone());
     let (id, _) = record_admin_event(tx, tenant, kind, &data, now, rules).await?;
     Ok(id)

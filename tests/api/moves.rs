@@ -729,48 +729,196 @@ async fn a_rebalance_plan_evens_a_region_and_carries_nothing_out() {
     }
 }
 
-#[tokio::test]
-async fn a_residency_change_moves_the_tenant_at_once_and_says_so_on_the_feed() {
+/// The running move of a tenant with origin `residency`, as `GET /admin/v1/moves` lists it.
+async fn residency_move(app: &TestApp, from: &str) -> Value {
+    let (_, listed) = app
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/moves?from_shard={from}&running=true"),
+            None,
+        )
+        .await;
+    let found = listed["moves"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["origin"] == "residency").cloned());
+    found.unwrap_or_else(|| panic!("a running residency move: {listed}"))
+}
+
+/// A purchase with residency `us` is placed in us-east-1 (with `already`, a move of it to a
+/// second us shard runs, in that phase); then the trial that came before it arrives with
+/// residency `de`. The tenant must end in eu-central-1, but only once the data plane moved it
+/// (CONTRACT.md section 8): until then the route stays on the source, `MOVING`.
+async fn residency_learnt_late(already: Option<&str>) {
     let app = spawn_app().await;
+    let (status, body) = app
+        .admin(
+            Method::PUT,
+            "/admin/v1/shards/us-east-1-2",
+            Some(json!({"region": "us-east-1", "endpoint": "https://us-east-1-2.shards.example.net", "capacity": 100})),
+        )
+        .await;
+    assert_eq!(status, 201, "a second us shard: {body}");
     let site = unique_site("mvres");
     let mut c = Commerce::new();
     let trial = c.trial(days_ago(5), &site, "de");
     let purchase = c.direct_purchase(days_ago(4), &site, "us");
     app.publish(&purchase).await;
-    app.wait_tenant(&c.tenant_id, "placed in us", |t| t.shard_id.is_some())
+    let placed = app
+        .wait_tenant(&c.tenant_id, "placed in us", |t| t.shard_id.is_some())
         .await;
+    let source = placed.shard_id.clone().expect("placed");
+    let other = if source == "us-east-1-1" {
+        "us-east-1-2"
+    } else {
+        "us-east-1-1"
+    };
+    let mut admin_move = None;
+    if let Some(phase) = already {
+        let (status, m) = start(&app, &c.tenant_id, other).await;
+        assert_eq!(status, 202, "{m}");
+        let id = m["id"].as_str().unwrap().to_owned();
+        if phase == "cutover" {
+            let (status, cut) = advance(&app, &id, "cutover").await;
+            assert_eq!(status, 200, "{cut}");
+            assert_eq!(route(&app, &c.tenant_id).await["status"], "READ_ONLY");
+        }
+        admin_move = Some(id);
+    }
     let e0 = route(&app, &c.tenant_id).await["epoch"].as_i64().unwrap();
     let mut feed = app.listen_changes().await;
+
     app.publish(&trial).await;
-    let msg = next_step(&mut feed, "done").await;
-    assert_eq!(msg["move"]["origin"], "residency", "{msg}");
+    // (The admin move's own steps may still be on their way to the feed.)
+    let msg = loop {
+        let msg = next_step(&mut feed, "copying").await;
+        if msg["move"]["origin"] == "residency" {
+            break msg;
+        }
+    };
     assert_eq!(
         (&msg["move"]["from_shard"], &msg["move"]["to_shard"]),
-        (&json!("us-east-1-1"), &json!("eu-central-1-1"))
+        (&json!(source), &json!("eu-central-1-1"))
     );
-    // The feed's message can arrive before serve's cache has heard of the commit: the route
-    // follows within moments (its own notification), never staying stale.
+    assert_eq!(msg["state"], "ACTIVE");
+    // The route stays on the source until the data plane has copied the tenant.
+    let r = app
+        .wait_for(5, "the route MOVING on the source", || async {
+            let r = route(&app, &c.tenant_id).await;
+            (r["status"] == "MOVING").then_some(r)
+        })
+        .await;
+    assert_eq!(r["shard"], json!(source), "{r}");
+    assert!(r["epoch"].as_i64().unwrap() > e0, "{r}");
+    if let Some(id) = admin_move {
+        let (_, m) = app
+            .admin(Method::GET, &format!("/admin/v1/moves/{id}"), None)
+            .await;
+        assert_eq!(
+            m["phase"], "cancelled",
+            "a move to a forbidden region is cancelled: {m}"
+        );
+        let (status, refused) = advance(&app, &id, "done").await;
+        assert_eq!(status, 409, "{refused}");
+    }
+    let f = fills(&app).await;
+    assert_eq!(
+        (&f[source.as_str()], &f["eu-central-1-1"], &f[other]),
+        (&json!(1), &json!(1), &json!(0)),
+        "the target's slot is taken, the cancelled move's freed: {f}"
+    );
+
+    let m = residency_move(&app, &source).await;
+    assert_eq!(m["requested_by"], "tenant-catalog", "{m}");
+    let id = m["id"].as_str().unwrap().to_owned();
+    let (status, cut) = advance(&app, &id, "cutover").await;
+    assert_eq!(status, 200, "{cut}");
+    assert_eq!(route(&app, &c.tenant_id).await["status"], "READ_ONLY");
+    let (status, done) = advance(&app, &id, "done").await;
+    assert_eq!(status, 200, "{done}");
     let r = app
         .wait_for(5, "the route on the new shard", || async {
             let r = route(&app, &c.tenant_id).await;
             (r["shard"] == "eu-central-1-1").then_some(r)
         })
         .await;
-    assert_eq!(r["epoch"].as_i64(), Some(e0 + 1), "{r}");
-    let (_, listed) = app
-        .admin(Method::GET, "/admin/v1/moves?from_shard=us-east-1-1", None)
-        .await;
-    let m = &listed["moves"][0];
     assert_eq!(
-        (&m["phase"], &m["origin"], &m["requested_by"]),
-        (
-            &json!("done"),
-            &json!("residency"),
-            &json!("tenant-catalog")
-        ),
-        "{listed}"
+        (&r["status"], &r["region"]),
+        (&json!("ONLINE"), &json!("eu-central-1"))
     );
+    let f = fills(&app).await;
+    assert_eq!(
+        (&f[source.as_str()], &f["eu-central-1-1"]),
+        (&json!(0), &json!(1)),
+        "{f}"
+    );
+    let history = app.history(&c.tenant_id).await;
+    let started = history
+        .iter()
+        .find(|e| e.event_type == "admin.move_requested" && e.data["by"] == "tenant-catalog")
+        .expect("the residency move is in the history");
+    assert_eq!(started.outcome.to_string(), "applied");
     assert_verified(&app).await;
+}
+
+#[tokio::test]
+async fn a_residency_learnt_late_moves_the_tenant_only_as_the_data_plane_advances_it() {
+    residency_learnt_late(None).await;
+}
+
+#[tokio::test]
+async fn a_residency_learnt_during_a_moves_copying_cancels_it_and_starts_one_to_an_allowed_region()
+{
+    residency_learnt_late(Some("copying")).await;
+}
+
+#[tokio::test]
+async fn a_residency_learnt_during_a_moves_cutover_never_leaves_the_route_read_only() {
+    residency_learnt_late(Some("cutover")).await;
+}
+
+#[tokio::test]
+async fn advance_refuses_a_move_whose_target_started_draining_and_cancels_it() {
+    let app = spawn_app().await;
+    let id = eu_tenant(&app, "eu").await;
+    let (_, started) = start(&app, &id, "eu-west-1-1").await;
+    let move_id = started["id"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .admin(
+            Method::PUT,
+            "/admin/v1/shards/eu-west-1-1",
+            Some(json!({"region": "eu-west-1", "endpoint": "https://eu-west-1-1.shards.example.net", "capacity": 10000, "status": "draining"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, refused) = advance(&app, &move_id, "cutover").await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("draining")),
+        "{refused}"
+    );
+    let (_, m) = app
+        .admin(Method::GET, &format!("/admin/v1/moves/{move_id}"), None)
+        .await;
+    assert_eq!(m["phase"], "cancelled", "{m}");
+    let r = route(&app, &id).await;
+    assert_eq!(
+        (&r["shard"], &r["status"]),
+        (&json!("eu-central-1-1"), &json!("ONLINE"))
+    );
+    let cancelled = app
+        .history(&id)
+        .await
+        .into_iter()
+        .find(|e| e.event_type == "admin.move_cancelled")
+        .expect("the cancellation is in the history");
+    assert!(
+        cancelled.data["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("draining")),
+        "{cancelled:?}"
+    );
 }
 
 #[tokio::test]

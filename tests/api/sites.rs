@@ -154,38 +154,3 @@ async fn a_tenant_that_loses_its_site_to_an_earlier_claim_stays_visible_and_proc
     );
     assert_eq!(route_of(&app, &free).await["tenantId"], b.tenant_id);
 }
-
-/// A direct purchase with residency `us` arrives first and is placed in us-east-1; then the
-/// trial that came before it arrives, with residency `de`: the purchase is now a conversion,
-/// the residency is `de`, and the tenant is placed again in eu-central-1.
-#[tokio::test]
-async fn a_tenant_is_placed_again_when_an_earlier_event_changes_its_residency() {
-    let app = spawn_app().await;
-    let site = unique_site("res");
-    let mut c = Commerce::new();
-    let trial = c.trial(days_ago(5), &site, "de");
-    let purchase = c.direct_purchase(days_ago(4), &site, "us");
-    app.publish(&purchase).await;
-    let t = app
-        .wait_tenant(&c.tenant_id, "placed in us", |t| t.shard_id.is_some())
-        .await;
-    assert_eq!(t.region.as_deref(), Some("us-east-1"));
-
-    app.publish(&trial).await;
-    let t = app
-        .wait_tenant(&c.tenant_id, "placed again", |t| {
-            t.region.as_deref() == Some("eu-central-1")
-        })
-        .await;
-    assert_eq!((t.residency.as_str(), t.state.as_str()), ("de", "ACTIVE"));
-    let fills: Vec<(String, i32)> =
-        sqlx::query_as("select id, tenant_count from shards where tenant_count > 0")
-            .fetch_all(&app.db)
-            .await
-            .unwrap();
-    assert_eq!(
-        fills,
-        [("eu-central-1-1".to_owned(), 1)],
-        "the old slot is freed"
-    );
-}
