@@ -56,37 +56,10 @@ pub async fn lock_sites(tx: &mut Tx, sites: &[&Site]) -> Result<(), StoreError> 
 
 /// Every stored claim of these sites, by any tenant.
 pub async fn of_sites(tx: &mut Tx, sites: &[&Site]) -> Result<Vec<StoredClaim>, StoreError> {
-    if sites.is_empty() {
-        return Ok(Vec::new());
-    }
-    let names: Vec<&str> = sites.iter().map(|s| s.as_str()).collect();
-    let rows = sqlx::query!(
-        r#"select c.event_id, c.tenant_id, u.site as "site!", c.occurred_at, c.sequence, c.granted,
-                  t.deleted_at as "deleted_at?"
-           from unnest($1::text[]) as u(site)
-           join site_claims c on c.site_md5 = md5(u.site)
-           left join tenants t on t.id = c.tenant_id"#,
-        &names as &[&str]
-    )
-    .fetch_all(&mut **tx)
-    .await
-    .doing(|| format!("reading the claims of {} sites", names.len()))?;
-    Ok(rows
+    Ok(known_of_sites(&mut **tx, sites)
+        .await?
         .into_iter()
-        .filter_map(|r| {
-            Some(StoredClaim {
-                claim: Claim {
-                    event_id: EventId::from_uuid(r.event_id),
-                    tenant_id: TenantId::from_uuid(r.tenant_id),
-                    // The names asked for are sites, so the names found are.
-                    site: Site::try_from(r.site.as_str()).ok()?,
-                    occurred_at: r.occurred_at,
-                    sequence: r.sequence,
-                    granted: r.granted,
-                },
-                deleted_at: r.deleted_at,
-            })
-        })
+        .map(|k| k.stored)
         .collect())
 }
 
@@ -162,4 +135,54 @@ pub async fn holder(
     .await
     .doing(|| format!("reading who holds site {site}"))?;
     Ok(row.map(|r| (TenantId::from_uuid(r.tenant_id), r.occurred_at)))
+}
+
+/// A stored claim with when the catalog received the event that made it.
+#[derive(Debug, Clone)]
+pub struct KnownClaim {
+    pub stored: StoredClaim,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Every stored claim of these sites, by any tenant, with when its event was received: what
+/// the catalog knew of them at any instant.
+pub async fn known_of_sites<'e>(
+    db: impl sqlx::PgExecutor<'e>,
+    sites: &[&Site],
+) -> Result<Vec<KnownClaim>, StoreError> {
+    if sites.is_empty() {
+        return Ok(Vec::new());
+    }
+    let names: Vec<&str> = sites.iter().map(|s| s.as_str()).collect();
+    let rows = sqlx::query!(
+        r#"select c.event_id, c.tenant_id, u.site as "site!", c.occurred_at, c.sequence, c.granted,
+                  t.deleted_at as "deleted_at?", e.received_at as "received_at?"
+           from unnest($1::text[]) as u(site)
+           join site_claims c on c.site_md5 = md5(u.site)
+           left join tenants t on t.id = c.tenant_id
+           left join tenant_events e on e.event_id = c.event_id"#,
+        &names as &[&str]
+    )
+    .fetch_all(db)
+    .await
+    .doing(|| format!("reading the claims of {} sites", names.len()))?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(KnownClaim {
+                stored: StoredClaim {
+                    claim: Claim {
+                        event_id: EventId::from_uuid(r.event_id),
+                        tenant_id: TenantId::from_uuid(r.tenant_id),
+                        site: Site::try_from(r.site.as_str()).ok()?,
+                        occurred_at: r.occurred_at,
+                        sequence: r.sequence,
+                        granted: r.granted,
+                    },
+                    deleted_at: r.deleted_at,
+                },
+                received_at: r.received_at.unwrap_or(DateTime::<Utc>::MIN_UTC),
+            })
+        })
+        .collect())
 }

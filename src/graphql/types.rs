@@ -46,6 +46,7 @@ pub struct Past {
     events: Vec<Event>,
     fell_due: Option<DateTime<Utc>>,
     site_conflict: Option<crate::history::explain::SiteConflict>,
+    unplaced_until: Option<DateTime<Utc>>,
 }
 
 impl Tenant {
@@ -62,6 +63,7 @@ impl Tenant {
                 events: p.events,
                 fell_due: p.fell_due,
                 site_conflict: p.site_conflict,
+                unplaced_until: p.unplaced_until,
             }),
         )
     }
@@ -149,11 +151,14 @@ impl Tenant {
         let e = match &self.1 {
             Some(past) => history::explain(
                 &self.0,
-                &past.steps,
-                &past.events,
-                past.fell_due,
-                past.site_conflict.clone(),
-                None,
+                history::explain::Context {
+                    steps: &past.steps,
+                    events: &past.events,
+                    fell_due: past.fell_due,
+                    site_conflict: past.site_conflict.as_ref(),
+                    unplaced_until: past.unplaced_until,
+                    moving: None,
+                },
             ),
             None => {
                 let cx = ctx.data_unchecked::<Context>();

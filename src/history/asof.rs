@@ -15,6 +15,7 @@
 use crate::catalog::events::{self, HistoryEntry};
 use crate::catalog::{Db, StoreError, changes, claims, shards, tenants};
 use crate::domain::{EventId, RouteStatus, Rules, Site, TenantId};
+use crate::lifecycle::events::claimed_site;
 use crate::lifecycle::parse::parse_kind;
 use crate::lifecycle::rules::SiteRegistry;
 use crate::lifecycle::timers::scheduled;
@@ -62,6 +63,8 @@ pub struct PastTenant {
     pub fell_due: Option<DateTime<Utc>>,
     /// The site it claimed and lost, while it had none of its own.
     pub site_conflict: Option<super::explain::SiteConflict>,
+    /// When the catalog first stored an event of the tenant, if it had not placed it by then.
+    pub unplaced_until: Option<DateTime<Utc>>,
 }
 
 /// A tenant's history refolded at an instant: what the past and explanations share.
@@ -72,6 +75,8 @@ pub struct Refolded {
     pub folded: Folded,
     /// Some event's site name was purged (the tenant was deleted since).
     pub purged: bool,
+    /// When the catalog first stored an event of the tenant, counted or not.
+    pub first_received: Option<DateTime<Utc>>,
 }
 
 /// Answers "is this site taken?" as the catalog judged each claim.
@@ -83,6 +88,33 @@ impl SiteRegistry for AsJudged {
     }
 }
 
+/// Answers "is this site taken?" as the catalog knew the claims at an instant: another tenant's
+/// granted claim of the site, earlier in contract order, that the catalog had received by then,
+/// its tenant not deleted by then (CONTRACT.md section 8, "History answers").
+struct KnownThen {
+    tenant: TenantId,
+    at: DateTime<Utc>,
+    keys: HashMap<EventId, (DateTime<Utc>, i64, EventId)>,
+    claims: Vec<claims::KnownClaim>,
+}
+
+impl SiteRegistry for KnownThen {
+    fn is_taken(&self, site: &Site, claimed_by: EventId) -> bool {
+        let Some(key) = self.keys.get(&claimed_by) else {
+            return false;
+        };
+        self.claims.iter().any(|k| {
+            let c = &k.stored.claim;
+            &c.site == site
+                && c.tenant_id != self.tenant
+                && c.granted
+                && c.key() < *key
+                && k.received_at <= self.at
+                && k.stored.deleted_at.is_none_or(|d| d > key.0 || d > self.at)
+        })
+    }
+}
+
 /// Refolds the history counted at `when`; `None` when it has no event yet.
 pub async fn refold(
     db: &Db,
@@ -91,6 +123,7 @@ pub async fn refold(
     grace: Duration,
 ) -> Result<Option<Refolded>, StoreError> {
     let (history, granted) = tokio::try_join!(events::history(db, id), claims::granted_of(db, id))?;
+    let first_received = history.iter().map(|e| e.received_at).min();
     let mut history: Vec<HistoryEntry> = history.into_iter().filter(|e| when.includes(e)).collect();
     if history.is_empty() {
         return Ok(None);
@@ -101,11 +134,31 @@ pub async fn refold(
         .enumerate()
         .filter_map(|(n, e)| readable(e, id, n, &mut purged))
         .collect();
+    // As of T, by the events' own timeline: as if each had arrived when it occurred. Known at T:
+    // when each did arrive, and the claims of other tenants the catalog had then.
     let mut arrivals = Arrivals::new(grace);
-    for e in &history {
-        arrivals.insert(EventId::from_uuid(e.event_id), e.received_at);
-    }
-    let folded = fold(&events, &arrivals, when.instant(), &AsJudged(granted));
+    let folded = match when {
+        When::AsOf(t) => fold(&events, &arrivals, t, &AsJudged(granted)),
+        When::KnownAt(t) => {
+            for e in &history {
+                arrivals.insert(EventId::from_uuid(e.event_id), e.received_at);
+            }
+            let claimed: Vec<&Site> = events
+                .iter()
+                .filter_map(|e| claimed_site(&e.kind))
+                .collect();
+            let known = KnownThen {
+                tenant: id,
+                at: t,
+                keys: events
+                    .iter()
+                    .map(|e| (e.id, (e.occurred_at, e.sequence.unwrap_or(0), e.id)))
+                    .collect(),
+                claims: claims::known_of_sites(db, &claimed).await?,
+            };
+            fold(&events, &arrivals, t, &known)
+        }
+    };
     let outcomes: HashMap<_, _> = folded.outcomes.iter().cloned().collect();
     for e in &mut history {
         if let Some(o) = outcomes.get(&EventId::from_uuid(e.event_id)) {
@@ -118,6 +171,7 @@ pub async fn refold(
         events,
         folded,
         purged,
+        first_received,
     }))
 }
 
@@ -140,6 +194,7 @@ pub async fn tenant_at(
         events,
         mut folded,
         purged,
+        first_received,
     }) = refolded
     else {
         return Ok(None);
@@ -149,17 +204,14 @@ pub async fn tenant_at(
     };
     // A tenant deleted since has lost its site names: the past shows none.
     let deleted_now = today.is_some_and(|r| r.tenant.lifecycle == Lifecycle::Deleted);
-    let (placement, version, epoch, route_status) = match routed {
-        Some((r, before)) => (
-            r.placement,
-            if before { r.version } else { 0 },
-            r.epoch,
-            r.route_status,
-        ),
-        None => (None, 0, 0, RouteStatus::Online),
+    // Before its first change the catalog had not placed the tenant (it had not heard of it):
+    // the past shows the state its events made, with no placement (CONTRACT.md section 8).
+    let (placement, version, epoch, route_status, unplaced_until) = match routed {
+        Some((r, true)) => (r.placement, r.version, r.epoch, r.route_status, None),
+        Some((_, false)) | None => (None, 0, 0, RouteStatus::Online, first_received),
     };
     let row = tenants::TenantRow {
-        state: tenant.shown_state(placement.is_some()),
+        state: tenant.shown_state(placement.is_some() || unplaced_until.is_some()),
         next_timer_at: scheduled(&tenant).map(|(_, due)| due),
         tenant,
         placement,
@@ -169,6 +221,10 @@ pub async fn tenant_at(
         route_status,
     };
     let mut snapshot = TenantSnapshot::new(row, &rules.base);
+    if unplaced_until.is_some() {
+        // Nowhere to serve it from, whatever its state.
+        snapshot.serving = false;
+    }
     if purged || deleted_now {
         snapshot.site = None;
         snapshot.host = None;
@@ -182,6 +238,7 @@ pub async fn tenant_at(
         events,
         fell_due: folded.fell_due,
         site_conflict,
+        unplaced_until,
     }))
 }
 

@@ -107,16 +107,33 @@ fn named(c: &CauseView) -> String {
     s
 }
 
-/// Explains `t` (now or at a past instant) from the `steps` of the fold of its `events`;
-/// `fell_due` is when its deletion fell due by the events, if it waits to be carried out.
-pub fn explain(
-    t: &TenantSnapshot,
-    steps: &[Step],
-    events: &[Event],
-    fell_due: Option<DateTime<Utc>>,
-    site_conflict: Option<SiteConflict>,
-    moving: Option<&Move>,
-) -> Explanation {
+/// What a refold of the history knows of a tenant beyond its row, for its explanation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context<'a> {
+    /// The fold's steps, and the events it read.
+    pub steps: &'a [Step],
+    pub events: &'a [Event],
+    /// When its deletion fell due by the events, if it waits to be carried out.
+    pub fell_due: Option<DateTime<Utc>>,
+    /// The site it claimed and lost, while it has none of its own.
+    pub site_conflict: Option<&'a SiteConflict>,
+    /// For a past instant at which the catalog had not placed the tenant: when the catalog
+    /// first stored an event of it.
+    pub unplaced_until: Option<DateTime<Utc>>,
+    /// Its running move.
+    pub moving: Option<&'a Move>,
+}
+
+/// Explains `t` (now or at a past instant) from what the refold of its history knows.
+pub fn explain(t: &TenantSnapshot, cx: Context<'_>) -> Explanation {
+    let Context {
+        steps,
+        events,
+        fell_due,
+        site_conflict,
+        unplaced_until,
+        moving,
+    } = cx;
     let events: Vec<&Event> = events.iter().collect();
     let last = steps.last();
     // The fold agrees with the tenant unless a deletion was carried out before an earlier
@@ -156,7 +173,11 @@ pub fn explain(
         summary.push_str(&format!(" ({})", named(&c.of)));
     }
     summary.push('.');
-    summary.push_str(&match (t.state, &site_conflict) {
+    summary.push_str(&match (t.state, site_conflict) {
+        _ if unplaced_until.is_some() => format!(
+            " The catalog had not placed it then: it first stored an event of the tenant at {}.",
+            unplaced_until.map(rfc).unwrap_or_default()
+        ),
         (ShownState::Provisioning, Some(c)) => format!(
             " Its site `{}` is held by tenant {}, whose claim of {} came first; it has no host until a site.renamed gives it a free site.",
             c.site,
@@ -220,7 +241,7 @@ pub fn explain(
         next,
         legal_hold: t.legal_hold.clone(),
         moving,
-        site_conflict,
+        site_conflict: site_conflict.cloned(),
     }
 }
 

@@ -26,16 +26,23 @@ pub async fn explain_now(
         moves::running_of(db, tenant.id),
     )?;
     let Some(r) = refolded else {
-        return Ok(explain(tenant, &[], &[], None, None, moving.as_ref()));
+        let cx = explain::Context {
+            moving: moving.as_ref(),
+            ..Default::default()
+        };
+        return Ok(explain(tenant, cx));
     };
     let conflict = site_conflict(db, tenant, &r.folded, &r.events).await?;
     Ok(explain(
         tenant,
-        &r.folded.steps,
-        &r.events,
-        r.folded.fell_due,
-        conflict,
-        moving.as_ref(),
+        explain::Context {
+            steps: &r.folded.steps,
+            events: &r.events,
+            fell_due: r.folded.fell_due,
+            site_conflict: conflict.as_ref(),
+            unplaced_until: None,
+            moving: moving.as_ref(),
+        },
     ))
 }
 

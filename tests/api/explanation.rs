@@ -148,15 +148,18 @@ async fn an_admin_deletion_names_who_and_why_and_a_hold_stops_what_comes_next() 
         "{summary}"
     );
 
-    // The past explains itself too: before the suspension it was served, by its purchase.
+    // The past explains itself too: before the suspension it was ACTIVE, by its purchase; but
+    // the catalog heard of it only today, so it had not placed it then, and says so.
     let before = explain(&app, &id, Some(days_ago(5).to_rfc3339())).await;
     let e = &before["explanation"];
     assert_eq!(
         (e["state"].clone(), e["serving"].clone()),
-        (json!("ACTIVE"), json!(true)),
+        (json!("ACTIVE"), json!(false)),
         "{e}"
     );
     assert_eq!(e["cause"]["type"], "subscription.activated");
+    let summary = e["summary"].as_str().unwrap_or_default();
+    assert!(summary.contains("had not placed it then"), "{summary}");
 }
 
 #[tokio::test]

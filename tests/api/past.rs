@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 const TENANT_AT: &str = "query($id: ID!, $at: DateTime, $known: DateTime) {
   tenant(id: $id, asOf: $at, knownAt: $known) {
     state lifecycle suspended site host trialEndsAt currentPeriodEnd cancellationEffectiveAt
-    deletionDueAt createdAt region shard version history { type outcome }
+    deletionDueAt createdAt region shard version serving history { type outcome }
+    explanation { summary }
   }
 }";
 
@@ -97,6 +98,13 @@ async fn a_tenant_as_of_any_instant_is_the_fold_of_its_events_up_to_then() {
             .is_some_and(|t| t.lifecycle == "DELETED");
         let mut instants: Vec<DateTime<Utc>> = events.iter().map(occurred).collect();
         instants.extend(events.iter().map(|e| occurred(e) + Duration::hours(7)));
+        let first_received = app
+            .history(&id)
+            .await
+            .iter()
+            .map(|e| e.received_at)
+            .min()
+            .expect("stored");
         instants.push(occurred(&events[0]) - Duration::seconds(1));
         instants.push(Utc::now() - Duration::seconds(1));
         for at in instants {
@@ -142,8 +150,19 @@ async fn a_tenant_as_of_any_instant_is_the_fold_of_its_events_up_to_then() {
                 Some(upto.len()),
                 "{what}"
             );
-            // A tenant the catalog heard of only once deleted was never placed.
-            if want.lifecycle != "DELETED" && !deleted_now {
+            // Before the catalog had heard of the tenant it had not placed it (CONTRACT.md
+            // section 8): the state its events made, no placement, not served, and the
+            // explanation says why. After, where it placed it.
+            if at < first_received {
+                assert_eq!(got["region"], Value::Null, "{what}");
+                assert_eq!(got["serving"], false, "{what}");
+                let summary = got["explanation"]["summary"].as_str().unwrap_or_default();
+                assert!(summary.contains("had not placed it"), "{what}");
+                assert!(!summary.contains("No open shard"), "{what}");
+                if want.lifecycle != "DELETED" && want.lifecycle != "DEACTIVATED" {
+                    assert_ne!(got["state"], "PROVISIONING", "{what}");
+                }
+            } else if want.lifecycle != "DELETED" && !deleted_now {
                 assert_eq!(got["region"], "eu-central-1", "{what}");
             }
             checked += 1;
@@ -208,7 +227,7 @@ async fn known_at_counts_what_had_arrived_and_route_as_of_tells_where_requests_w
     let by_old_host = app
         .query(
             route,
-            json!({"host": format!("{site}.example.net"), "at": at}),
+            json!({"host": format!("{site}.example.net"), "known": Utc::now().to_rfc3339()}),
         )
         .await;
     assert_eq!(
@@ -216,6 +235,15 @@ async fn known_at_counts_what_had_arrived_and_route_as_of_tells_where_requests_w
         format!("{renamed}.example.net"),
         "{by_old_host}"
     );
+    // Five days ago by the events' timeline the catalog had not heard of the tenant, so it
+    // had not placed it: no route then (CONTRACT.md section 8).
+    let unplaced = app
+        .query(
+            route,
+            json!({"host": format!("{site}.example.net"), "at": at}),
+        )
+        .await;
+    assert_eq!(unplaced["route"], Value::Null, "{unplaced}");
     let before = app
         .query(route, json!({"id": id, "at": days_ago(31).to_rfc3339()}))
         .await;
@@ -266,4 +294,39 @@ async fn the_future_both_instants_and_bad_instants_are_refused_with_reasons() {
     assert!(bad["errors"].is_array(), "{bad}");
     let unknown = ask(json!({"id": id, "at": days_ago(1).to_rfc3339()})).await;
     assert_eq!(unknown["data"]["tenant"], Value::Null, "{unknown}");
+}
+
+#[tokio::test]
+async fn known_at_judges_site_claims_as_the_catalog_knew_them_then() {
+    let app = spawn_app().await;
+    let site = unique_site("claim");
+    let mut b = Commerce::new();
+    app.publish(&b.trial(days_ago(1), &site, "eu")).await;
+    app.wait_tenant(&b.tenant_id, "B holds the site", |t| t.shard_id.is_some())
+        .await;
+    let between = Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    // A's earlier claim of the site arrives only now.
+    let mut a = Commerce::new();
+    app.publish(&a.trial(days_ago(2), &site, "eu")).await;
+    app.wait_tenant(&b.tenant_id, "B without its site", |t| t.site.is_none())
+        .await;
+
+    let then = app
+        .query(
+            TENANT_AT,
+            json!({"id": b.tenant_id, "known": between.to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(
+        (&then["tenant"]["site"], &then["tenant"]["state"]),
+        (&json!(site), &json!("TRIAL")),
+        "the catalog had not heard of A's claim then: {then}"
+    );
+    let now = app.query(TENANT_AT, json!({"id": b.tenant_id})).await;
+    assert_eq!(
+        (&now["tenant"]["site"], &now["tenant"]["state"]),
+        (&Value::Null, &json!("PROVISIONING")),
+        "{now}"
+    );
 }
