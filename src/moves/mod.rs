@@ -147,9 +147,17 @@ pub async fn advance(
     };
     let running = matches!(m.phase, MovePhase::Copying | MovePhase::Cutover);
     if running && let Some(why) = no_longer_allowed(tx, &m).await? {
-        return cancel_locked(tx, m, SERVICE, &why, now, rules)
-            .await
-            .map(|_| Err(Refusal::Conflict(format!("move {id} is cancelled: {why}"))));
+        let step = step_of(
+            &m,
+            MoveStepKind::Cancelled,
+            SERVICE,
+            &why,
+            MovePhase::Cancelled,
+        );
+        cancel_locked(tx, m, &step, now, rules).await?;
+        return Ok(Err(Refusal::Conflict(format!(
+            "move {id} is cancelled: {why}"
+        ))));
     }
     let next = match rules::advance_to(&m, wanted) {
         Ok(Some(next)) => next,
@@ -207,17 +215,17 @@ pub async fn cancel(
         Err((Some(m), refusal)) => (m, Some(refusal)),
         Err((None, refusal)) => return Ok(Err(refusal)),
     };
-    if let Some(refusal) = refused {
-        let step = step_of(
-            &m,
-            MoveStepKind::Cancelled,
-            by,
-            reason,
-            MovePhase::Cancelled,
-        );
+    let step = step_of(
+        &m,
+        MoveStepKind::Cancelled,
+        by,
+        reason,
+        MovePhase::Cancelled,
+    );
+    if let Some(refusal) = refused.or_else(|| rules::refuse_cancel(&m)) {
         return refuse(tx, m.tenant_id, step, refusal, now, rules).await;
     }
-    cancel_locked(tx, m, by, reason, now, rules).await
+    cancel_locked(tx, m, &step, now, rules).await.map(Ok)
 }
 
 /// Why a running move may not go on, if it may not: the tenant's residency (learnt since it
@@ -241,44 +249,34 @@ async fn no_longer_allowed(tx: &mut Tx, m: &Move) -> Result<Option<String>, Stor
     })
 }
 
-/// Cancels a running move whose tenant is locked: the step recorded, the target's slot freed,
-/// the route `ONLINE` on the source.
+/// Cancels a running move whose tenant is locked, by its `step`: the step recorded, the
+/// target's slot freed, the route `ONLINE` on the source.
 async fn cancel_locked(
     tx: &mut Tx,
     m: Move,
-    by: &str,
-    reason: &str,
+    step: &MoveStep,
     now: DateTime<Utc>,
     rules: &Rules,
-) -> Result<Result<Stepped, Refusal>, StoreError> {
-    let step = step_of(
-        &m,
-        MoveStepKind::Cancelled,
-        by,
-        reason,
-        MovePhase::Cancelled,
-    );
-    if let Some(refusal) = rules::refuse_cancel(&m) {
-        return refuse(tx, m.tenant_id, step, refusal, now, rules).await;
-    }
-    let event = record(tx, m.tenant_id, &step, now, rules).await?;
+) -> Result<Stepped, StoreError> {
+    let event = record(tx, m.tenant_id, step, now, rules).await?;
     shards::release_slots(tx, std::slice::from_ref(&m.to)).await?;
-    let moved = store::set_phase(tx, m.id, MovePhase::Cancelled, Some((by, reason)), now).await?;
+    let by_why = Some((step.by.as_str(), step.reason.as_str()));
+    let moved = store::set_phase(tx, m.id, MovePhase::Cancelled, by_why, now).await?;
     reroute(
         tx,
         &moved,
         MovePhase::Cancelled,
         None,
         event,
-        &step,
+        step,
         now,
         rules,
     )
     .await?;
-    Ok(Ok(Stepped {
+    Ok(Stepped {
         moved,
         changed: true,
-    }))
+    })
 }
 
 /// The move, its tenant locked first (the order every writer locks in) and the move read

@@ -99,7 +99,7 @@ async fn a_tenant_as_of_any_instant_is_the_fold_of_its_events_up_to_then() {
         let mut instants: Vec<DateTime<Utc>> = events.iter().map(occurred).collect();
         instants.extend(events.iter().map(|e| occurred(e) + Duration::hours(7)));
         let first_received = app
-            .history(&id)
+            .history(id)
             .await
             .iter()
             .map(|e| e.received_at)
