@@ -23,9 +23,10 @@ scenarios=${*:-kill9 broker database poison three contested}
 api=http://127.0.0.1:15672/api
 pgver=$(ls /etc/postgresql | sort -n | tail -1)
 export LOG_FORMAT=json RUST_LOG=warn
-# Each tenant's shuffled history arrives within a few seconds: with this grace it ends as its
-# in-order fold, which the check compares with (CONTRACT.md section 8).
-export DELETION_GRACE_SECS=${DELETION_GRACE_SECS:-10}
+# Each tenant's shuffled history arrives within moments, and an outage (5 s, plus the broker's
+# restart and the consumer's backoff) delays it by less than this: with this grace it ends as
+# its in-order fold, which the check compares with, no leeway (CONTRACT.md section 8).
+export DELETION_GRACE_SECS=${DELETION_GRACE_SECS:-30}
 work=$(mktemp -d)
 export AUTH_SIGNING_KEY=$work/signing-key.pem
 pids=()
@@ -136,7 +137,7 @@ f = r.get("feed", {})
 cells = [name, sent, r.get("distinct_events", "?"), r.get("applied", "?"), r.get("rejected", "?"),
          r.get("redeliveries_seen", "?"), r.get("lost", "?"), r.get("mismatched", "?"),
          f.get("double_applied", "?"), f.get("missing", "?"), f.get("repeated", "?"),
-         r.get("deleted_early", "?"), note, status]
+         note, status]
 print("| " + " | ".join(str(c) for c in cells) + " |")
 for e in r.get("examples", []) + f.get("examples", []):
     print(f"<!-- {e} -->", file=sys.stderr)
@@ -240,7 +241,7 @@ teardown
 echo
 echo "## Fault scenarios: $(date -u +%Y-%m-%d), $(nproc) CPUs, $(since "$started") s in all"
 echo
-echo "| scenario | sent | distinct events | applied | rejected | redeliveries seen | lost | differing tenants | double-applied | change messages missing | change messages repeated (allowed) | deleted early (allowed) | fault and recovery | result |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
+echo "| scenario | sent | distinct events | applied | rejected | redeliveries seen | lost | differing tenants | double-applied | change messages missing | change messages repeated (allowed) | fault and recovery | result |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"
 printf '%s\n' "${results[@]}"
 exit $failed
