@@ -59,10 +59,11 @@ pub async fn tick(s: &Scheduler) -> Result<(), StoreError> {
     let cancelled = moves::cancel_overdue(&s.db, &s.rules, BATCH).await?;
     s.metrics.moves_expired.inc_by(cancelled);
     let drained = moves::drain_round(&s.db, &s.rules).await?;
+    let resided = moves::residency_round(&s.db, &s.rules, BATCH).await?;
     s.metrics
         .move_steps
         .with_label_values(&["copying"])
-        .inc_by(drained.started);
+        .inc_by(drained.started + resided);
     for (shard, remaining) in &drained.remaining {
         s.metrics
             .drain_remaining

@@ -297,6 +297,39 @@ pub async fn movable_tenants(
         .collect())
 }
 
+/// Live tenants that a residency learnt later left in a region it does not allow, with no
+/// move running (migration `20261203000005_residency_allows.sql`), up to `limit`: who the
+/// scheduler starts a residency move for.
+pub async fn misplaced_tenants(db: &Db, limit: i64) -> Result<Vec<(TenantId, String)>, StoreError> {
+    let rows = sqlx::query!(
+        r#"select t.id, t.residency from tenants t
+           where t.shard_id is not null and t.lifecycle <> 'DELETED' and t.site is not null
+             and not residency_allows(t.residency, t.region)
+             and not exists (select 1 from moves m where m.tenant_id = t.id and m.phase in ('copying', 'cutover'))
+           order by t.id limit $1"#,
+        limit
+    )
+    .fetch_all(db)
+    .await
+    .doing(|| "finding tenants in a region their residency does not allow".into())?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (TenantId::from_uuid(r.id), r.residency))
+        .collect())
+}
+
+/// Whether the database's table of allowed regions says `residency` allows `region`.
+pub async fn residency_allows(db: &Db, residency: &str, region: &str) -> Result<bool, StoreError> {
+    sqlx::query_scalar!(
+        r#"select residency_allows($1, $2) as "allows!""#,
+        residency,
+        region
+    )
+    .fetch_one(db)
+    .await
+    .doing(|| "asking the database which regions a residency allows".into())
+}
+
 /// Live tenants on each shard, by shard id.
 pub async fn live_tenants_by_shard(
     db: &Db,

@@ -27,7 +27,7 @@ use crate::domain::{EventId, MoveId, MoveOrigin, MovePhase, Placement, Rules, Sh
 use crate::lifecycle::{EventKind, MoveStep, MoveStepKind};
 use crate::snapshot::{MoveNote, TenantSnapshot};
 use chrono::{DateTime, SubsecRound, Utc};
-pub use rounds::{Drained, cancel_overdue, drain_round};
+pub use rounds::{Drained, cancel_overdue, drain_round, residency_round};
 pub use rules::Refusal;
 use uuid::Uuid;
 

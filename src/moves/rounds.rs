@@ -1,10 +1,12 @@
 //! The rounds of moves the scheduler runs on every instance: cancelling moves past their
-//! deadline, and starting the moves of draining shards.
+//! deadline, starting the moves of draining shards, and of tenants a residency left in a
+//! forbidden region.
 
 use super::{Request, SERVICE, cancel, start};
 use crate::catalog::moves as store;
 use crate::catalog::{Db, Doing, StoreError, drains, shards};
-use crate::domain::{MoveOrigin, Rules, ShardId};
+use crate::domain::{MoveOrigin, Residency, Rules, ShardId};
+use crate::placement::Candidate;
 use chrono::Utc;
 
 /// Cancels the running moves whose deadline has passed, each in its own transaction. Returns
@@ -61,18 +63,7 @@ pub async fn drain_round(db: &Db, rules: &Rules) -> Result<Drained, StoreError> 
         return Ok(report);
     }
     let live = store::live_tenants_by_shard(db).await?;
-    let mut candidates: Vec<crate::placement::Candidate> = shards::list(db, None)
-        .await?
-        .into_iter()
-        .filter(|s| s.has_room())
-        .map(|s| crate::placement::Candidate {
-            id: s.id,
-            region: s.region,
-            capacity: s.capacity,
-            tenant_count: s.tenant_count,
-            open: true,
-        })
-        .collect();
+    let mut candidates = candidates(db).await?;
     for drain in drains {
         let on_shard = live.get(drain.shard.as_str()).copied().unwrap_or(0);
         report.remaining.push((drain.shard.clone(), on_shard));
@@ -134,4 +125,70 @@ pub async fn drain_round(db: &Db, rules: &Rules) -> Result<Drained, StoreError> 
             .doing(|| format!("ending the drain round of shard {}", drain.shard))?;
     }
     Ok(report)
+}
+
+/// The shards with room, as placement weighs them.
+async fn candidates(db: &Db) -> Result<Vec<Candidate>, StoreError> {
+    Ok(shards::list(db, None)
+        .await?
+        .into_iter()
+        .filter(|s| s.has_room())
+        .map(|s| Candidate {
+            id: s.id,
+            region: s.region,
+            capacity: s.capacity,
+            tenant_count: s.tenant_count,
+            open: true,
+        })
+        .collect())
+}
+
+/// Starts a residency move for every tenant a residency learnt later left in a region it does
+/// not allow with no move out running (no shard had room when the residency was learnt, or the
+/// move was cancelled), up to `limit`, each to the shard placement would choose, each in its own
+/// transaction. Returns how many started; a start another instance made first is refused and
+/// rolled back.
+pub async fn residency_round(db: &Db, rules: &Rules, limit: i64) -> Result<u64, StoreError> {
+    let misplaced = store::misplaced_tenants(db, limit).await?;
+    if misplaced.is_empty() {
+        return Ok(0);
+    }
+    let mut candidates = candidates(db).await?;
+    let mut started = 0;
+    for (tenant, residency) in misplaced {
+        let Ok(residency) = residency.parse::<Residency>() else {
+            continue;
+        };
+        let Some(i) = crate::placement::choose(residency, &candidates)
+            .and_then(|c| candidates.iter().position(|x| x.id == c.id))
+        else {
+            continue;
+        };
+        let request = Request {
+            tenant,
+            to: candidates[i].id.clone(),
+            reason: format!("residency `{residency}` does not allow the tenant's region"),
+            by: SERVICE.to_owned(),
+            origin: MoveOrigin::Residency,
+            deadline: None,
+        };
+        let mut tx = db
+            .begin()
+            .await
+            .doing(|| "starting a residency move".into())?;
+        match start(&mut tx, &request, Utc::now(), rules).await? {
+            Ok(_) => {
+                tx.commit()
+                    .await
+                    .doing(|| format!("committing the residency move of tenant {tenant}"))?;
+                candidates[i].tenant_count += 1;
+                started += 1;
+            }
+            Err(_) => tx
+                .rollback()
+                .await
+                .doing(|| "leaving a residency move another instance made".into())?,
+        }
+    }
+    Ok(started)
 }

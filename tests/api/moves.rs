@@ -1006,3 +1006,74 @@ async fn a_refused_move_of_a_deleted_tenant_is_in_its_history() {
         "{step:?}"
     );
 }
+
+#[tokio::test]
+async fn the_databases_table_of_allowed_regions_is_the_contracts() {
+    use tenant_catalog::domain::{Region, Residency};
+    let app = spawn_app().await;
+    for residency in Residency::ALL {
+        for region in Region::ALL {
+            let allowed = tenant_catalog::catalog::moves::residency_allows(
+                &app.db,
+                residency.as_str(),
+                region.as_str(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                allowed,
+                residency.allowed_regions().contains(&region),
+                "{residency} in {region}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_a_residency_left_where_no_shard_had_room_moves_once_one_has() {
+    let app = spawn_app().await;
+    let shard = |capacity: i64| json!({"region": "eu-central-1", "endpoint": "https://eu-central-1-1.shards.example.net", "capacity": capacity});
+    let (status, body) = app
+        .admin(
+            Method::PUT,
+            "/admin/v1/shards/eu-central-1-1",
+            Some(shard(0)),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let site = unique_site("noroom");
+    let mut c = Commerce::new();
+    let trial = c.trial(days_ago(5), &site, "de");
+    app.publish(&c.direct_purchase(days_ago(4), &site, "us"))
+        .await;
+    app.wait_tenant(&c.tenant_id, "placed in us", |t| t.shard_id.is_some())
+        .await;
+    app.publish(&trial).await;
+    let stuck = app
+        .wait_tenant(&c.tenant_id, "residency de learnt", |t| t.residency == "de")
+        .await;
+    assert_eq!(stuck.shard_id.as_deref(), Some("us-east-1-1"));
+    assert_eq!(
+        route(&app, &c.tenant_id).await["status"],
+        "ONLINE",
+        "no shard with room where `de` allows: no move yet"
+    );
+
+    let (status, body) = app
+        .admin(
+            Method::PUT,
+            "/admin/v1/shards/eu-central-1-1",
+            Some(shard(10)),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let r = app
+        .wait_for(10, "the scheduler to start a residency move", || async {
+            let r = route(&app, &c.tenant_id).await;
+            (r["status"] == "MOVING").then_some(r)
+        })
+        .await;
+    assert_eq!(r["shard"], "us-east-1-1", "{r}");
+    let m = residency_move(&app, "us-east-1-1").await;
+    assert_eq!(m["to_shard"], "eu-central-1-1", "{m}");
+}
