@@ -89,98 +89,118 @@ async fn start_residency_moves(
 ) -> Result<HashMap<TenantId, MoveNote>, StoreError> {
     let mut notes = HashMap::new();
     for n in next.iter_mut() {
-        let t = &n.row.tenant;
-        let Some(from) = n.row.placement.clone() else {
-            continue;
-        };
-        let allowed = t.residency.allowed_regions();
-        if n.row.is_deleted() || t.site.is_none() || allowed.contains(&from.region) {
-            continue;
+        if let Some(note) = residency_move(tx, n, now).await? {
+            notes.insert(n.row.id(), note);
         }
-        let tenant = n.row.id();
-        let reason = format!(
-            "residency `{}` does not allow region {}",
-            t.residency, from.region
-        );
-        if let Some(running) = moves::running_of(&mut **tx, tenant).await? {
-            let target_allowed = shards::get(tx, &running.to)
-                .await?
-                .is_some_and(|s| allowed.contains(&s.region));
-            if target_allowed {
-                continue;
-            }
-            moves::cancel_running(tx, &[tenant], SERVICE, &reason, now).await?;
-        }
-        let Some(to) = shards::claim_slots(tx, &[(tenant, t.residency)])
-            .await?
-            .remove(&tenant)
-        else {
-            tracing::warn!(tenant_id = %tenant, %reason, "No shard with room in a region the residency allows: the tenant stays where it is.");
-            continue;
-        };
-        let m = Move {
-            id: MoveId::from_uuid(Uuid::new_v4()),
-            tenant_id: tenant,
-            from: from.shard.clone(),
-            to: to.shard.clone(),
-            phase: MovePhase::Copying,
-            requested_by: SERVICE.to_owned(),
-            reason: reason.clone(),
-            origin: MoveOrigin::Residency,
-            deadline_at: None,
-            cancelled_by: None,
-            cancel_reason: None,
-            created_at: now,
-            updated_at: now,
-            finished_at: None,
-        };
-        moves::insert(tx, &m).await?;
-        let step = MoveStep {
-            step: MoveStepKind::Requested,
-            by: SERVICE.to_owned(),
-            reason: reason.clone(),
-            move_id: m.id,
-            from: Some(m.from.clone()),
-            to: m.to.clone(),
-            phase: MovePhase::Copying,
-            refused: None,
-        };
-        let data = step.data();
-        let event = Event {
-            id: EventId::from_uuid(Uuid::new_v4()),
-            tenant_id: tenant,
-            occurred_at: now,
-            sequence: None,
-            kind: EventKind::AdminMove(step),
-        };
-        let stored = NewEvent {
-            event: &event,
-            data: &data,
-        };
-        let delivered = Delivered {
-            event: &stored,
-            deliveries: 1,
-        };
-        events::insert_judged(tx, &[(delivered, Outcome::Applied)], now).await?;
-        n.row.route_status = RouteStatus::Moving;
-        if n.previous.as_ref().is_none_or(|p| n.row.epoch <= p.epoch) {
-            n.row.epoch += 1;
-        }
-        n.row.caused_by = Some(event.id.as_uuid());
-        notes.insert(
-            tenant,
-            MoveNote {
-                id: m.id,
-                phase: MovePhase::Copying,
-                from_shard: m.from,
-                to_shard: m.to,
-                origin: MoveOrigin::Residency,
-                by: SERVICE.to_owned(),
-                reason,
-            },
-        );
     }
     Ok(notes)
+}
+
+/// The residency move one row needs, started, with the row routed `MOVING` under a raised
+/// epoch; `None` when it needs none (or no shard has room for it).
+async fn residency_move(
+    tx: &mut Tx,
+    n: &mut NextRow,
+    now: DateTime<Utc>,
+) -> Result<Option<MoveNote>, StoreError> {
+    let t = &n.row.tenant;
+    let Some(from) = n.row.placement.clone() else {
+        return Ok(None);
+    };
+    let allowed = t.residency.allowed_regions();
+    if n.row.is_deleted() || t.site.is_none() || allowed.contains(&from.region) {
+        return Ok(None);
+    }
+    let (tenant, residency) = (n.row.id(), t.residency);
+    let reason = format!(
+        "residency `{residency}` does not allow region {}",
+        from.region
+    );
+    if let Some(running) = moves::running_of(&mut **tx, tenant).await? {
+        let target = shards::get(tx, &running.to).await?;
+        if target.is_some_and(|s| allowed.contains(&s.region)) {
+            return Ok(None);
+        }
+        moves::cancel_running(tx, &[tenant], SERVICE, &reason, now).await?;
+    }
+    let claimed = shards::claim_slots(tx, &[(tenant, residency)]).await?;
+    let Some(to) = claimed.get(&tenant) else {
+        tracing::warn!(tenant_id = %tenant, %reason, "No shard with room in a region the residency allows: the tenant stays where it is.");
+        return Ok(None);
+    };
+    let (m, event) = begin_move(tx, tenant, &from.shard, &to.shard, &reason, now).await?;
+    n.row.route_status = RouteStatus::Moving;
+    if n.previous.as_ref().is_none_or(|p| n.row.epoch <= p.epoch) {
+        n.row.epoch += 1;
+    }
+    n.row.caused_by = Some(event.as_uuid());
+    Ok(Some(MoveNote {
+        id: m.id,
+        phase: MovePhase::Copying,
+        from_shard: m.from,
+        to_shard: m.to,
+        origin: MoveOrigin::Residency,
+        by: SERVICE.to_owned(),
+        reason,
+    }))
+}
+
+/// Records a residency move from `from` to `to` (its target's slot taken already): the move
+/// row, and its start in the tenant's history, judged `applied` as the fold judges any carried
+/// out move step. Returns the move and the history event's id.
+async fn begin_move(
+    tx: &mut Tx,
+    tenant: TenantId,
+    from: &ShardId,
+    to: &ShardId,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(Move, EventId), StoreError> {
+    let m = Move {
+        id: MoveId::from_uuid(Uuid::new_v4()),
+        tenant_id: tenant,
+        from: from.clone(),
+        to: to.clone(),
+        phase: MovePhase::Copying,
+        requested_by: SERVICE.to_owned(),
+        reason: reason.to_owned(),
+        origin: MoveOrigin::Residency,
+        deadline_at: None,
+        cancelled_by: None,
+        cancel_reason: None,
+        created_at: now,
+        updated_at: now,
+        finished_at: None,
+    };
+    moves::insert(tx, &m).await?;
+    let step = MoveStep {
+        step: MoveStepKind::Requested,
+        by: SERVICE.to_owned(),
+        reason: reason.to_owned(),
+        move_id: m.id,
+        from: Some(m.from.clone()),
+        to: m.to.clone(),
+        phase: MovePhase::Copying,
+        refused: None,
+    };
+    let data = step.data();
+    let event = Event {
+        id: EventId::from_uuid(Uuid::new_v4()),
+        tenant_id: tenant,
+        occurred_at: now,
+        sequence: None,
+        kind: EventKind::AdminMove(step),
+    };
+    let stored = NewEvent {
+        event: &event,
+        data: &data,
+    };
+    let delivered = Delivered {
+        event: &stored,
+        deliveries: 1,
+    };
+    events::insert_judged(tx, &[(delivered, Outcome::Applied)], now).await?;
+    Ok((m, event.id))
 }
 
 /// The stored placement, while the tenant holds a site (CONTRACT.md section 8: a tenant whose

@@ -135,31 +135,7 @@ pub fn explain(t: &TenantSnapshot, cx: Context<'_>) -> Explanation {
         moving,
     } = cx;
     let events: Vec<&Event> = events.iter().collect();
-    let last = steps.last();
-    // The fold agrees with the tenant unless a deletion was carried out before an earlier
-    // event arrived (contract section 4): then the deletion is the cause, and it is final.
-    let agrees = last.is_some_and(|s| s.lifecycle == t.lifecycle && s.suspended == t.suspended);
-    let (since, cause) = match (t.state, last) {
-        (ShownState::Provisioning, _) => (
-            Some(t.created_at),
-            steps.first().map(|s| cause_of(s, &events)),
-        ),
-        (_, Some(step)) if agrees => (Some(step.at), Some(cause_of(step, &events))),
-        _ => {
-            let at = t.deleted_at.unwrap_or(t.created_at);
-            let cause = (t.lifecycle == Lifecycle::Deleted).then(|| Cause {
-                kind: "deletion".into(),
-                of: CauseView {
-                    cause_type: Timer::DeletionDue.as_str().into(),
-                    event_id: None,
-                    at,
-                    by: None,
-                    reason: Some("the deletion was carried out; it is final".into()),
-                },
-            });
-            (Some(at), cause)
-        }
-    };
+    let (since, cause) = since_and_cause(t, steps, &events);
     let next = next_steps(t, fell_due);
     let mut summary = format!(
         "{}: {}",
@@ -173,34 +149,7 @@ pub fn explain(t: &TenantSnapshot, cx: Context<'_>) -> Explanation {
         summary.push_str(&format!(" ({})", named(&c.of)));
     }
     summary.push('.');
-    summary.push_str(&match (t.state, site_conflict) {
-        _ if unplaced_until.is_some() => format!(
-            " The catalog had not placed it then: it first stored an event of the tenant at {}.",
-            unplaced_until.map(rfc).unwrap_or_default()
-        ),
-        (ShownState::Provisioning, Some(c)) => format!(
-            " Its site `{}` is held by tenant {}, whose claim of {} came first; it has no host until a site.renamed gives it a free site.",
-            c.site,
-            c.holder,
-            rfc(c.holder_claimed_at)
-        ),
-        (ShownState::Provisioning, None) if t.site.is_none() => {
-            " It has no site: another tenant holds the one it claimed, by an earlier claim; it has no host until a site.renamed gives it a free site.".to_owned()
-        }
-        (ShownState::Provisioning, None) => format!(
-            " No open shard with room in a region its residency ({}) allows; it is placed as soon as one has room.",
-            t.residency
-        ),
-        (ShownState::Suspended, _) => {
-            " Served again once commerce sends subscription.unsuspended.".to_owned()
-        }
-        (ShownState::Active, _) => match t.current_period_end {
-            Some(end) => format!(" Paid until {}; nothing is scheduled.", rfc(end)),
-            None => " Nothing is scheduled.".to_owned(),
-        },
-        (ShownState::Deleted, _) => " The deletion is final.".to_owned(),
-        _ => String::new(),
-    });
+    summary.push_str(&what_holds_it(t, site_conflict, unplaced_until));
     for n in &next {
         summary.push_str(&format!(" Next: {}", n.what));
     }
@@ -242,6 +191,77 @@ pub fn explain(t: &TenantSnapshot, cx: Context<'_>) -> Explanation {
         legal_hold: t.legal_hold.clone(),
         moving,
         site_conflict: site_conflict.cloned(),
+    }
+}
+
+/// Since when the tenant is in its state, and the event or timer that put it there.
+fn since_and_cause(
+    t: &TenantSnapshot,
+    steps: &[Step],
+    events: &[&Event],
+) -> (Option<DateTime<Utc>>, Option<Cause>) {
+    let last = steps.last();
+    // The fold agrees with the tenant unless a deletion was carried out before an earlier
+    // event arrived (contract section 4): then the deletion is the cause, and it is final.
+    let agrees = last.is_some_and(|s| s.lifecycle == t.lifecycle && s.suspended == t.suspended);
+    match (t.state, last) {
+        (ShownState::Provisioning, _) => (
+            Some(t.created_at),
+            steps.first().map(|s| cause_of(s, events)),
+        ),
+        (_, Some(step)) if agrees => (Some(step.at), Some(cause_of(step, events))),
+        _ => {
+            let at = t.deleted_at.unwrap_or(t.created_at);
+            let cause = (t.lifecycle == Lifecycle::Deleted).then(|| Cause {
+                kind: "deletion".into(),
+                of: CauseView {
+                    cause_type: Timer::DeletionDue.as_str().into(),
+                    event_id: None,
+                    at,
+                    by: None,
+                    reason: Some("the deletion was carried out; it is final".into()),
+                },
+            });
+            (Some(at), cause)
+        }
+    }
+}
+
+/// The sentence on what keeps the tenant in its state, or what it waits for.
+fn what_holds_it(
+    t: &TenantSnapshot,
+    site_conflict: Option<&SiteConflict>,
+    unplaced_until: Option<DateTime<Utc>>,
+) -> String {
+    if let Some(first) = unplaced_until {
+        return format!(
+            " The catalog had not placed it then: it first stored an event of the tenant at {}.",
+            rfc(first)
+        );
+    }
+    match (t.state, site_conflict) {
+        (ShownState::Provisioning, Some(c)) => format!(
+            " Its site `{}` is held by tenant {}, whose claim of {} came first; it has no host until a site.renamed gives it a free site.",
+            c.site,
+            c.holder,
+            rfc(c.holder_claimed_at)
+        ),
+        (ShownState::Provisioning, None) if t.site.is_none() => {
+            " It has no site: another tenant holds the one it claimed, by an earlier claim; it has no host until a site.renamed gives it a free site.".to_owned()
+        }
+        (ShownState::Provisioning, None) => format!(
+            " No open shard with room in a region its residency ({}) allows; it is placed as soon as one has room.",
+            t.residency
+        ),
+        (ShownState::Suspended, _) => {
+            " Served again once commerce sends subscription.unsuspended.".to_owned()
+        }
+        (ShownState::Active, _) => match t.current_period_end {
+            Some(end) => format!(" Paid until {}; nothing is scheduled.", rfc(end)),
+            None => " Nothing is scheduled.".to_owned(),
+        },
+        (ShownState::Deleted, _) => " The deletion is final.".to_owned(),
+        _ => String::new(),
     }
 }
 

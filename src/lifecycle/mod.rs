@@ -5,6 +5,7 @@
 //! so it can be tested exhaustively without a database or a broker.
 
 pub mod billing;
+pub mod carry;
 pub mod cause;
 pub mod events;
 pub mod fold;
@@ -13,8 +14,9 @@ pub mod rules;
 pub mod state;
 pub mod timers;
 
+pub use carry::{Arrivals, fold};
 pub use events::{Event, EventKind, EventType, MoveStep, MoveStepKind, NewTenant, RejectedEvent};
-pub use fold::{Arrivals, Folded, Outcome, OutcomeKind, Step, StepCause, fold};
+pub use fold::{Folded, Outcome, OutcomeKind, Step, StepCause};
 pub use parse::Envelope;
 pub use state::{LegalHold, Lifecycle, ShownState, Tenant};
 pub use timers::Timer;

@@ -228,25 +228,17 @@ pub async fn cancel(
     cancel_locked(tx, m, &step, now, rules).await.map(Ok)
 }
 
-/// Why a running move may not go on, if it may not: the tenant's residency (learnt since it
-/// started) no longer allows the target's region, or the target is draining or gone
-/// (CONTRACT.md section 8: `advance` re-checks both).
+/// Why a running move may not go on, if it may not ([`rules::refuse_going_on`]).
 async fn no_longer_allowed(tx: &mut Tx, m: &Move) -> Result<Option<String>, StoreError> {
     let Some(row) = load(tx, m.tenant_id).await? else {
         return Ok(None);
     };
-    let residency = row.tenant.residency;
-    Ok(match shards::get(tx, &m.to).await? {
-        None => Some(format!("its target shard {} no longer exists", m.to)),
-        Some(s) if !residency.allowed_regions().contains(&s.region) => Some(format!(
-            "residency `{residency}` does not allow the target's region {}",
-            s.region
-        )),
-        Some(s) if s.status == crate::domain::ShardStatus::Draining => {
-            Some(format!("its target shard {} is draining", m.to))
-        }
-        Some(_) => None,
-    })
+    let target = shards::get(tx, &m.to).await?;
+    Ok(rules::refuse_going_on(
+        m,
+        row.tenant.residency,
+        target.as_ref(),
+    ))
 }
 
 /// Cancels a running move whose tenant is locked, by its `step`: the step recorded, the

@@ -4,7 +4,7 @@
 use crate::catalog::moves::Move;
 use crate::catalog::shards::ShardRow;
 use crate::catalog::tenants::TenantRow;
-use crate::domain::{MovePhase, ShardId, ShardStatus};
+use crate::domain::{MovePhase, Residency, ShardId, ShardStatus};
 
 /// Why a move step is not taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +119,27 @@ pub fn refuse_cancel(m: &Move) -> Option<Refusal> {
             "move {} is done: the tenant is on shard {}; move it back with a new move",
             m.id, m.to
         ))),
+    }
+}
+
+/// Why a running move may not go on, if it may not: the tenant's `residency` (learnt since it
+/// started) no longer allows the target's region, or the target is draining or gone
+/// (CONTRACT.md section 8: `advance` re-checks both).
+pub fn refuse_going_on(
+    m: &Move,
+    residency: Residency,
+    target: Option<&ShardRow>,
+) -> Option<String> {
+    match target {
+        None => Some(format!("its target shard {} no longer exists", m.to)),
+        Some(s) if !residency.allowed_regions().contains(&s.region) => Some(format!(
+            "residency `{residency}` does not allow the target's region {}",
+            s.region
+        )),
+        Some(s) if s.status == ShardStatus::Draining => {
+            Some(format!("its target shard {} is draining", m.to))
+        }
+        Some(_) => None,
     }
 }
 

@@ -9,8 +9,9 @@ mod parsing;
 mod table;
 mod timers;
 
+use super::carry::{Arrivals, fold};
 use super::events::Event;
-use super::fold::{Arrivals, Folded, fold};
+use super::fold::Folded;
 use super::parse::{Envelope, parse_kind};
 use crate::domain::Site;
 use chrono::{DateTime, Utc};
