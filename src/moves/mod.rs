@@ -140,14 +140,14 @@ pub async fn advance(
         Ok(m) => m,
         Err((Some(m), refusal)) => {
             let would = m.phase.next().unwrap_or(m.phase);
-            let step = step_of(&m, MoveStepKind::Advanced, by, &m.reason, would);
+            let step = rules::step_of(&m, MoveStepKind::Advanced, by, &m.reason, would);
             return refuse(tx, m.tenant_id, step, refusal, now, rules).await;
         }
         Err((None, refusal)) => return Ok(Err(refusal)),
     };
     let running = matches!(m.phase, MovePhase::Copying | MovePhase::Cutover);
     if running && let Some(why) = no_longer_allowed(tx, &m).await? {
-        let step = step_of(
+        let step = rules::step_of(
             &m,
             MoveStepKind::Cancelled,
             SERVICE,
@@ -169,11 +169,11 @@ pub async fn advance(
         }
         Err(refusal) => {
             let would = m.phase.next().unwrap_or(m.phase);
-            let step = step_of(&m, MoveStepKind::Advanced, by, &m.reason, would);
+            let step = rules::step_of(&m, MoveStepKind::Advanced, by, &m.reason, would);
             return refuse(tx, m.tenant_id, step, refusal, now, rules).await;
         }
     };
-    let step = step_of(&m, MoveStepKind::Advanced, by, &m.reason, next);
+    let step = rules::step_of(&m, MoveStepKind::Advanced, by, &m.reason, next);
     let event = record(tx, m.tenant_id, &step, now, rules).await?;
     let placement = if next == MovePhase::Done {
         let Some(target) = shards::get(tx, &m.to).await? else {
@@ -215,7 +215,7 @@ pub async fn cancel(
         Err((Some(m), refusal)) => (m, Some(refusal)),
         Err((None, refusal)) => return Ok(Err(refusal)),
     };
-    let step = step_of(
+    let step = rules::step_of(
         &m,
         MoveStepKind::Cancelled,
         by,
@@ -304,19 +304,6 @@ async fn locked(
 
 async fn load(tx: &mut Tx, id: TenantId) -> Result<Option<TenantRow>, StoreError> {
     Ok(tenants::load_many(&mut **tx, &[id]).await?.remove(&id))
-}
-
-fn step_of(m: &Move, step: MoveStepKind, by: &str, reason: &str, phase: MovePhase) -> MoveStep {
-    MoveStep {
-        step,
-        by: by.to_owned(),
-        reason: reason.to_owned(),
-        move_id: m.id,
-        from: Some(m.from.clone()),
-        to: m.to.clone(),
-        phase,
-        refused: None,
-    }
 }
 
 /// Records a refused step in the tenant's history, with why, and answers the refusal.

@@ -5,6 +5,7 @@ use crate::catalog::moves::Move;
 use crate::catalog::shards::ShardRow;
 use crate::catalog::tenants::TenantRow;
 use crate::domain::{MovePhase, Residency, ShardId, ShardStatus};
+use crate::lifecycle::{MoveStep, MoveStepKind};
 
 /// Why a move step is not taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +141,20 @@ pub fn refuse_going_on(
             Some(format!("its target shard {} is draining", m.to))
         }
         Some(_) => None,
+    }
+}
+
+/// The history record of a step of move `m`, carried out (a refusal is added by the caller).
+pub fn step_of(m: &Move, step: MoveStepKind, by: &str, reason: &str, phase: MovePhase) -> MoveStep {
+    MoveStep {
+        step,
+        by: by.to_owned(),
+        reason: reason.to_owned(),
+        move_id: m.id,
+        from: Some(m.from.clone()),
+        to: m.to.clone(),
+        phase,
+        refused: None,
     }
 }
 
