@@ -221,3 +221,182 @@ async fn a_hold_placed_before_a_late_earlier_dated_deletion_request_keeps_the_te
     assert!(time(&lifted["deleted_at"]) >= lifted_after, "{lifted}");
     assert_verified(&app).await;
 }
+
+/// Every tenant with stored events against the fold of its events (`commerce` as sent, since a
+/// deleted tenant's stored events lost their site names, and the admin actions as stored) and
+/// the instants they were stored, site claims judged across all tenants: the tenants that
+/// differ.
+async fn differing_from_the_fold_of_arrivals(
+    app: &TestApp,
+    commerce: &[tenant_catalog::lifecycle::Event],
+) -> Vec<String> {
+    use std::collections::HashMap;
+    use tenant_catalog::apply::GlobalSites;
+    use tenant_catalog::catalog::{events, tenants};
+    use tenant_catalog::lifecycle::Arrivals;
+    let now = Utc::now();
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar("select distinct tenant_id from tenant_events")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    let ids: Vec<tenant_catalog::domain::TenantId> = ids
+        .into_iter()
+        .map(tenant_catalog::domain::TenantId::from_uuid)
+        .collect();
+    let mut tx = app.db.begin().await.unwrap();
+    let histories = events::load(&mut tx, &ids, &HashMap::new(), now)
+        .await
+        .unwrap();
+    let rows = tenants::load_many(&mut *tx, &ids).await.unwrap();
+    tx.rollback().await.unwrap();
+    let mut arrivals = Arrivals::new(app.settings.deletion_grace);
+    let mut all: Vec<_> = commerce.to_vec();
+    for stored in histories.values().flatten() {
+        arrivals.insert(stored.id, stored.received_at);
+        let admin = stored
+            .event
+            .as_ref()
+            .ok()
+            .filter(|e| e.kind.event_type().is_admin());
+        all.extend(admin.cloned());
+    }
+    let mut by_tenant: HashMap<_, Vec<_>> = HashMap::new();
+    for e in &all {
+        by_tenant.entry(e.tenant_id).or_default().push(e.clone());
+    }
+    let sites = GlobalSites::of(&all, arrivals, now);
+    let mut differing = Vec::new();
+    for id in &ids {
+        let mine = by_tenant.get(id).cloned().unwrap_or_default();
+        let folded = sites.fold(*id, &mine, now).tenant;
+        let same = match (folded, rows.get(id)) {
+            (None, None) => true,
+            (Some(t), Some(r)) => {
+                tenants::TenantRow::project_over(&t, r.placement.clone(), Some(r), 0)
+                    .same_content(r)
+            }
+            _ => false,
+        };
+        if !same {
+            let row = rows.get(id).map(|r| {
+                (
+                    r.tenant.lifecycle,
+                    r.state,
+                    r.tenant.deletion_due_at,
+                    r.tenant.deleted_at,
+                    r.tenant.legal_hold.is_some(),
+                    r.next_timer_at,
+                )
+            });
+            let want = sites.fold(*id, &mine, now).tenant.map(|t| {
+                (
+                    t.lifecycle,
+                    t.deletion_due_at,
+                    t.deleted_at,
+                    t.legal_hold.is_some(),
+                )
+            });
+            differing.push(format!("{id}: stored {row:?}, the fold {want:?}"));
+        }
+    }
+    differing
+}
+
+/// CONTRACT.md section 8 as a property of the whole catalog: random lifecycles (trials that
+/// lapse or convert, cancellations, deletion requests, renames, residencies learnt late) with
+/// legal holds placed and lifted among them, delivered shuffled and duplicated in random batches
+/// with random pauses, some longer than the grace (so some deletions are carried out before
+/// the rest of their tenant's history arrives), end identical to the fold of the same stored
+/// events and the instants they were stored.
+#[tokio::test]
+async fn random_histories_and_holds_in_random_batches_end_as_the_fold_of_their_arrivals() {
+    use crate::load::generate::{Spec, generate};
+    let app = spawn_app_with(&[("DELETION_GRACE_SECS", "1")]).await;
+    let plan = generate(
+        &Spec {
+            tenants: 120,
+            duplicates: 0.3,
+            poison: 0,
+            contested: 0.0,
+            seed: 24,
+        },
+        Utc::now(),
+    );
+    let ids: Vec<String> = {
+        let mut ids: Vec<String> = plan
+            .events
+            .iter()
+            .filter_map(|e| e["tenant_id"].as_str().map(str::to_owned))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut at = 0;
+    let mut holds = 0;
+    while at < plan.deliveries.len() {
+        let n = (1 + next(80) as usize).min(plan.deliveries.len() - at);
+        for body in &plan.deliveries[at..at + n] {
+            app.publish_raw(body).await;
+        }
+        at += n;
+        tokio::time::sleep(std::time::Duration::from_millis(next(1500))).await;
+        // Holds placed and lifted on random tenants as the news arrives (a 404 for a tenant not
+        // created yet, or a 409, is an answer like any other).
+        let tenant = &ids[next(ids.len() as u64) as usize];
+        let method = if next(2) == 0 {
+            Method::PUT
+        } else {
+            Method::DELETE
+        };
+        let placing = method == Method::PUT;
+        let (status, body) = app
+            .admin(
+                method,
+                &format!("/admin/v1/tenants/{tenant}/hold"),
+                Some(json!({"reason": "property"})),
+            )
+            .await;
+        assert!([200, 404, 409].contains(&status), "{status}: {body}");
+        holds += i32::from(placing && status == 200);
+    }
+    let distinct = plan.events.len() as i64;
+    let commerce: Vec<_> = plan
+        .events
+        .iter()
+        .map(|e| tenant_catalog::lifecycle::Event::parse(e.to_string().as_bytes()).unwrap())
+        .collect();
+    app.wait_events_stored(distinct).await;
+    app.wait_queue_drained().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let differing = differing_from_the_fold_of_arrivals(&app, &commerce).await;
+        if differing.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} tenants differ from the fold of their arrivals: {:#?}",
+            differing.len(),
+            &differing[..differing.len().min(5)]
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let carried_out: i64 =
+        sqlx::query_scalar("select count(*) from tenants where lifecycle = 'DELETED'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(
+        carried_out > 0,
+        "some deletions were carried out on the way"
+    );
+    assert!(holds > 0, "some holds were placed");
+}
