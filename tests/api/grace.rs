@@ -304,14 +304,31 @@ async fn differing_from_the_fold_of_arrivals(
 
 /// CONTRACT.md section 8 as a property of the whole catalog: random lifecycles (trials that
 /// lapse or convert, cancellations, deletion requests, renames, residencies learnt late) with
-/// legal holds placed and lifted among them, delivered shuffled and duplicated in random batches
+/// legal holds placed and lifted and moves made among them, delivered shuffled and duplicated in random batches
 /// with random pauses, some longer than the grace (so some deletions are carried out before
 /// the rest of their tenant's history arrives), end identical to the fold of the same stored
 /// events and the instants they were stored.
 #[tokio::test]
-async fn random_histories_and_holds_in_random_batches_end_as_the_fold_of_their_arrivals() {
+async fn random_histories_holds_and_moves_in_random_batches_end_as_the_fold_of_their_arrivals() {
     use crate::load::generate::{Spec, generate};
     let app = spawn_app_with(&[("DELETION_GRACE_SECS", "1")]).await;
+    for region in [
+        "us-east-1",
+        "eu-central-1",
+        "eu-west-1",
+        "ap-southeast-1",
+        "ap-southeast-2",
+    ] {
+        let shard = json!({"region": region, "endpoint": format!("https://{region}-2.shards.example.net"), "capacity": 10000});
+        let (status, body) = app
+            .admin(
+                Method::PUT,
+                &format!("/admin/v1/shards/{region}-2"),
+                Some(shard),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
     let plan = generate(
         &Spec {
             tenants: 120,
@@ -322,16 +339,6 @@ async fn random_histories_and_holds_in_random_batches_end_as_the_fold_of_their_a
         },
         Utc::now(),
     );
-    let ids: Vec<String> = {
-        let mut ids: Vec<String> = plan
-            .events
-            .iter()
-            .filter_map(|e| e["tenant_id"].as_str().map(str::to_owned))
-            .collect();
-        ids.sort();
-        ids.dedup();
-        ids
-    };
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     let mut next = move |n: u64| {
         seed ^= seed << 13;
@@ -341,6 +348,7 @@ async fn random_histories_and_holds_in_random_batches_end_as_the_fold_of_their_a
     };
     let mut at = 0;
     let mut holds = 0;
+    let mut moved = 0;
     while at < plan.deliveries.len() {
         let n = (1 + next(80) as usize).min(plan.deliveries.len() - at);
         for body in &plan.deliveries[at..at + n] {
@@ -348,24 +356,66 @@ async fn random_histories_and_holds_in_random_batches_end_as_the_fold_of_their_a
         }
         at += n;
         tokio::time::sleep(std::time::Duration::from_millis(next(1500))).await;
-        // Holds placed and lifted on random tenants as the news arrives (a 404 for a tenant not
-        // created yet, or a 409, is an answer like any other).
-        let tenant = &ids[next(ids.len() as u64) as usize];
-        let method = if next(2) == 0 {
-            Method::PUT
-        } else {
-            Method::DELETE
-        };
-        let placing = method == Method::PUT;
-        let (status, body) = app
-            .admin(
-                method,
-                &format!("/admin/v1/tenants/{tenant}/hold"),
-                Some(json!({"reason": "property"})),
-            )
-            .await;
-        assert!([200, 404, 409].contains(&status), "{status}: {body}");
-        holds += i32::from(placing && status == 200);
+        // A hold placed or lifted on a random tenant as the news arrives (a 409 is an answer
+        // like any other: a hold already there, none to lift, a deletion carried out).
+        let tenant: Option<uuid::Uuid> =
+            sqlx::query_scalar("select id from tenants order by id offset $1 limit 1")
+                .bind(next(40) as i64)
+                .fetch_optional(&app.db)
+                .await
+                .unwrap();
+        if let Some(tenant) = tenant {
+            let placing = next(3) != 0;
+            let method = if placing { Method::PUT } else { Method::DELETE };
+            let (status, body) = app
+                .admin(
+                    method,
+                    &format!("/admin/v1/tenants/{tenant}/hold"),
+                    Some(json!({"reason": "property"})),
+                )
+                .await;
+            assert!([200, 409].contains(&status), "{status}: {body}");
+            holds += i32::from(placing && status == 200);
+        }
+        // And a move of a random placed tenant to the other shard of its region (every other
+        // one taken to its end).
+        let placed: Option<(uuid::Uuid, String)> = sqlx::query_as(
+            "select id, shard_id from tenants where shard_id is not null and lifecycle <> 'DELETED'
+             order by id offset $1 limit 1",
+        )
+        .bind(next(40) as i64)
+        .fetch_optional(&app.db)
+        .await
+        .unwrap();
+        if let Some((tenant, shard)) = placed {
+            let to = match (shard.strip_suffix("-1"), shard.strip_suffix("-2")) {
+                (Some(region), _) => format!("{region}-2"),
+                (_, Some(region)) => format!("{region}-1"),
+                _ => panic!("a shard of this test: {shard}"),
+            };
+            let (status, started) = app
+                .admin(
+                    Method::POST,
+                    &format!("/admin/v1/tenants/{tenant}/moves"),
+                    Some(json!({"to_shard": to, "reason": "property"})),
+                )
+                .await;
+            assert!([202, 409].contains(&status), "{status}: {started}");
+            moved += i32::from(status == 202);
+            if status == 202 && next(2) == 0 {
+                let id = started["id"].as_str().unwrap_or_default().to_owned();
+                for phase in ["cutover", "done"] {
+                    let (status, body) = app
+                        .admin(
+                            Method::POST,
+                            &format!("/admin/v1/moves/{id}/advance"),
+                            Some(json!({"phase": phase})),
+                        )
+                        .await;
+                    assert!([200, 409].contains(&status), "{status}: {body}");
+                }
+            }
+        }
     }
     let distinct = plan.events.len() as i64;
     let commerce: Vec<_> = plan
@@ -399,4 +449,5 @@ async fn random_histories_and_holds_in_random_batches_end_as_the_fold_of_their_a
         "some deletions were carried out on the way"
     );
     assert!(holds > 0, "some holds were placed");
+    assert!(moved > 0, "some moves were started");
 }
