@@ -104,14 +104,16 @@ pub fn fold(
             .filter(|e| !e.kind.event_type().is_admin())
             .map(|e| arrived(e))
             .max();
-        // A commerce event stored at `from` keeps any deletion that needs the grace waiting
-        // past a next arrival within it: nothing to judge in this window.
-        if let Some(next) = until
-            && !immediate_requests
-            && latest_news == Some(from)
-            && next - from <= arrivals.grace
-        {
-            continue;
+        // Nothing to judge in a window before the last when no deletion can have fallen due in
+        // it: none of the events stored by then can lead to one, or a commerce event stored at
+        // its start keeps any deletion that needs the grace waiting past the next arrival.
+        if let Some(next) = until {
+            let no_deletion = !known.iter().any(|e| leads_to_deletion(&e.kind));
+            let within_grace =
+                !immediate_requests && latest_news == Some(from) && next - from <= arrivals.grace;
+            if no_deletion || within_grace {
+                continue;
+            }
         }
         let verdict = fold_known(&known, until.unwrap_or(now), sites);
         let window = Window {
@@ -128,6 +130,18 @@ pub fn fold(
         }
     }
     fold_known(&ordered, now, sites)
+}
+
+/// Whether an event can start the way to a deletion: a trial (which may lapse), a
+/// cancellation, or a deletion request. Without one, no timer deactivates the tenant.
+fn leads_to_deletion(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::TrialStarted { .. }
+            | EventKind::SubscriptionCancelled { .. }
+            | EventKind::DataDeletionRequested { .. }
+            | EventKind::AdminDeletionRequested { .. }
+    )
 }
 
 /// The instants from one arrival to the next (or to `now`, for the last), over which what is
