@@ -80,8 +80,15 @@ pub fn fold(
     let mut seen = HashSet::with_capacity(ordered.len());
     ordered.retain(|e| seen.insert(e.id));
     let arrived = |e: &Event| arrivals.of(e).min(now);
-    let mut instants: Vec<DateTime<Utc>> = ordered.iter().map(|e| arrived(e)).collect();
-    instants.sort();
+    // The events in the order they were stored, taken in as the windows pass, so that a
+    // window skipped costs nothing but its own arrivals.
+    let mut by_arrival: Vec<(DateTime<Utc>, usize)> = ordered
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (arrived(e), i))
+        .collect();
+    by_arrival.sort();
+    let mut instants: Vec<DateTime<Utc>> = by_arrival.iter().map(|(at, _)| *at).collect();
     instants.dedup();
     let immediate_requests = ordered.iter().any(|e| {
         matches!(
@@ -92,29 +99,34 @@ pub fn fold(
             }
         )
     });
+    let mut stored = vec![false; ordered.len()];
+    let (mut taken, mut latest_news, mut may_delete) = (0, None, false);
     for (i, &from) in instants.iter().enumerate() {
+        while let Some(&(at, e)) = by_arrival.get(taken).filter(|(at, _)| *at <= from) {
+            stored[e] = true;
+            let kind = &ordered[e].kind;
+            if !kind.event_type().is_admin() {
+                latest_news = latest_news.max(Some(at));
+            }
+            may_delete |= leads_to_deletion(kind);
+            taken += 1;
+        }
         let until = instants.get(i + 1).copied();
-        let known: Vec<&Event> = ordered
-            .iter()
-            .copied()
-            .filter(|e| arrived(e) <= from)
-            .collect();
-        let latest_news = known
-            .iter()
-            .filter(|e| !e.kind.event_type().is_admin())
-            .map(|e| arrived(e))
-            .max();
         // Nothing to judge in a window before the last when no deletion can have fallen due in
         // it: none of the events stored by then can lead to one, or a commerce event stored at
         // its start keeps any deletion that needs the grace waiting past the next arrival.
         if let Some(next) = until {
-            let no_deletion = !known.iter().any(|e| leads_to_deletion(&e.kind));
             let within_grace =
                 !immediate_requests && latest_news == Some(from) && next - from <= arrivals.grace;
-            if no_deletion || within_grace {
+            if !may_delete || within_grace {
                 continue;
             }
         }
+        let known: Vec<&Event> = ordered
+            .iter()
+            .zip(&stored)
+            .filter_map(|(e, s)| s.then_some(*e))
+            .collect();
         let verdict = fold_known(&known, until.unwrap_or(now), sites);
         let window = Window {
             from,
