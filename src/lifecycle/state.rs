@@ -127,8 +127,9 @@ pub struct Tenant {
     pub deleted_at: Option<DateTime<Utc>>,
     /// The legal hold that stands, if any: no deletion is carried out while it does.
     pub legal_hold: Option<LegalHold>,
-    /// When the last hold was lifted: a deletion that fell due while it stood is carried out
-    /// then, not at its due date.
+    /// When the last hold was lifted, as the row and the admin view show it. The fold does not
+    /// read it back: a deletion that fell due while the hold stood is carried out by the window
+    /// of arrivals that begins with the lift ([`super::carry`]).
     pub hold_lifted_at: Option<DateTime<Utc>>,
 }
 
