@@ -122,6 +122,8 @@ pub enum CliError {
     #[error(transparent)]
     Start(#[from] crate::startup::StartError),
     #[error(transparent)]
+    Replica(#[from] crate::replica::server::ReplicaError),
+    #[error(transparent)]
     Store(#[from] crate::catalog::StoreError),
     #[error(transparent)]
     Broker(#[from] crate::amqp::BrokerError),

@@ -5,7 +5,6 @@
 
 use crate::auth::AuthError;
 use crate::catalog::StoreError;
-use crate::http::BodyError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
@@ -208,16 +207,6 @@ impl From<AuthError> for ApiError {
         let code = match e {
             AuthError::Unauthenticated(_) => Code::Unauthenticated,
             AuthError::Forbidden { .. } => Code::Forbidden,
-        };
-        ApiError::new(code, e.to_string())
-    }
-}
-
-impl From<BodyError> for ApiError {
-    fn from(e: BodyError) -> Self {
-        let code = match e {
-            BodyError::TooLarge(_) => Code::PayloadTooLarge,
-            BodyError::Unreadable => Code::BadRequest,
         };
         ApiError::new(code, e.to_string())
     }

@@ -17,6 +17,8 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod export;
+pub mod feed;
 pub mod graphql;
 pub mod health;
 pub mod history;

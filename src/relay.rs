@@ -7,8 +7,8 @@
 use crate::amqp::topology::CHANGES_EXCHANGE;
 use crate::amqp::{BrokerError, Doing as _, confirm_channel, confirmed};
 use crate::catalog::{Db, Doing as _, outbox, shards};
+use crate::feed::wire::{HEARTBEAT_KEY, Heartbeat, WireShard, shards_digest};
 use crate::metrics::Metrics;
-use crate::replica::wire::{HEARTBEAT_KEY, Heartbeat, WireShard, shards_digest};
 use crate::supervise::{Supervisor, Up};
 use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Channel};

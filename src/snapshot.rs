@@ -2,12 +2,11 @@
 //! API, GraphQL, the router and the change feed show the same host, the same `serving` and
 //! the same placement, computed here once.
 
-use crate::catalog::outbox;
 use crate::catalog::routes::RouteRow;
 use crate::catalog::tenants::TenantRow;
 use crate::domain::{
-    BaseDomain, Cycle, Endpoint, MoveId, MoveOrigin, MovePhase, Placement, Products, Region,
-    Residency, RouteStatus, ShardId, Site, TenantId,
+    BaseDomain, Cycle, Endpoint, Placement, Products, Region, Residency, RouteStatus, ShardId,
+    Site, TenantId,
 };
 use crate::lifecycle::cause::Because;
 use crate::lifecycle::{LegalHold, Lifecycle, ShownState};
@@ -172,117 +171,6 @@ impl TenantSnapshot {
             (self.epoch, self.route_status),
         )
     }
-
-    /// The message that announces this version of the tenant on `tenant-catalog.changes`.
-    pub fn change_message(
-        &self,
-        previous_state: Option<ShownState>,
-        cause: &str,
-        changed_at: DateTime<Utc>,
-    ) -> outbox::Message {
-        self.message(previous_state, cause, changed_at, None)
-    }
-
-    /// The message that announces a step of a move, under the tenant's state like every change
-    /// (CONTRACT.md section 8), with both shards, the phase and the epoch in `move`.
-    pub fn move_message(
-        &self,
-        previous_state: Option<ShownState>,
-        step: &MoveNote,
-        changed_at: DateTime<Utc>,
-    ) -> outbox::Message {
-        self.message(previous_state, step.cause(), changed_at, Some(step))
-    }
-
-    fn message(
-        &self,
-        previous_state: Option<ShownState>,
-        cause: &str,
-        changed_at: DateTime<Utc>,
-        step: Option<&MoveNote>,
-    ) -> outbox::Message {
-        let payload = ChangePayload {
-            tenant_id: self.id,
-            state: self.state,
-            previous_state,
-            serving: self.serving,
-            lifecycle: self.lifecycle,
-            suspended: self.suspended,
-            region: self.region,
-            shard: self.shard.as_ref(),
-            host: self.host.as_deref(),
-            old_hosts: &self.old_hosts,
-            products: self.products.as_ref(),
-            version: self.version,
-            epoch: self.epoch,
-            route_status: self.route_status,
-            // Never null (CONTRACT.md section 8): the event behind the change, or the kind of
-            // what made it when no event did (a placement, a rebuild).
-            caused_by: self
-                .caused_by
-                .map_or_else(|| cause.to_owned(), |id| id.to_string()),
-            cause,
-            changed_at,
-            r#move: step,
-        };
-        let routing_key = format!("tenant.{}", self.state.as_str().to_lowercase());
-        outbox::Message {
-            tenant_id: self.id.as_uuid(),
-            routing_key,
-            // A struct of plain fields: serialising it cannot fail.
-            payload: serde_json::to_value(payload).unwrap_or_default(),
-        }
-    }
-}
-
-/// What a change message says of the move step behind it.
-#[derive(Debug, Clone, Serialize)]
-pub struct MoveNote {
-    pub id: MoveId,
-    pub phase: MovePhase,
-    pub from_shard: ShardId,
-    pub to_shard: ShardId,
-    /// `admin`, `drain` or `residency`.
-    pub origin: MoveOrigin,
-    pub by: String,
-    pub reason: String,
-}
-
-impl MoveNote {
-    fn cause(&self) -> &'static str {
-        match self.phase {
-            MovePhase::Copying => "move started",
-            MovePhase::Cutover => "move cutting over",
-            MovePhase::Done => "move done",
-            MovePhase::Cancelled => "move cancelled",
-        }
-    }
-}
-
-/// The body of a change message (CONTRACT.md section 3, plus `serving`, `lifecycle`,
-/// `suspended`, `old_hosts`, `products`, `epoch`, `route_status`, `cause`, `changed_at` and,
-/// for a move's steps, `move`).
-#[derive(Serialize)]
-struct ChangePayload<'a> {
-    tenant_id: TenantId,
-    state: ShownState,
-    previous_state: Option<ShownState>,
-    serving: bool,
-    lifecycle: Lifecycle,
-    suspended: bool,
-    region: Option<Region>,
-    shard: Option<&'a ShardId>,
-    host: Option<&'a str>,
-    old_hosts: &'a [String],
-    products: Option<&'a Products>,
-    version: i64,
-    epoch: i64,
-    route_status: RouteStatus,
-    caused_by: String,
-    cause: &'a str,
-    changed_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    r#move: Option<&'a MoveNote>,
 }
 
 /// What a route needs of a tenant: the part of its snapshot that the router keeps per tenant.

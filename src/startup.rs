@@ -6,23 +6,23 @@ use crate::amqp::{self, BrokerError, topology};
 use crate::auth::Verifier;
 use crate::catalog::{self, Db, StoreError};
 use crate::config::Settings;
+use crate::export::{self, ExportState};
 use crate::graphql::{self, GraphqlState};
 use crate::health::Health;
-use crate::http::{self, HttpState};
-use crate::ingest::{Consumer, run_consumer};
+use crate::http::ops::{self, HttpState};
+use crate::http::{self, ServerError};
+use crate::ingest::{Consumer, Intake, run_consumer};
 use crate::metrics::Metrics;
 use crate::relay::{Relay, run_relay};
-use crate::replica::export::{self, ExportState};
 use crate::routing::Router;
 use crate::routing::listener::run_listener;
 use crate::scheduler::{Scheduler, run_scheduler};
 use actix_web::dev::Server;
-use actix_web::{App, HttpServer, web};
+use actix_web::web;
 use std::net::TcpListener;
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 /// Why `serve` could not start.
 #[derive(Debug, thiserror::Error)]
@@ -31,13 +31,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Broker(#[from] BrokerError),
-    #[error("cannot listen on HTTP_ADDR={addr}: {source} (is another process using it?)")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
-    #[error("the HTTP server failed: {0}")]
-    Server(std::io::Error),
+    #[error(transparent)]
+    Http(#[from] ServerError),
     #[error(transparent)]
     Key(#[from] crate::auth::KeyError),
 }
@@ -70,12 +65,7 @@ impl Application {
         topology::declare(&probe).await?;
         let _ = probe.close(200, "startup check done".into()).await;
 
-        let addr = settings.http_addr;
-        let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?;
-        let port = listener.local_addr().map_err(StartError::Server)?.port();
+        let (listener, port) = http::bind(settings.http_addr, "HTTP_ADDR")?;
 
         let metrics = Metrics::new();
         let router = Router::new(
@@ -135,13 +125,15 @@ impl Application {
             db: db.clone(),
             shutdown: CancellationToken::new(),
             consumer: Consumer {
-                db: db.clone(),
+                intake: Intake {
+                    db: db.clone(),
+                    rules: settings.rules(),
+                    metrics: metrics.clone(),
+                    changes: changes.clone(),
+                },
                 amqp_url: settings.amqp_url.clone(),
                 prefetch: settings.amqp_prefetch,
-                rules: settings.rules(),
-                metrics: metrics.clone(),
                 health,
-                changes: changes.clone(),
             },
             scheduler,
             relay: Relay {
@@ -172,7 +164,9 @@ impl Application {
         let scheduler = tokio::spawn(run_scheduler(self.scheduler, shutdown.clone()));
         let relay = tokio::spawn(run_relay(self.relay, shutdown.clone()));
         let listener = tokio::spawn(run_listener(self.router, self.db.clone(), shutdown.clone()));
-        let served = serve_until(self.server, &shutdown).await;
+        let served = http::serve_until(self.server, &shutdown)
+            .await
+            .map_err(StartError::from);
         for task in [consumer, scheduler, relay, listener] {
             let _ = task.await;
         }
@@ -191,82 +185,17 @@ fn http_server(
     export: ExportState,
 ) -> Result<Server, StartError> {
     let metrics = state.metrics.clone();
-    serve_http(listener, &metrics, move |cfg| {
+    let server = http::serve(listener, &metrics, move |cfg| {
         cfg.app_data(web::Data::new(state.clone()))
             .app_data(web::Data::new(graphql.clone()))
             .app_data(web::Data::new(admin.clone()))
             .app_data(web::Data::new(export.clone()))
-            .configure(http::configure)
+            .configure(ops::configure)
             .configure(graphql::configure)
             .configure(export::configure)
             .configure(admin::configure);
-    })
-}
-
-/// An HTTP server on `listener` with the routes `routes` registers (`serve`'s or a
-/// replica's): every request gets an id, is logged, and has its latency measured in
-/// `metrics`.
-pub fn serve_http<F>(
-    listener: TcpListener,
-    metrics: &Metrics,
-    routes: F,
-) -> Result<Server, StartError>
-where
-    F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
-{
-    let histogram = metrics.http_duration.clone();
-    let server = HttpServer::new(move || {
-        let histogram = histogram.clone();
-        App::new()
-            .wrap_fn(move |req, srv| {
-                let started = std::time::Instant::now();
-                let request_id = http::request_id(&req);
-                // Everything logged while the request is served carries its id.
-                let span =
-                    tracing::info_span!("request", request_id = request_id.to_str().unwrap_or("-"));
-                let response = actix_web::dev::Service::call(srv, req).instrument(span);
-                let histogram = histogram.clone();
-                async move {
-                    let mut response = response.await?;
-                    http::observe(&histogram, &response, started.elapsed());
-                    response.headers_mut().insert(
-                        actix_web::http::header::HeaderName::from_static(http::REQUEST_ID),
-                        request_id,
-                    );
-                    Ok(response)
-                }
-            })
-            // Outermost, so that it logs the request id set inside.
-            .wrap(
-                actix_web::middleware::Logger::new(
-                    "%a \"%r\" %s %b %Dms request_id=%{x-request-id}o",
-                )
-                .log_target("http"),
-            )
-            .configure(routes.clone())
-            .default_service(web::to(http::not_found))
-    })
-    .workers(2)
-    .disable_signals()
-    .shutdown_timeout(10)
-    .listen(listener)
-    .map_err(StartError::Server)?
-    .run();
+    })?;
     Ok(server)
-}
-
-/// Runs `server` until `shutdown` is cancelled or the server fails; then cancels `shutdown`
-/// (so the process's tasks stop too) and lets requests in flight finish.
-pub async fn serve_until(server: Server, shutdown: &CancellationToken) -> Result<(), StartError> {
-    let handle = server.handle();
-    let mut server = tokio::spawn(server);
-    let served = tokio::select! {
-        _ = shutdown.cancelled() => Ok(()),
-        result = &mut server => result.unwrap_or(Ok(())).map_err(StartError::Server),
-    };
-    shutdown.cancel();
-    handle.stop(true).await;
-    served
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.

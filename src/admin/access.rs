@@ -1,16 +1,59 @@
-//! Who may act: the bearer token, checked by [`super::audit::gate`] before any routing, and
+//! Who may act: the bearer token, checked by the [`gate`] before any routing, and
 //! spent at its first presentation to a write endpoint, committed before the write begins and
 //! whatever becomes of the write (CONTRACT.md section 8), so that a captured request cannot be
 //! replayed, not even one whose first answer was a refusal.
 
 use super::AdminState;
-use super::audit::{Reply, record};
-use crate::auth::Principal;
+use super::audit::{self, Reply, record};
+use crate::auth::{Principal, Scope, Verifier};
 use crate::catalog::admin as store;
 use crate::catalog::{Db, Doing, Tx};
 use crate::error::{ApiError, Code};
-use actix_web::{HttpMessage, HttpRequest};
+use crate::http::authorization;
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest, web};
 use chrono::{DateTime, Utc};
+
+/// The middleware: authenticates, runs the handler, then audits what it answered.
+pub async fn gate(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AdminState>>().cloned() else {
+        // The admin scope is only ever mounted with its state (startup.rs).
+        return Ok(req.error_response(ApiError::new(
+            crate::error::Code::CatalogUnavailable,
+            "the admin API is not configured",
+        )));
+    };
+    let principal = match authorization(req.headers())
+        .and_then(|header| state.verifier.bearer(header).map_err(ApiError::from))
+    {
+        Ok(principal) => principal,
+        Err(error) => {
+            audit::refused(&state, &req, &error);
+            return Ok(req.error_response(error));
+        }
+    };
+    req.extensions_mut().insert(principal.clone());
+    // A token presented to a write endpoint is spent now, whatever becomes of the write.
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let spent = match writes {
+        true => spend(&state.db, &principal).await,
+        false => Ok(()),
+    };
+    let response = match spent
+        .and_then(|()| Verifier::require(principal, Scope::Admin).map_err(ApiError::from))
+    {
+        Ok(_) => next.call(req).await?,
+        Err(refused) => req.error_response(refused),
+    };
+    audit::answered(&state, &response).await;
+    Ok(response)
+}
 
 /// The caller the gate let in.
 pub(super) fn caller(req: &HttpRequest) -> Result<Principal, ApiError> {

@@ -1,4 +1,4 @@
-//! The gate and the audit trail, wrapped once around the whole `/admin/v1` scope.
+//! The audit trail of the `/admin/v1` scope, kept by the gate (`access.rs`) and by writes.
 //!
 //! The gate checks the bearer token before any routing: a request without a valid token is
 //! answered 401 (400 for two `Authorization` headers) whatever its path or method, logged
@@ -16,17 +16,15 @@
 //! outcome in words ([`Reply`]); errors carry theirs in their message.
 
 use super::AdminState;
-use crate::auth::{Principal, Scope, Verifier};
+use crate::auth::Principal;
 use crate::catalog::admin::{self as store, AuditEntry};
 use crate::catalog::{StoreError, Tx};
 use crate::error::ApiError;
-use crate::http::authorization;
 use crate::untrusted::escape_controls;
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::{Method, StatusCode};
-use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, Responder, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, Responder};
 use serde_json::Value;
 
 /// The longest a path or a refusal's reason is written to the log.
@@ -63,51 +61,19 @@ impl Responder for Reply {
     }
 }
 
-/// The middleware: authenticates, runs the handler, then audits what it answered.
-pub async fn gate(
-    req: ServiceRequest,
-    next: Next<BoxBody>,
-) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let Some(state) = req.app_data::<web::Data<AdminState>>().cloned() else {
-        // The admin scope is only ever mounted with its state (startup.rs).
-        return Ok(req.error_response(ApiError::new(
-            crate::error::Code::CatalogUnavailable,
-            "the admin API is not configured",
-        )));
-    };
-    let principal = match authorization(req.headers())
-        .and_then(|header| state.verifier.bearer(header).map_err(ApiError::from))
-    {
-        Ok(principal) => principal,
-        Err(error) => {
-            refused(&state, &req, &error);
-            return Ok(req.error_response(error));
-        }
-    };
-    req.extensions_mut().insert(principal.clone());
-    // A token presented to a write endpoint is spent now, whatever becomes of the write.
-    let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let spent = match writes {
-        true => super::access::spend(&state.db, &principal).await,
-        false => Ok(()),
-    };
-    let response = match spent
-        .and_then(|()| Verifier::require(principal, Scope::Admin).map_err(ApiError::from))
-    {
-        Ok(_) => next.call(req).await?,
-        Err(refused) => req.error_response(refused),
-    };
-    let entry = entry(response.request(), response.status(), outcome_of(&response));
+/// Audits an answered request: logged, and written to the trail unless its handler wrote
+/// its row in its own transaction.
+pub(super) async fn answered(state: &AdminState, response: &ServiceResponse<BoxBody>) {
+    let entry = entry(response.request(), response.status(), outcome_of(response));
     log(&entry);
     let audited = response.request().extensions().get::<Audited>().is_some();
     if !audited && let Err(error) = store::audit(&state.db, &entry).await {
         tracing::error!(target: "audit", %error, path = %entry.path, "An admin request could not be written to the audit trail.");
     }
-    Ok(response)
 }
 
 /// A request refused before routing: logged and counted, not stored.
-fn refused(state: &AdminState, req: &ServiceRequest, error: &ApiError) {
+pub(super) fn refused(state: &AdminState, req: &ServiceRequest, error: &ApiError) {
     let reason = if error.code == crate::error::Code::BadRequest {
         "bad_request"
     } else {

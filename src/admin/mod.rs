@@ -1,7 +1,7 @@
 //! The admin API (CONTRACT.md sections 6 and 7) under `/admin/v1`: deletions, moves and shards,
 //! for tokens with scope `admin`.
 //!
-//! [`audit::gate`], wrapped once around the whole scope, checks the token before any routing
+//! [`access::gate`], wrapped once around the whole scope, checks the token before any routing
 //! and audits every request that has a valid one (who, what, the outcome) to the log and to
 //! the `admin_audit` table; a write and its audit row commit in one transaction. A token may
 //! be used for one write only: its `jti` is remembered until it expires, so a captured request
@@ -52,7 +52,7 @@ pub struct AdminState {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin/v1")
-            .wrap(from_fn(audit::gate))
+            .wrap(from_fn(access::gate))
             .service(
                 web::resource("/tenants/{id}/deletion")
                     .route(web::post().to(tenants::request_deletion))

@@ -14,10 +14,11 @@ use crate::domain::{
     BaseDomain, EventId, MoveId, MoveOrigin, MovePhase, Placement, Residency, RouteStatus, ShardId,
     TenantId,
 };
+use crate::feed::change::{ChangeMessage, MoveNote};
 use crate::lifecycle::cause::Deletion;
 use crate::lifecycle::{Event, EventKind, Lifecycle, MoveStep, MoveStepKind, Outcome};
 use crate::moves::SERVICE;
-use crate::snapshot::{MoveNote, TenantSnapshot};
+use crate::snapshot::TenantSnapshot;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -341,15 +342,13 @@ async fn publish(
             "A tenant changed; its change message is queued."
         );
         let mut message = match moved.get(&n.row.id()) {
-            Some(note) => snapshot.move_message(previous_state, note, now),
-            None => snapshot.change_message(previous_state, &n.cause, now),
+            Some(note) => ChangeMessage::step(&snapshot, previous_state, note, now),
+            None => ChangeMessage::new(&snapshot, previous_state, &n.cause, now),
         };
-        if let (Some(receipt), Value::Object(payload)) =
-            (receipts.get(&n.row.id()), &mut message.payload)
-        {
-            payload.insert("deletion_receipt".into(), receipt.clone());
+        if let Some(receipt) = receipts.get(&n.row.id()) {
+            message = message.with_receipt(receipt);
         }
-        messages.push(message);
+        messages.push(message.queued());
         changes.push(Change {
             tenant_id: n.row.id(),
             previous_state,

@@ -1,6 +1,6 @@
 //! `Tenant.explanation` as GraphQL shows it ([`crate::history::explain`]).
 
-use super::types::{LegalHold, TenantState};
+use super::states::{LegalHold, TenantState};
 use crate::history::explain;
 use async_graphql::{ID, Object};
 use chrono::{DateTime, Utc};

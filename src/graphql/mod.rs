@@ -11,6 +11,7 @@ mod live;
 pub mod parsed;
 mod past;
 pub mod query;
+mod states;
 pub mod subscription;
 pub mod types;
 

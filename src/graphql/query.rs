@@ -1,6 +1,7 @@
 //! The query root: tenants, routes and shards.
 
-use super::types::{Route, Shard, Tenant, TenantState};
+use super::states::TenantState;
+use super::types::{Route, Shard, Tenant};
 use super::{Context, bad_input, internal, past};
 use crate::catalog::tenants::TenantRow;
 use crate::catalog::{shards, tenants};

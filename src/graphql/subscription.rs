@@ -8,7 +8,8 @@
 //! fell behind) costs a read, never a change. A client that reconnects passes the last version
 //! it saw as `afterVersion` and gets every change after it, then the live ones.
 
-use super::types::{Route, RouteStatus, TenantState};
+use super::states::{RouteStatus, TenantState};
+use super::types::Route;
 use super::{Context, bad_input, internal};
 use crate::catalog::changes::{self, Kept};
 use crate::catalog::{Db, StoreError};

@@ -2,39 +2,15 @@
 //! catalog's rows.
 
 use super::explanation::Explanation;
+use super::states::{LegalHold, RouteStatus, TenantState};
 use super::{Context, internal};
 use crate::catalog::events::{self, HistoryEntry};
 use crate::catalog::shards::ShardRow;
 use crate::history::{self, PastTenant};
-use crate::lifecycle::{Event, ShownState, Step};
+use crate::lifecycle::{Event, Step};
 use crate::snapshot::{self, TenantSnapshot};
-use async_graphql::{Enum, ID, Object, Result};
+use async_graphql::{ID, Object, Result};
 use chrono::{DateTime, Utc};
-
-/// The state shown to callers: `DELETED`, `DEACTIVATED`, `SUSPENDED`, `PROVISIONING` (no
-/// shard with room yet), else the lifecycle state, first match wins.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "ShownState")]
-pub enum TenantState {
-    Provisioning,
-    Trial,
-    Active,
-    Cancelling,
-    Suspended,
-    Deactivated,
-    Deleted,
-}
-
-/// Whether a route takes writes: `ONLINE`; `MOVING` while a move copies the tenant's data
-/// (still served read-write where the route says); `READ_ONLY` on the source while a move cuts
-/// over.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[graphql(remote = "crate::domain::RouteStatus")]
-pub enum RouteStatus {
-    Online,
-    Moving,
-    ReadOnly,
-}
 
 /// A customer tenant, now or (from `asOf` / `knownAt`) at a past instant.
 pub struct Tenant(pub TenantSnapshot, pub Option<Past>);
@@ -191,23 +167,6 @@ impl Tenant {
         }
         let router = &ctx.data_unchecked::<Context>().router;
         Ok(router.route(self.0.id).await.map_err(internal)?.map(Route))
-    }
-}
-
-/// A legal hold: who placed it, when and why.
-pub struct LegalHold<'a>(pub(super) &'a snapshot::LegalHoldView);
-
-#[Object]
-impl LegalHold<'_> {
-    async fn since(&self) -> DateTime<Utc> {
-        self.0.since
-    }
-    /// The `sub` of the admin token that placed it.
-    async fn by(&self) -> &str {
-        &self.0.by
-    }
-    async fn reason(&self) -> &str {
-        &self.0.reason
     }
 }
 

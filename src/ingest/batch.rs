@@ -1,14 +1,15 @@
 //! One batch of deliveries: validate, store in one transaction, dead-letter what is refused,
 //! and acknowledge only once everything is safely stored or dead-lettered.
 
-use super::consumer::Consumer;
 use crate::amqp::topology::DEAD_LETTER_QUEUE;
 use crate::amqp::{BrokerError, Doing, confirmed};
 use crate::apply::{IngestReport, Ingested, apply_events};
 use crate::catalog::events::NewEvent;
-use crate::catalog::{Doing as _, StoreError};
+use crate::catalog::{Db, Doing as _, StoreError};
+use crate::domain::Rules;
 use crate::lifecycle::Envelope;
 use crate::lifecycle::Event;
+use crate::metrics::Metrics;
 use futures_util::FutureExt;
 use lapin::Channel;
 use lapin::message::Delivery;
@@ -16,8 +17,20 @@ use lapin::options::{BasicAckOptions, BasicPublishOptions};
 use lapin::types::{AMQPValue, ShortString};
 use serde_json::Value;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+
+/// What storing deliveries needs: the consumer's share of the write path.
+#[derive(Clone)]
+pub struct Intake {
+    pub db: Db,
+    pub rules: Rules,
+    pub metrics: Metrics,
+    /// Woken after a commit that queued change messages, so the relay publishes at once.
+    pub changes: Arc<Notify>,
+}
 
 /// A delivery that parsed into a valid event, with its `data` as sent.
 struct Valid {
@@ -28,7 +41,7 @@ struct Valid {
 
 #[tracing::instrument(name = "Handling deliveries", skip_all, fields(deliveries = batch.len()))]
 pub(super) async fn handle_batch(
-    c: &Consumer,
+    c: &Intake,
     dlq: &Channel,
     batch: &[Delivery],
     shutdown: &CancellationToken,
@@ -114,7 +127,7 @@ pub(super) fn earlier_deliveries(delivery: &Delivery) -> i64 {
 /// dead-lettered with the panic as its reason instead of crashing the consumer again: the
 /// broker itself never dead-letters (see `amqp::topology::DELIVERY_LIMIT`).
 pub(super) async fn handle_alone(
-    c: &Consumer,
+    c: &Intake,
     dlq: &Channel,
     delivery: &Delivery,
     shutdown: &CancellationToken,
@@ -165,12 +178,7 @@ fn new_event(v: &Valid) -> NewEvent<'_> {
     }
 }
 
-fn account(
-    c: &Consumer,
-    valid: &[Valid],
-    report: IngestReport,
-    refused: &mut Vec<(usize, String)>,
-) {
+fn account(c: &Intake, valid: &[Valid], report: IngestReport, refused: &mut Vec<(usize, String)>) {
     for (v, result) in valid.iter().zip(report.results) {
         match result {
             Ingested::Judged(outcome) => c.metrics.count_event(outcome.as_str()),
@@ -196,7 +204,7 @@ const DATA_ERROR_ATTEMPTS: u32 = 3;
 /// Stores events in one transaction. Retries until it works unless the failure lies in the
 /// data itself; the deliveries stay unacknowledged meanwhile, so nothing is lost while the
 /// database is away.
-async fn store(c: &Consumer, events: &[NewEvent<'_>], shutdown: &CancellationToken) -> Stored {
+async fn store(c: &Intake, events: &[NewEvent<'_>], shutdown: &CancellationToken) -> Stored {
     let mut backoff = Duration::from_millis(50);
     let mut data_errors = 0;
     loop {
@@ -220,7 +228,7 @@ async fn store(c: &Consumer, events: &[NewEvent<'_>], shutdown: &CancellationTok
     }
 }
 
-async fn store_once(c: &Consumer, events: &[NewEvent<'_>]) -> Result<IngestReport, StoreError> {
+async fn store_once(c: &Intake, events: &[NewEvent<'_>]) -> Result<IngestReport, StoreError> {
     // Never cancelled half-way (sqlx #4385): the transaction runs to commit or error.
     let mut tx =
         c.db.begin()

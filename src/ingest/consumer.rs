@@ -3,10 +3,11 @@
 //! (lapin #450, #389, #222). Deliveries are taken in batches, stored in one transaction, and
 //! acknowledged only after it commits.
 
-use super::batch::{SUSPECT_AFTER, earlier_deliveries, handle_alone, handle_batch, panic_text};
+use super::batch::{
+    Intake, SUSPECT_AFTER, earlier_deliveries, handle_alone, handle_batch, panic_text,
+};
 use crate::amqp::topology::{self, LIFECYCLE_QUEUE};
 use crate::amqp::{BrokerError, Doing, connect};
-use crate::catalog::Db;
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::supervise::{Supervisor, Up};
@@ -17,9 +18,7 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// Most deliveries stored in one transaction: half the prefetch, so that the broker keeps
@@ -32,14 +31,10 @@ pub fn max_batch(prefetch: u16) -> usize {
 /// What the consumer needs.
 #[derive(Clone)]
 pub struct Consumer {
-    pub db: Db,
+    pub intake: Intake,
     pub amqp_url: String,
     pub prefetch: u16,
-    pub rules: crate::domain::Rules,
-    pub metrics: Metrics,
     pub health: Health,
-    /// Woken after a commit that queued change messages, so the relay publishes at once.
-    pub changes: Arc<Notify>,
 }
 
 const SUPERVISOR: Supervisor = Supervisor {
@@ -99,7 +94,7 @@ async fn session(c: &Consumer, shutdown: &CancellationToken, up: Up) -> Result<(
     up.set();
     tracing::info!("The lifecycle consumer is consuming.");
 
-    let lag = tokio::spawn(watch_lag(lag_channel, c.metrics.clone()));
+    let lag = tokio::spawn(watch_lag(lag_channel, c.intake.metrics.clone()));
     let result = async {
         loop {
             let first = tokio::select! {
@@ -148,11 +143,11 @@ async fn handle(
 ) -> Result<(), BrokerError> {
     if batch.iter().any(|d| earlier_deliveries(d) >= SUSPECT_AFTER) {
         for delivery in batch {
-            handle_alone(c, dlq, delivery, shutdown).await?;
+            handle_alone(&c.intake, dlq, delivery, shutdown).await?;
         }
         return Ok(());
     }
-    match AssertUnwindSafe(handle_batch(c, dlq, batch, shutdown))
+    match AssertUnwindSafe(handle_batch(&c.intake, dlq, batch, shutdown))
         .catch_unwind()
         .await
     {

@@ -24,8 +24,9 @@ use crate::catalog::moves::{self as store, Move};
 use crate::catalog::tenants::{self, TenantRow};
 use crate::catalog::{StoreError, Tx, outbox, shards};
 use crate::domain::{EventId, MoveId, MoveOrigin, MovePhase, Placement, Rules, ShardId, TenantId};
+use crate::feed::change::{ChangeMessage, MoveNote};
 use crate::lifecycle::{EventKind, MoveStep, MoveStepKind};
-use crate::snapshot::{MoveNote, TenantSnapshot};
+use crate::snapshot::TenantSnapshot;
 use chrono::{DateTime, SubsecRound, Utc};
 pub use rounds::{Drained, cancel_overdue, drain_round, residency_round};
 pub use rules::Refusal;
@@ -384,5 +385,6 @@ async fn reroute(
         "A move took a step."
     );
     let previous = Some(snapshot.state);
-    outbox::enqueue(tx, &[snapshot.move_message(previous, &note, now)]).await
+    let message = ChangeMessage::step(&snapshot, previous, &note, now);
+    outbox::enqueue(tx, &[message.queued()]).await
 }

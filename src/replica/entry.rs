@@ -1,8 +1,8 @@
 //! A tenant's snapshot entry or change message, checked into domain types before the replica
 //! holds it.
 
-use super::wire::WireRoute;
 use crate::domain::{BaseDomain, Placement, RouteStatus, ShardId, Site, TenantId};
+use crate::feed::wire::WireRoute;
 use crate::lifecycle::ShownState;
 use crate::snapshot::Destination;
 

@@ -12,12 +12,12 @@
 
 use super::entry::Entry;
 pub use super::source::Credentials;
-use super::source::Source;
+use super::source::{Source, SourceError};
 use super::store::{Applied, Replica};
-use super::wire::{HEARTBEAT_KEY, Heartbeat, ShardList, SnapshotPage, WireRoute};
 use crate::amqp::topology::CHANGES_EXCHANGE;
 use crate::amqp::{BrokerError, Doing as _, connect, topology};
 use crate::domain::{BaseDomain, Endpoint, ShardId, TenantId};
+use crate::feed::wire::{HEARTBEAT_KEY, Heartbeat, ShardList, SnapshotPage, WireRoute};
 use crate::supervise::{Supervisor, Up};
 use futures_util::{FutureExt, StreamExt};
 use lapin::options::{
@@ -57,10 +57,8 @@ const SUPERVISOR: Supervisor = Supervisor {
 pub enum FollowError {
     #[error(transparent)]
     Broker(#[from] BrokerError),
-    #[error("the catalog at {url} did not answer: {reason}")]
-    Source { url: String, reason: String },
-    #[error("signing a read token failed: {0}")]
-    Token(String),
+    #[error(transparent)]
+    Source(#[from] SourceError),
     #[error(
         "the catalog's BASE_DOMAIN is {theirs}, but this replica already holds hosts under {ours}: restart the replica"
     )]
@@ -246,7 +244,7 @@ impl Follower<'_> {
                             _ = tokio::time::sleep(Duration::from_millis(200 << tries)) => {}
                         }
                     }
-                    Err(error) => return Err(error),
+                    Err(error) => return Err(error.into()),
                 }
             };
             as_of.get_or_insert(page.as_of);
@@ -347,7 +345,7 @@ impl Follower<'_> {
         let Some(base) = self.replica.base_domain().cloned() else {
             return;
         };
-        for chunk in due.chunks(super::export::MAX_IDS) {
+        for chunk in due.chunks(crate::feed::wire::MAX_IDS) {
             let ids: Vec<String> = chunk.iter().map(ToString::to_string).collect();
             let path = format!("/replica/v1/snapshot?ids={}", ids.join(","));
             match self.source.get::<SnapshotPage>(&path).await {

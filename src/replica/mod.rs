@@ -4,22 +4,21 @@
 //! - [`store`]: the [`Replica`] type, lock-free lookups and the versioned writes behind them;
 //! - [`follow`]: loads a snapshot from a `serve` and follows `tenant-catalog.changes`, healing
 //!   gaps;
-//! - [`wire`]: what `serve` sends replicas (snapshot pages, shard lists, heartbeats), checked
-//!   into entries by `entry`; `source` is the follower's HTTP client to `serve`;
-//! - [`export`]: the `serve` side, `GET /replica/v1/snapshot` and `/replica/v1/shards`;
+//! - `entry` checks what `serve` sends (`crate::feed::wire`) into entries; `source` is the
+//!   follower's HTTP client to `serve`;
+//! - the `serve` side, `GET /replica/v1/snapshot` and `/replica/v1/shards`, is
+//!   `crate::export`;
 //! - [`server`]: `tenant-catalog replica`, the replica behind GraphQL `route` and `routes`.
 //!
 //! A Rust service embeds one with [`Replica::empty`] and [`follow::run`]; see
 //! docs/replica.md.
 
 mod entry;
-pub mod export;
 pub mod follow;
 mod query;
 pub mod server;
 mod source;
 pub mod store;
-pub mod wire;
 
 pub use follow::{Credentials, FollowSettings};
 pub use store::{NotReady, Replica, Stats};

@@ -6,19 +6,28 @@
 use super::follow::{self, Credentials, FollowSettings};
 use super::query::{ReplicaContext, ReplicaQuery};
 use super::store::Replica;
+use crate::auth::KeyError;
 use crate::auth::Verifier;
 use crate::config::Settings;
 use crate::error::Code;
 use crate::graphql::{self, GraphqlState, MAX_DEPTH};
+use crate::http::{self, ServerError};
 use crate::metrics::Metrics;
-use crate::startup::{StartError, serve_http, serve_until};
 use actix_web::dev::Server;
 use actix_web::{HttpResponse, web};
 use async_graphql::{EmptyMutation, EmptySubscription};
 use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
 use serde_json::json;
-use std::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+/// Why a replica could not start, or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Http(#[from] ServerError),
+}
 
 /// A built, not yet running, replica process.
 pub struct ReplicaApp {
@@ -117,7 +126,7 @@ impl Gauges {
 
 impl ReplicaApp {
     /// Binds `REPLICA_ADDR` and prepares to follow `REPLICA_SOURCE` and `AMQP_URL`.
-    pub fn build(settings: &Settings) -> Result<Self, StartError> {
+    pub fn build(settings: &Settings) -> Result<Self, ReplicaError> {
         let verifier = Verifier::new(&settings.auth)?;
         let credentials = Credentials::sign(&settings.auth)?;
         let replica = Replica::empty(settings.replica.max_staleness);
@@ -147,20 +156,15 @@ impl ReplicaApp {
         };
         let own = Registry::new();
         own.register(Box::new(replica.delay()))
-            .map_err(|e| StartError::Server(std::io::Error::other(e.to_string())))?;
+            .map_err(|e| ServerError::Failed(std::io::Error::other(e.to_string())))?;
         let state = State {
             replica: replica.clone(),
             metrics: metrics.clone(),
             gauges: Gauges::new(&own),
             own,
         };
-        let addr = settings.replica.addr;
-        let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?;
-        let port = listener.local_addr().map_err(StartError::Server)?.port();
-        let server = serve_http(listener, &metrics, move |cfg| {
+        let (listener, port) = http::bind(settings.replica.addr, "REPLICA_ADDR")?;
+        let server = http::serve(listener, &metrics, move |cfg| {
             cfg.app_data(web::Data::new(state.clone()))
                 .app_data(web::Data::new(graphql.clone()))
                 .route("/healthz", web::get().to(healthz))
@@ -191,12 +195,12 @@ impl ReplicaApp {
     }
 
     /// Serves and follows until the shutdown token is cancelled.
-    pub async fn run_until_stopped(self) -> Result<(), StartError> {
+    pub async fn run_until_stopped(self) -> Result<(), ReplicaError> {
         let shutdown = self.shutdown.clone();
         let follower = tokio::spawn(follow::run(self.replica, self.follow, shutdown.clone()));
-        let served = serve_until(self.server, &shutdown).await;
+        let served = http::serve_until(self.server, &shutdown).await;
         let _ = follower.await;
-        served
+        Ok(served?)
     }
 }
 

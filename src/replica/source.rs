@@ -1,10 +1,18 @@
 //! How a replica reads from `serve`: its HTTP client and the read token it proves itself with.
 
-use super::follow::FollowError;
 use crate::auth::{self, Scope};
 use crate::config::AuthSettings;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Why `serve` could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("the catalog at {url} did not answer: {reason}")]
+    Unanswered { url: String, reason: String },
+    #[error("signing a read token failed: {0}")]
+    Token(String),
+}
 
 /// How a follower proves itself to `serve`: a read token it signs itself (what
 /// `tenant-catalog replica` does, with `AUTH_SIGNING_KEY`), or one it was given.
@@ -22,7 +30,7 @@ impl Credentials {
         Ok(Credentials::Sign(Arc::new((signer, auth.clone()))))
     }
 
-    fn header(&self) -> Result<String, FollowError> {
+    fn header(&self) -> Result<String, SourceError> {
         match self {
             Credentials::Bearer(token) => Ok(format!("Bearer {token}")),
             Credentials::Sign(s) => {
@@ -31,7 +39,7 @@ impl Credentials {
                 let ttl = settings.max_ttl_secs.min(300);
                 auth::mint(signer, settings, "tenant-catalog-replica", Scope::Read, ttl)
                     .map(|t| format!("Bearer {t}"))
-                    .map_err(FollowError::Token)
+                    .map_err(SourceError::Token)
             }
         }
     }
@@ -57,8 +65,8 @@ impl<'a> Source<'a> {
     }
 
     /// An error about this source, for the operator to act on.
-    pub(crate) fn failed(&self, reason: String) -> FollowError {
-        FollowError::Source {
+    pub(crate) fn failed(&self, reason: String) -> SourceError {
+        SourceError::Unanswered {
             url: self.base.to_owned(),
             reason,
         }
@@ -68,7 +76,7 @@ impl<'a> Source<'a> {
     pub(crate) async fn get<T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
-    ) -> Result<T, FollowError> {
+    ) -> Result<T, SourceError> {
         let url = format!("{}{path}", self.base.trim_end_matches('/'));
         let response = self
             .client

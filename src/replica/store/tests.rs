@@ -1,5 +1,5 @@
 use super::*;
-use crate::replica::wire::WireRoute;
+use crate::feed::wire::WireRoute;
 use proptest::prelude::*;
 
 fn base() -> BaseDomain {

@@ -12,6 +12,9 @@ use uuid::Uuid;
 /// The routing key of heartbeats on `tenant-catalog.changes`.
 pub const HEARTBEAT_KEY: &str = "catalog.heartbeat";
 
+/// Most tenants one snapshot request by `ids` may name.
+pub const MAX_IDS: usize = 1_000;
+
 /// One tenant as a replica holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireRoute {

@@ -3,11 +3,11 @@
 //! A replica pages through the snapshot once its own queue is bound, so that every change is in
 //! one or the other (see docs/replica.md).
 
-use super::wire::{ShardList, SnapshotPage, WireRoute, WireShard, shards_digest};
 use crate::auth::{Scope, Verifier};
 use crate::catalog::{Db, routes, shards};
 use crate::domain::{BaseDomain, TenantId};
 use crate::error::ApiError;
+use crate::feed::wire::{MAX_IDS, ShardList, SnapshotPage, WireRoute, WireShard, shards_digest};
 use crate::http::authorization;
 use crate::untrusted::quoted;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
@@ -17,8 +17,6 @@ use std::collections::HashMap;
 /// Entries of a page when `limit` is not given, and the most a page may hold.
 pub const DEFAULT_PAGE: i64 = 5_000;
 pub const MAX_PAGE: i64 = 20_000;
-/// Most tenants one `ids` request may name.
-pub const MAX_IDS: usize = 1_000;
 
 #[derive(Clone)]
 pub struct ExportState {

@@ -1,0 +1,77 @@
+//! The operational HTTP surface of `serve`: `/healthz`, `/readyz`, `/metrics` (CONTRACT.md
+//! section 2).
+
+use crate::catalog::Db;
+use crate::error::Code;
+use crate::health::Health;
+use crate::metrics::Metrics;
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct HttpState {
+    pub db: Db,
+    pub health: Health,
+    pub metrics: Metrics,
+    /// Tokens signed with the development key are trusted (no AUTH_PUBLIC_KEYS_DIR): shown in
+    /// `/readyz`, so that a production deployment that forgot its keys is seen at once.
+    pub trusts_dev_key: bool,
+}
+
+/// Registers the operational routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "alive"}))
+}
+
+async fn readyz(state: web::Data<HttpState>) -> HttpResponse {
+    let database = match sqlx::query_scalar::<_, i32>("select 1")
+        .fetch_one(&state.db)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(error) => {
+            // The cause is for the operator's log; callers of /readyz get no SQL or addresses.
+            tracing::warn!(%error, "The readiness check could not reach the database.");
+            Err("database unreachable: the catalog database does not answer (the log has the cause)".to_owned())
+        }
+    };
+    let broker = if state.health.consuming() {
+        Ok(())
+    } else {
+        Err("broker unreachable: the lifecycle consumer is not consuming".to_owned())
+    };
+    let status = |r: &Result<(), String>| if r.is_ok() { "up" } else { "down" };
+    let checks = json!({"database": status(&database), "broker": status(&broker)});
+    let auth = if state.trusts_dev_key {
+        "development key: tokens signed with AUTH_SIGNING_KEY are trusted (set AUTH_PUBLIC_KEYS_DIR and AUTH_DEV_KEY=false in production)"
+    } else {
+        "public keys from AUTH_PUBLIC_KEYS_DIR"
+    };
+    let details = json!({"auth": auth});
+    let problems: Vec<String> = [database, broker]
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    if problems.is_empty() {
+        HttpResponse::Ok().json(json!({"status": "ready", "checks": checks, "details": details}))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({
+            "error": {"code": Code::NotReady.as_str(), "message": problems.join("; ")},
+            "checks": checks,
+            "details": details,
+        }))
+    }
+}
+
+async fn metrics(state: web::Data<HttpState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}
