@@ -12,6 +12,7 @@ use crate::metrics::Metrics;
 use crate::supervise::{Supervisor, Up};
 use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Channel};
+use prometheus::{IntCounter, IntGauge};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -28,8 +29,32 @@ const HEARTBEAT_EVERY: Duration = Duration::from_millis(200);
 pub struct Relay {
     pub db: Db,
     pub amqp_url: String,
-    pub metrics: Metrics,
+    pub metrics: RelayMetrics,
     pub changes: Arc<Notify>,
+}
+
+/// What the relay counts.
+#[derive(Clone)]
+pub struct RelayMetrics {
+    /// Change messages confirmed by the broker.
+    pub published: IntCounter,
+    /// Change messages committed but not yet confirmed by the broker.
+    pub backlog: IntGauge,
+}
+
+impl RelayMetrics {
+    pub fn new(m: &Metrics) -> Self {
+        RelayMetrics {
+            published: m.counter(
+                "tenant_catalog_changes_published_total",
+                "Change messages confirmed by the broker on tenant-catalog.changes.",
+            ),
+            backlog: m.gauge(
+                "tenant_catalog_outbox_backlog",
+                "Change messages waiting to be published.",
+            ),
+        }
+    }
 }
 
 const SUPERVISOR: Supervisor = Supervisor {
@@ -132,7 +157,7 @@ async fn publish_batch(r: &Relay, channel: &Channel) -> Result<usize, RelayError
         tx.commit()
             .await
             .doing(|| "ending an empty relay transaction".into())?;
-        r.metrics.outbox_backlog.set(0);
+        r.metrics.backlog.set(0);
         return Ok(0);
     }
     let mut confirms = Vec::with_capacity(pending.len());
@@ -164,9 +189,9 @@ async fn publish_batch(r: &Relay, channel: &Channel) -> Result<usize, RelayError
     tx.commit()
         .await
         .doing(|| "committing published changes".into())?;
-    r.metrics.changes_published.inc_by(ids.len() as u64);
+    r.metrics.published.inc_by(ids.len() as u64);
     if let Ok(backlog) = outbox::backlog(&r.db).await {
-        r.metrics.outbox_backlog.set(backlog);
+        r.metrics.backlog.set(backlog);
     }
     Ok(ids.len())
 }

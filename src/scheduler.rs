@@ -7,11 +7,13 @@
 
 use crate::apply;
 use crate::catalog::{Db, Doing, StoreError, tenants};
+use crate::domain::MovePhase;
 use crate::domain::Rules;
 use crate::lifecycle::ShownState;
 use crate::metrics::Metrics;
-use crate::moves;
+use crate::moves::{self, MoveMetrics};
 use chrono::Utc;
+use prometheus::{Gauge, IntCounter};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -25,8 +27,38 @@ pub struct Scheduler {
     pub db: Db,
     pub rules: Rules,
     pub interval: Duration,
-    pub metrics: Metrics,
+    pub metrics: SchedulerMetrics,
     pub changes: Arc<Notify>,
+}
+
+/// What the scheduler counts.
+#[derive(Clone)]
+pub struct SchedulerMetrics {
+    /// How late the most overdue timer is, as last seen (0 when none is due).
+    pub lag: Gauge,
+    pub timers_fired: IntCounter,
+    pub tenants_placed: IntCounter,
+    pub moves: MoveMetrics,
+}
+
+impl SchedulerMetrics {
+    pub fn new(m: &Metrics, moves: MoveMetrics) -> Self {
+        SchedulerMetrics {
+            lag: m.float_gauge(
+                "tenant_catalog_scheduler_lag_seconds",
+                "How long the most overdue timer has been due, at the scheduler's last tick (0 when none is).",
+            ),
+            timers_fired: m.counter(
+                "tenant_catalog_timers_fired_total",
+                "Tenants changed by a timed transition.",
+            ),
+            tenants_placed: m.counter(
+                "tenant_catalog_tenants_placed_total",
+                "Waiting tenants placed by the scheduler.",
+            ),
+            moves,
+        }
+    }
 }
 
 /// Ticks every `interval` until `shutdown`. A tick in progress always finishes.
@@ -45,9 +77,7 @@ pub async fn run_scheduler(s: Scheduler, shutdown: CancellationToken) {
 
 /// Fires every due timer and places every waiting tenant that now fits.
 pub async fn tick(s: &Scheduler) -> Result<(), StoreError> {
-    s.metrics
-        .scheduler_lag
-        .set(tenants::timer_lag(&s.db).await?);
+    s.metrics.lag.set(tenants::timer_lag(&s.db).await?);
     loop {
         let (claimed, changed) = refold_batch(s, Work::DueTimers).await?;
         s.metrics.timers_fired.inc_by(changed);
@@ -57,15 +87,15 @@ pub async fn tick(s: &Scheduler) -> Result<(), StoreError> {
     }
     place_waiting(s).await?;
     let cancelled = moves::cancel_overdue(&s.db, &s.rules, BATCH).await?;
-    s.metrics.moves_expired.inc_by(cancelled);
+    s.metrics.moves.expired.inc_by(cancelled);
     let drained = moves::drain_round(&s.db, &s.rules).await?;
     let resided = moves::residency_round(&s.db, &s.rules, BATCH).await?;
     s.metrics
-        .move_steps
-        .with_label_values(&["copying"])
-        .inc_by(drained.started + resided);
+        .moves
+        .stepped(MovePhase::Copying, drained.started + resided);
     for (shard, remaining) in &drained.remaining {
         s.metrics
+            .moves
             .drain_remaining
             .with_label_values(&[shard.as_str()])
             .set(*remaining);

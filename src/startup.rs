@@ -1,22 +1,24 @@
 //! `Application`: the HTTP server, the consumer, the scheduler and the outbox relay of one
 //! `serve` process, under one shutdown signal.
 
-use crate::admin::{self, AdminState};
+use crate::admin::{self, AdminMetrics, AdminState};
 use crate::amqp::{self, BrokerError, topology};
 use crate::auth::Verifier;
 use crate::catalog::{self, Db, StoreError};
 use crate::config::Settings;
 use crate::export::{self, ExportState};
+use crate::graphql::guard::GraphqlMetrics;
 use crate::graphql::{self, GraphqlState};
 use crate::health::Health;
 use crate::http::ops::{self, HttpState};
 use crate::http::{self, ServerError};
-use crate::ingest::{Consumer, Intake, run_consumer};
+use crate::ingest::{Consumer, IngestMetrics, Intake, run_consumer};
 use crate::metrics::Metrics;
-use crate::relay::{Relay, run_relay};
+use crate::moves::MoveMetrics;
+use crate::relay::{Relay, RelayMetrics, run_relay};
 use crate::routing::Router;
 use crate::routing::listener::run_listener;
-use crate::scheduler::{Scheduler, run_scheduler};
+use crate::scheduler::{Scheduler, SchedulerMetrics, run_scheduler};
 use actix_web::dev::Server;
 use actix_web::web;
 use std::net::TcpListener;
@@ -66,82 +68,71 @@ impl Application {
         let _ = probe.close(200, "startup check done".into()).await;
 
         let (listener, port) = http::bind(settings.http_addr, "HTTP_ADDR")?;
-
         let metrics = Metrics::new();
         let router = Router::new(
             db.clone(),
             settings.base_domain.clone(),
             settings.graphql.route_cache_capacity,
             settings.graphql.route_cache_negative_bytes,
-            metrics.clone(),
+            &metrics,
         );
-        let graphql = GraphqlState {
-            schema: graphql::schema(
-                &settings.graphql,
-                db.clone(),
-                router.clone(),
-                settings.rules(),
-            ),
-            verifier: verifier.clone(),
-            graphiql: settings.graphql.introspection,
-            limits: graphql::cost::Limits::with_max_ids(settings.graphql.max_route_ids),
-            metrics: metrics.clone(),
-            parsed: graphql::parsed::ParsedCache::default(),
-            lookups: Arc::new(router.clone()),
-            max_route_ids: settings.graphql.max_route_ids,
-        };
-        let health = Health::default();
         let changes = Arc::new(Notify::new());
+        let moves = MoveMetrics::new(&metrics);
         let scheduler = Scheduler {
             db: db.clone(),
             rules: settings.rules(),
             interval: settings.scheduler_interval,
-            metrics: metrics.clone(),
+            metrics: SchedulerMetrics::new(&metrics, moves.clone()),
             changes: changes.clone(),
         };
-        let admin = AdminState {
-            db: db.clone(),
-            verifier: verifier.clone(),
-            rules: settings.rules(),
-            scheduler: scheduler.clone(),
-            metrics: metrics.clone(),
-        };
-        let state = HttpState {
-            db: db.clone(),
+        let health = Health::default();
+        let consumer = Consumer {
+            intake: Intake {
+                db: db.clone(),
+                rules: settings.rules(),
+                metrics: IngestMetrics::new(&metrics),
+                changes: changes.clone(),
+            },
+            amqp_url: settings.amqp_url.clone(),
+            prefetch: settings.amqp_prefetch,
             health: health.clone(),
-            metrics: metrics.clone(),
-            trusts_dev_key: verifier.trusts_dev_key(),
         };
-        let export = ExportState {
+        let relay = Relay {
             db: db.clone(),
-            verifier: verifier.clone(),
-            base_domain: settings.base_domain.clone(),
+            amqp_url: settings.amqp_url.clone(),
+            metrics: RelayMetrics::new(&metrics),
+            changes,
         };
-        let server = http_server(listener, state, graphql, admin, export)?;
-
+        let routes = Routes {
+            ops: HttpState {
+                db: db.clone(),
+                health,
+                metrics: metrics.clone(),
+                trusts_dev_key: verifier.trusts_dev_key(),
+            },
+            graphql: graphql_state(&settings, &db, &router, &verifier, &metrics),
+            admin: AdminState {
+                db: db.clone(),
+                verifier: verifier.clone(),
+                rules: settings.rules(),
+                scheduler: scheduler.clone(),
+                metrics: AdminMetrics::new(&metrics, moves),
+            },
+            export: ExportState {
+                db: db.clone(),
+                verifier,
+                base_domain: settings.base_domain.clone(),
+            },
+        };
+        let server = routes.serve(listener, &metrics)?;
         Ok(Self {
             port,
             server,
-            db: db.clone(),
+            db,
             shutdown: CancellationToken::new(),
-            consumer: Consumer {
-                intake: Intake {
-                    db: db.clone(),
-                    rules: settings.rules(),
-                    metrics: metrics.clone(),
-                    changes: changes.clone(),
-                },
-                amqp_url: settings.amqp_url.clone(),
-                prefetch: settings.amqp_prefetch,
-                health,
-            },
+            consumer,
             scheduler,
-            relay: Relay {
-                db,
-                amqp_url: settings.amqp_url,
-                metrics,
-                changes,
-            },
+            relay,
             router,
         })
     }
@@ -175,27 +166,55 @@ impl Application {
     }
 }
 
-/// The HTTP server of one process: the operational routes, GraphQL and the admin API, each
-/// request with an id and its latency measured.
-fn http_server(
-    listener: TcpListener,
-    state: HttpState,
+/// `serve`'s GraphQL: the schema over the catalog and the router, with the limits of
+/// `GRAPHQL_*`.
+fn graphql_state(
+    settings: &Settings,
+    db: &Db,
+    router: &Router,
+    verifier: &Verifier,
+    metrics: &Metrics,
+) -> GraphqlState {
+    GraphqlState {
+        schema: graphql::schema(
+            &settings.graphql,
+            db.clone(),
+            router.clone(),
+            settings.rules(),
+        ),
+        verifier: verifier.clone(),
+        graphiql: settings.graphql.introspection,
+        limits: graphql::cost::Limits::with_max_ids(settings.graphql.max_route_ids),
+        metrics: GraphqlMetrics::new(metrics),
+        parsed: graphql::parsed::ParsedCache::default(),
+        lookups: Arc::new(router.clone()),
+        max_route_ids: settings.graphql.max_route_ids,
+    }
+}
+
+/// What the HTTP server of one process serves: the operational routes, GraphQL, the
+/// replicas' export and the admin API.
+struct Routes {
+    ops: HttpState,
     graphql: GraphqlState,
     admin: AdminState,
     export: ExportState,
-) -> Result<Server, StartError> {
-    let metrics = state.metrics.clone();
-    let server = http::serve(listener, &metrics, move |cfg| {
-        cfg.app_data(web::Data::new(state.clone()))
-            .app_data(web::Data::new(graphql.clone()))
-            .app_data(web::Data::new(admin.clone()))
-            .app_data(web::Data::new(export.clone()))
-            .configure(ops::configure)
-            .configure(graphql::configure)
-            .configure(export::configure)
-            .configure(admin::configure);
-    })?;
-    Ok(server)
+}
+
+impl Routes {
+    fn serve(self, listener: TcpListener, metrics: &Metrics) -> Result<Server, StartError> {
+        let server = http::serve(listener, metrics, move |cfg| {
+            cfg.app_data(web::Data::new(self.ops.clone()))
+                .app_data(web::Data::new(self.graphql.clone()))
+                .app_data(web::Data::new(self.admin.clone()))
+                .app_data(web::Data::new(self.export.clone()))
+                .configure(ops::configure)
+                .configure(graphql::configure)
+                .configure(export::configure)
+                .configure(admin::configure);
+        })?;
+        Ok(server)
+    }
 }
 
 /// Cancels `token` on SIGINT or SIGTERM.

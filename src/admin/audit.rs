@@ -79,11 +79,7 @@ pub(super) fn refused(state: &AdminState, req: &ServiceRequest, error: &ApiError
     } else {
         "unauthenticated"
     };
-    state
-        .metrics
-        .admin_refused
-        .with_label_values(&[reason])
-        .inc();
+    state.metrics.refused.with_label_values(&[reason]).inc();
     tracing::warn!(
         target: "audit",
         method = %req.method(),

@@ -28,11 +28,13 @@ use crate::catalog::Db;
 use crate::domain::Rules;
 use crate::error::{ApiError, Code};
 use crate::metrics::Metrics;
+use crate::moves::MoveMetrics;
 use crate::scheduler::Scheduler;
 use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, web};
 use audit::Reply;
+use prometheus::IntCounterVec;
 
 /// Largest admin request body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -45,7 +47,30 @@ pub struct AdminState {
     pub rules: Rules,
     /// Places waiting tenants at once when a shard gets room.
     pub scheduler: Scheduler,
-    pub metrics: Metrics,
+    pub metrics: AdminMetrics,
+}
+
+/// What the admin API counts.
+#[derive(Clone)]
+pub struct AdminMetrics {
+    /// Requests refused before routing, by reason: unauthenticated (no valid token),
+    /// bad_request (two Authorization headers).
+    pub refused: IntCounterVec,
+    pub moves: MoveMetrics,
+}
+
+impl AdminMetrics {
+    pub fn new(m: &Metrics, moves: MoveMetrics) -> Self {
+        AdminMetrics {
+            refused: m.counters(
+                "tenant_catalog_admin_refused_total",
+                "Admin requests refused before routing (logged, never written to the audit table), by reason.",
+                "reason",
+                &["unauthenticated", "bad_request"],
+            ),
+            moves,
+        }
+    }
 }
 
 /// Registers `/admin/v1/...`.

@@ -236,11 +236,7 @@ async fn write(
     let answer = match stepped {
         Ok(stepped) => {
             if stepped.changed {
-                state
-                    .metrics
-                    .move_steps
-                    .with_label_values(&[stepped.moved.phase.as_str()])
-                    .inc();
+                state.metrics.moves.stepped(stepped.moved.phase, 1);
             }
             let outcome = if stepped.changed {
                 format!(

@@ -10,7 +10,34 @@ use super::cost::{self, Limits, Refusal};
 use super::parsed::{Kept, ParsedCache};
 use crate::metrics::Metrics;
 use async_graphql::{ErrorExtensionValues, Request, Response, ServerError};
+use prometheus::{IntCounter, IntCounterVec};
 use std::sync::Arc;
+
+/// What GraphQL counts.
+#[derive(Clone)]
+pub struct GraphqlMetrics {
+    /// Requests refused by the cost model before they ran, by `extensions.code`.
+    pub refused: IntCounterVec,
+    /// Lookups answered as prepared lookups, without the executor.
+    pub prepared: IntCounter,
+}
+
+impl GraphqlMetrics {
+    pub fn new(m: &Metrics) -> Self {
+        GraphqlMetrics {
+            refused: m.counters(
+                "tenant_catalog_graphql_refused_total",
+                "GraphQL requests refused by the cost model before any resolver ran, by extensions.code.",
+                "code",
+                &super::cost::Refusal::CODES,
+            ),
+            prepared: m.counter(
+                "tenant_catalog_graphql_prepared_total",
+                "GraphQL route and routes lookups answered as prepared lookups, without the executor.",
+            ),
+        }
+    }
+}
 
 /// What the door made of a request.
 pub enum Judged {
@@ -35,7 +62,7 @@ impl Judged {
 pub fn judge(
     request: &mut Request,
     limits: &Limits,
-    metrics: &Metrics,
+    metrics: &GraphqlMetrics,
     parsed: &ParsedCache,
 ) -> Judged {
     let judged = if request.query.len() > cost::MAX_QUERY_BYTES {
@@ -69,10 +96,7 @@ pub fn judge(
     let Err(refusal) = judged else {
         return Judged::Ready;
     };
-    metrics
-        .graphql_refused
-        .with_label_values(&[refusal.code()])
-        .inc();
+    metrics.refused.with_label_values(&[refusal.code()]).inc();
     let mut error = ServerError::new(refusal.to_string(), None);
     let mut extensions = ErrorExtensionValues::default();
     extensions.set("code", refusal.code());

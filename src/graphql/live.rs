@@ -9,7 +9,6 @@ use super::{GraphqlState, MAX_BODY_BYTES, Schema, cost::Limits, parsed::ParsedCa
 use crate::auth::{Scope, Verifier};
 use crate::error::ApiError;
 use crate::http::authorization;
-use crate::metrics::Metrics;
 use actix_web::http::header::{HeaderValue, SEC_WEBSOCKET_PROTOCOL};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use async_graphql::http::{
@@ -34,7 +33,7 @@ const KEEPALIVE: Duration = Duration::from_secs(60);
 struct Guarded {
     schema: Schema,
     limits: Limits,
-    metrics: Metrics,
+    metrics: super::guard::GraphqlMetrics,
     parsed: ParsedCache,
 }
 

@@ -6,7 +6,7 @@
 pub mod cost;
 mod explanation;
 pub mod fast;
-mod guard;
+pub mod guard;
 mod live;
 pub mod parsed;
 mod past;
@@ -20,7 +20,6 @@ use crate::catalog::{Db, StoreError};
 use crate::config::GraphqlSettings;
 use crate::error::{ApiError, Code};
 use crate::http::{authorization, read_body};
-use crate::metrics::Metrics;
 use crate::routing::Router;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use async_graphql::http::GraphiQLSource;
@@ -96,7 +95,7 @@ pub struct GraphqlState<
     pub graphiql: bool,
     /// What one request may cost, checked before the schema sees it.
     pub limits: cost::Limits,
-    pub metrics: Metrics,
+    pub metrics: guard::GraphqlMetrics,
     /// Parsed documents of the query texts callers repeat.
     pub parsed: parsed::ParsedCache,
     /// Where prepared lookups read routes (the router, or a replica).
@@ -193,7 +192,7 @@ async fn post<Q: ObjectType + 'static, S: SubscriptionType + 'static>(
                 && let Some(body) =
                     fast::answer(plan, &request, &*state.lookups, state.max_route_ids).await
             {
-                state.metrics.graphql_prepared.inc();
+                state.metrics.prepared.inc();
                 return HttpResponse::Ok()
                     .content_type("application/json")
                     .body(body);

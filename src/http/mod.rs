@@ -149,7 +149,14 @@ pub fn serve<F>(listener: TcpListener, metrics: &Metrics, routes: F) -> Result<S
 where
     F: Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
 {
-    let histogram = metrics.http_duration.clone();
+    let histogram = metrics.histograms(
+        "tenant_catalog_http_request_duration_seconds",
+        "HTTP request latency, from the request read to the response written, by route pattern, method and status class.",
+        vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+        ],
+        &["route", "method", "status"],
+    );
     let server = HttpServer::new(move || {
         let histogram = histogram.clone();
         App::new()

@@ -15,6 +15,7 @@ use lapin::Channel;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicPublishOptions};
 use lapin::types::{AMQPValue, ShortString};
+use prometheus::{IntCounter, IntCounterVec, IntGauge};
 use serde_json::Value;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -27,9 +28,51 @@ use tokio_util::sync::CancellationToken;
 pub struct Intake {
     pub db: Db,
     pub rules: Rules,
-    pub metrics: Metrics,
+    pub metrics: IngestMetrics,
     /// Woken after a commit that queued change messages, so the relay publishes at once.
     pub changes: Arc<Notify>,
+}
+
+/// What the consumer counts.
+#[derive(Clone)]
+pub struct IngestMetrics {
+    /// Deliveries taken from the lifecycle queue.
+    pub received: IntCounter,
+    /// Deliveries by what became of them.
+    pub outcomes: IntCounterVec,
+    /// Messages ready in the lifecycle queue, as last seen by this process.
+    pub lag: IntGauge,
+}
+
+impl IngestMetrics {
+    pub fn new(m: &Metrics) -> Self {
+        IngestMetrics {
+            received: m.counter(
+                "tenant_catalog_events_received_total",
+                "Deliveries taken from the tenant-catalog.lifecycle queue.",
+            ),
+            outcomes: m.counters(
+                "tenant_catalog_events_total",
+                "Deliveries by outcome: applied, rejected, duplicate, redelivered, dead_lettered.",
+                "outcome",
+                &[
+                    "applied",
+                    "rejected",
+                    "duplicate",
+                    "redelivered",
+                    "dead_lettered",
+                ],
+            ),
+            lag: m.gauge(
+                "tenant_catalog_consumer_lag",
+                "Messages ready in the lifecycle queue, last seen.",
+            ),
+        }
+    }
+
+    fn count(&self, outcome: &str) {
+        self.outcomes.with_label_values(&[outcome]).inc();
+    }
 }
 
 /// A delivery that parsed into a valid event, with its `data` as sent.
@@ -46,7 +89,7 @@ pub(super) async fn handle_batch(
     batch: &[Delivery],
     shutdown: &CancellationToken,
 ) -> Result<(), BrokerError> {
-    c.metrics.events_received.inc_by(batch.len() as u64);
+    c.metrics.received.inc_by(batch.len() as u64);
     let mut refused: Vec<(usize, String)> = Vec::new();
     let mut valid: Vec<Valid> = Vec::new();
     for (index, delivery) in batch.iter().enumerate() {
@@ -84,7 +127,7 @@ pub(super) async fn handle_batch(
 
     for (index, reason) in &refused {
         dead_letter(dlq, &batch[*index], reason).await?;
-        c.metrics.count_event("dead_lettered");
+        c.metrics.count("dead_lettered");
         let message_id = batch[*index]
             .properties
             .message_id()
@@ -152,7 +195,7 @@ pub(super) async fn handle_alone(
         panic_text(panic.as_ref())
     );
     dead_letter(dlq, delivery, &reason).await?;
-    c.metrics.count_event("dead_lettered");
+    c.metrics.count("dead_lettered");
     tracing::error!(reason = %reason.escape_debug(), event_id = ?event_id, "Sent a message to the dead-letter queue.");
     delivery
         .acker
@@ -181,8 +224,8 @@ fn new_event(v: &Valid) -> NewEvent<'_> {
 fn account(c: &Intake, valid: &[Valid], report: IngestReport, refused: &mut Vec<(usize, String)>) {
     for (v, result) in valid.iter().zip(report.results) {
         match result {
-            Ingested::Judged(outcome) => c.metrics.count_event(outcome.as_str()),
-            Ingested::Redelivered => c.metrics.count_event("redelivered"),
+            Ingested::Judged(outcome) => c.metrics.count(outcome.as_str()),
+            Ingested::Redelivered => c.metrics.count("redelivered"),
             Ingested::Conflict { reason } => refused.push((v.index, reason)),
         }
     }

@@ -4,12 +4,12 @@
 //! acknowledged only after it commits.
 
 use super::batch::{
-    Intake, SUSPECT_AFTER, earlier_deliveries, handle_alone, handle_batch, panic_text,
+    IngestMetrics, Intake, SUSPECT_AFTER, earlier_deliveries, handle_alone, handle_batch,
+    panic_text,
 };
 use crate::amqp::topology::{self, LIFECYCLE_QUEUE};
 use crate::amqp::{BrokerError, Doing, connect};
 use crate::health::Health;
-use crate::metrics::Metrics;
 use crate::supervise::{Supervisor, Up};
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
@@ -160,7 +160,7 @@ async fn handle(
 }
 
 /// Keeps the consumer-lag gauge current: messages ready in the queue, every few seconds.
-async fn watch_lag(channel: lapin::Channel, metrics: Metrics) {
+async fn watch_lag(channel: lapin::Channel, metrics: IngestMetrics) {
     let passive = QueueDeclareOptions {
         passive: true,
         ..Default::default()
@@ -170,7 +170,7 @@ async fn watch_lag(channel: lapin::Channel, metrics: Metrics) {
             .queue_declare(LIFECYCLE_QUEUE.into(), passive, FieldTable::default())
             .await
         {
-            Ok(q) => metrics.consumer_lag.set(i64::from(q.message_count())),
+            Ok(q) => metrics.lag.set(i64::from(q.message_count())),
             Err(_) => return,
         }
         tokio::time::sleep(Duration::from_secs(5)).await;

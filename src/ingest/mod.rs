@@ -5,5 +5,5 @@ pub mod consumer;
 
 mod batch;
 
-pub use batch::Intake;
+pub use batch::{IngestMetrics, Intake};
 pub use consumer::{Consumer, run_consumer};

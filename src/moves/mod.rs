@@ -26,11 +26,50 @@ use crate::catalog::{StoreError, Tx, outbox, shards};
 use crate::domain::{EventId, MoveId, MoveOrigin, MovePhase, Placement, Rules, ShardId, TenantId};
 use crate::feed::change::{ChangeMessage, MoveNote};
 use crate::lifecycle::{EventKind, MoveStep, MoveStepKind};
+use crate::metrics::Metrics;
 use crate::snapshot::TenantSnapshot;
 use chrono::{DateTime, SubsecRound, Utc};
+use prometheus::{IntCounter, IntCounterVec, IntGaugeVec};
 pub use rounds::{Drained, cancel_overdue, drain_round, residency_round};
 pub use rules::Refusal;
 use uuid::Uuid;
+
+/// What moves count, whoever takes their steps (the scheduler or an admin).
+#[derive(Clone)]
+pub struct MoveMetrics {
+    /// Move steps carried out, by the phase they entered.
+    pub steps: IntCounterVec,
+    /// Moves cancelled because their deadline passed.
+    pub expired: IntCounter,
+    /// Live tenants still on each draining shard.
+    pub drain_remaining: IntGaugeVec,
+}
+
+impl MoveMetrics {
+    pub fn new(m: &Metrics) -> Self {
+        MoveMetrics {
+            steps: m.counters(
+                "tenant_catalog_move_steps_total",
+                "Move steps carried out, by the phase they entered.",
+                "phase",
+                &["copying", "cutover", "done", "cancelled"],
+            ),
+            expired: m.counter(
+                "tenant_catalog_moves_expired_total",
+                "Moves cancelled by the scheduler because their deadline passed.",
+            ),
+            drain_remaining: m.gauges(
+                "tenant_catalog_drain_remaining_tenants",
+                "Live tenants still on a shard an admin asked to drain (moving ones included).",
+                "shard",
+            ),
+        }
+    }
+
+    pub fn stepped(&self, phase: MovePhase, n: u64) {
+        self.steps.with_label_values(&[phase.as_str()]).inc_by(n);
+    }
+}
 
 /// Who takes the steps the service takes by itself (deadlines, drains, residency).
 pub const SERVICE: &str = "tenant-catalog";

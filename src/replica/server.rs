@@ -10,13 +10,14 @@ use crate::auth::KeyError;
 use crate::auth::Verifier;
 use crate::config::Settings;
 use crate::error::Code;
+use crate::graphql::guard::GraphqlMetrics;
 use crate::graphql::{self, GraphqlState, MAX_DEPTH};
 use crate::http::{self, ServerError};
 use crate::metrics::Metrics;
 use actix_web::dev::Server;
 use actix_web::{HttpResponse, web};
 use async_graphql::{EmptyMutation, EmptySubscription};
-use prometheus::{Encoder, IntGauge, Registry, TextEncoder};
+use prometheus::IntGauge;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -42,7 +43,6 @@ pub struct ReplicaApp {
 struct State {
     replica: Replica,
     metrics: Metrics,
-    own: Registry,
     gauges: Gauges,
 }
 
@@ -57,50 +57,34 @@ struct Gauges {
     dropped_older: IntGauge,
 }
 
-fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
-    // Fixed, distinct definitions: neither building nor registering can fail.
-    let g = IntGauge::new(name, help).expect("valid gauge");
-    registry
-        .register(Box::new(g.clone()))
-        .expect("metric names are unique");
-    g
-}
-
 impl Gauges {
-    fn new(registry: &Registry) -> Self {
+    fn new(m: &Metrics) -> Self {
         Gauges {
-            entries: gauge(
-                registry,
+            entries: m.gauge(
                 "tenant_catalog_replica_entries",
                 "Tenants the replica holds, deleted and withdrawn ones included.",
             ),
-            routes: gauge(
-                registry,
+            routes: m.gauge(
                 "tenant_catalog_replica_routes",
                 "Tenants the replica has a route for.",
             ),
-            staleness_ms: gauge(
-                registry,
+            staleness_ms: m.gauge(
                 "tenant_catalog_replica_staleness_milliseconds",
                 "Milliseconds since the catalog time up to which every change has reached the replica (the last heartbeat's watermark); -1 before the first.",
             ),
-            ready: gauge(
-                registry,
+            ready: m.gauge(
                 "tenant_catalog_replica_ready",
                 "1 while the replica answers (snapshot loaded, within its bound), else 0.",
             ),
-            gaps_healed: gauge(
-                registry,
+            gaps_healed: m.gauge(
                 "tenant_catalog_replica_gaps_healed_total",
                 "Tenants fetched again after one of their versions never arrived.",
             ),
-            resyncs: gauge(
-                registry,
+            resyncs: m.gauge(
                 "tenant_catalog_replica_resyncs_total",
                 "Snapshots loaded again after the queue or the broker connection was lost.",
             ),
-            dropped_older: gauge(
-                registry,
+            dropped_older: m.gauge(
                 "tenant_catalog_replica_dropped_older_total",
                 "Entries and changes dropped because the replica held the same or a newer version.",
             ),
@@ -149,19 +133,16 @@ impl ReplicaApp {
             verifier,
             graphiql: settings.graphql.introspection,
             limits: graphql::cost::Limits::with_max_ids(settings.graphql.max_route_ids),
-            metrics: metrics.clone(),
+            metrics: GraphqlMetrics::new(&metrics),
             parsed: graphql::parsed::ParsedCache::default(),
             lookups: std::sync::Arc::new(replica.clone()),
             max_route_ids: settings.graphql.max_route_ids,
         };
-        let own = Registry::new();
-        own.register(Box::new(replica.delay()))
-            .map_err(|e| ServerError::Failed(std::io::Error::other(e.to_string())))?;
+        metrics.register(Ok(replica.delay()));
         let state = State {
             replica: replica.clone(),
             metrics: metrics.clone(),
-            gauges: Gauges::new(&own),
-            own,
+            gauges: Gauges::new(&metrics),
         };
         let (listener, port) = http::bind(settings.replica.addr, "REPLICA_ADDR")?;
         let server = http::serve(listener, &metrics, move |cfg| {
@@ -228,10 +209,7 @@ async fn readyz(state: web::Data<State>) -> HttpResponse {
 
 async fn render_metrics(state: web::Data<State>) -> HttpResponse {
     state.gauges.update(&state.replica);
-    let mut out = state.metrics.render().into_bytes();
-    // Encoding gathered families into a Vec cannot fail.
-    let _ = TextEncoder::new().encode(&state.own.gather(), &mut out);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(out)
+        .body(state.metrics.render())
 }

@@ -15,6 +15,7 @@ use crate::domain::{BaseDomain, Endpoint, ShardId, Site, TenantId};
 use crate::metrics::Metrics;
 use crate::snapshot::{Destination, Route};
 use lease::{Found, LeaseMap};
+use prometheus::{IntCounter, IntGauge};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -31,7 +32,7 @@ pub struct Router {
 struct Inner {
     db: Db,
     base_domain: BaseDomain,
-    metrics: Metrics,
+    metrics: CacheMetrics,
     /// `None`: no such tenant, or one without a route.
     by_id: LeaseMap<TenantId, Arc<Destination>>,
     /// Site (the host without the base domain) to tenant; `None`: no tenant has it.
@@ -42,6 +43,34 @@ struct Inner {
     live: AtomicBool,
     /// The same notifications, for subscribers (GraphQL subscriptions).
     notes: broadcast::Sender<Note>,
+}
+
+/// What the routing cache counts.
+struct CacheMetrics {
+    /// Lookups answered from the cache, and lookups that read the database.
+    hits: IntCounter,
+    misses: IntCounter,
+    /// Whether the cache receives change notifications (1) or is bypassed (0).
+    live: IntGauge,
+}
+
+impl CacheMetrics {
+    fn new(m: &Metrics) -> Self {
+        let lookups = m.counters(
+            "tenant_catalog_route_cache_lookups_total",
+            "Routing cache lookups by result: hit or miss (a miss reads the database).",
+            "result",
+            &["hit", "miss"],
+        );
+        CacheMetrics {
+            hits: lookups.with_label_values(&["hit"]),
+            misses: lookups.with_label_values(&["miss"]),
+            live: m.gauge(
+                "tenant_catalog_route_cache_live",
+                "1 while the routing cache receives change notifications; 0 while it is bypassed.",
+            ),
+        }
+    }
 }
 
 /// What a subscriber hears: a tenant changed, or notifications may have been missed (the
@@ -63,8 +92,9 @@ impl Router {
         base_domain: BaseDomain,
         capacity: usize,
         negative_bytes: usize,
-        metrics: Metrics,
+        metrics: &Metrics,
     ) -> Self {
+        let metrics = CacheMetrics::new(metrics);
         Router {
             inner: Arc::new(Inner {
                 db,
@@ -105,13 +135,13 @@ impl Router {
         let i = &self.inner;
         let token = match self.live().then(|| i.by_site.get(site)) {
             Some(Found::Hit(id)) => {
-                i.metrics.route_cache.with_label_values(&["hit"]).inc();
+                i.metrics.hits.inc();
                 return Ok(id);
             }
             Some(Found::Miss(token)) => Some(token),
             None => None,
         };
-        i.metrics.route_cache.with_label_values(&["miss"]).inc();
+        i.metrics.misses.inc();
         let id = routes::tenant_of_site(&i.db, site.as_str()).await?;
         if let Some(token) = token {
             i.by_site.fill(site.clone(), token, id);
@@ -160,17 +190,11 @@ impl Router {
             }
         }
         let hits = (ids.len() - missing.len()) as u64;
-        i.metrics
-            .route_cache
-            .with_label_values(&["hit"])
-            .inc_by(hits);
+        i.metrics.hits.inc_by(hits);
         if missing.is_empty() {
             return Ok(found);
         }
-        i.metrics
-            .route_cache
-            .with_label_values(&["miss"])
-            .inc_by(missing.len() as u64);
+        i.metrics.misses.inc_by(missing.len() as u64);
         let wanted: Vec<TenantId> = missing.iter().map(|(n, _)| ids[*n]).collect();
         let read: HashMap<TenantId, Arc<Destination>> = routes::by_ids(&i.db, &wanted)
             .await?
@@ -223,7 +247,7 @@ impl Router {
     /// Either way the cache starts empty.
     pub(crate) fn set_live(&self, live: bool) {
         self.inner.live.store(live, Ordering::SeqCst);
-        self.inner.metrics.route_cache_live.set(i64::from(live));
+        self.inner.metrics.live.set(i64::from(live));
         self.clear();
         if live {
             // Nobody may be listening: a send without receivers is not an error here.
