@@ -5,18 +5,10 @@ use crate::domain::{BaseDomain, Region, Rules};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-use values::{boolean, key_id_part, number};
+pub use values::ConfigError;
+use values::{bad, boolean, key_id_part, number};
 
 mod values;
-
-/// Why the configuration cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration: {var}={value:?} is not valid: {reason}")]
-pub struct ConfigError {
-    pub var: &'static str,
-    pub value: String,
-    pub reason: String,
-}
 
 /// Everything `serve` and the other commands need to know.
 #[derive(Debug, Clone)]
@@ -179,14 +171,6 @@ impl Settings {
             base: self.base_domain.clone(),
             grace: self.deletion_grace,
         }
-    }
-}
-
-fn bad(var: &'static str, value: &str, reason: String) -> ConfigError {
-    ConfigError {
-        var,
-        value: value.to_owned(),
-        reason,
     }
 }
 

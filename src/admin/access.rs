@@ -4,7 +4,8 @@
 //! replayed, not even one whose first answer was a refusal.
 
 use super::AdminState;
-use super::audit::{self, Reply, record};
+use super::audit::{self, record};
+use super::reply::Reply;
 use crate::auth::{Principal, Scope, Verifier};
 use crate::catalog::admin as store;
 use crate::catalog::{Db, Doing, Tx};

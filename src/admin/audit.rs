@@ -13,9 +13,10 @@
 //!
 //! Handlers leave what only they know in the request's extensions: the request body
 //! ([`AuditedBody`]) and whether they audited themselves ([`Audited`]). Replies carry their
-//! outcome in words ([`Reply`]); errors carry theirs in their message.
+//! outcome in words (`reply.rs`); errors carry theirs in their message.
 
 use super::AdminState;
+use super::reply::Outcome;
 use crate::auth::Principal;
 use crate::catalog::admin::{self as store, AuditEntry};
 use crate::catalog::{StoreError, Tx};
@@ -24,7 +25,7 @@ use crate::untrusted::escape_controls;
 use actix_web::body::BoxBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, Responder};
+use actix_web::{HttpMessage, HttpRequest};
 use serde_json::Value;
 
 /// The longest a path or a refusal's reason is written to the log.
@@ -37,29 +38,6 @@ pub struct AuditedBody(pub Value);
 /// Set by a handler that wrote its audit row in its own transaction.
 #[derive(Debug, Clone, Copy)]
 pub struct Audited;
-
-/// A successful answer, with the outcome in words for the audit trail.
-pub struct Reply {
-    pub status: StatusCode,
-    /// JSON text: serialised from the view types, so fields keep their declared order.
-    pub body: String,
-    pub outcome: String,
-}
-
-/// The outcome of a reply, from the handler to the audit.
-#[derive(Clone)]
-struct Outcome(String);
-
-impl Responder for Reply {
-    type Body = BoxBody;
-    fn respond_to(self, _: &HttpRequest) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status)
-            .content_type("application/json")
-            .body(self.body);
-        response.extensions_mut().insert(Outcome(self.outcome));
-        response
-    }
-}
 
 /// Audits an answered request: logged, and written to the trail unless its handler wrote
 /// its row in its own transaction.

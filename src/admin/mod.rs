@@ -13,6 +13,7 @@ mod input;
 mod moves;
 mod openapi;
 mod rebalance;
+mod reply;
 mod shards;
 mod tenants;
 mod views;
@@ -33,8 +34,8 @@ use crate::scheduler::Scheduler;
 use actix_web::http::StatusCode;
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, web};
-use audit::Reply;
 use prometheus::IntCounterVec;
+use reply::Reply;
 
 /// Largest admin request body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

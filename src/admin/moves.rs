@@ -4,8 +4,8 @@
 
 use super::AdminState;
 use super::access::{begin_write, caller, commit_write};
-use super::audit::Reply;
 use super::input::{bounded, field, json_body, json_text, path_id, query, tenant_id};
+use super::reply::Reply;
 use super::views::{self, MoveAdvance, MoveCancel, MoveList, MoveRequest, MoveView};
 use crate::auth::Principal;
 use crate::catalog::moves::{self as moves_store, Move};

@@ -2,8 +2,8 @@
 //! carried out (the plan itself is `moves::plan`).
 
 use super::AdminState;
-use super::audit::Reply;
 use super::input::{bounded, field, json_text, query};
+use super::reply::Reply;
 use super::views::{self, PlannedFill, PlannedMove, RebalancePlan};
 use crate::catalog::moves as moves_store;
 use crate::catalog::shards;

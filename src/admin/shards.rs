@@ -2,8 +2,9 @@
 
 use super::AdminState;
 use super::access::{begin_write, caller, commit_write};
-use super::audit::{Reply, record};
+use super::audit::record;
 use super::input::{field, json_body, json_text, path_id};
+use super::reply::Reply;
 use super::views::{self, DrainRequest, DrainView, ShardList, ShardRequest, ShardView};
 use crate::catalog::shards::{self, Declared, ShardSpec};
 use crate::catalog::{Doing, tenants};

@@ -2,8 +2,8 @@
 
 use super::AdminState;
 use super::access::{begin_write, caller, commit_write};
-use super::audit::Reply;
 use super::input::{field, json_body, json_text, tenant_id};
+use super::reply::Reply;
 use super::views::{self, DeletionCancel, DeletionRequest, HoldRequest, TenantView};
 use crate::apply::admin::{Acted, AdminAction, act};
 use crate::apply::receipt::DeletionReceipt;

@@ -1,7 +1,23 @@
 //! Reading one value of the environment: numbers in a range, booleans, key id parts. Each
 //! refusal names the variable and says what would be right.
 
-use super::ConfigError;
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {var}={value:?} is not valid: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub value: String,
+    pub reason: String,
+}
+
+/// The error for `var`, whose `value` is wrong for `reason`.
+pub(super) fn bad(var: &'static str, value: &str, reason: String) -> ConfigError {
+    ConfigError {
+        var,
+        value: value.to_owned(),
+        reason,
+    }
+}
 
 /// A part of an ASAP key id: lowercase letters, digits, `-`, `_` and `.`, never `..`.
 pub(super) fn key_id_part(value: String, var: &'static str) -> Result<String, ConfigError> {

@@ -1,7 +1,7 @@
 //! The columns of `tenants` as PostgreSQL holds them, and their decoding into a
 //! [`TenantRow`]: the row boundary, where text becomes domain types.
 
-use super::TenantRow;
+use super::row::TenantRow;
 use crate::catalog::StoreError;
 use crate::domain::{
     BillingDay, InvalidValue, Placement, Products, Region, ShardId, Site, TenantId,
