@@ -171,8 +171,7 @@ fn paths(code: &str, faces: bool) -> Vec<Vec<String>> {
                 .or_else(|| trimmed.strip_prefix("pub "))
                 .unwrap_or(trimmed);
             if let Some(tree) = visible.strip_prefix("use ") {
-                statement = Some(String::new());
-                statement.as_mut().map(|s| s.push_str(tree));
+                statement = Some(tree.to_owned());
             }
         } else if let Some(s) = statement.as_mut() {
             s.push(' ');

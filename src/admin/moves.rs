@@ -7,6 +7,7 @@ use super::access::{begin_write, caller, commit_write};
 use super::input::{bounded, field, json_body, json_text, path_id, query, tenant_id};
 use super::reply::Reply;
 use super::views::{self, MoveAdvance, MoveCancel, MoveList, MoveRequest, MoveView};
+use crate::apply::moving;
 use crate::auth::Principal;
 use crate::catalog::moves::{self as moves_store, Move};
 use crate::catalog::{Doing, StoreError, Tx, tenants};
@@ -229,9 +230,9 @@ async fn write(
     let mut tx = begin_write(state).await?;
     let (now, base, by) = (Utc::now(), &state.rules, who.subject.as_str());
     let stepped: Result<Stepped, Refusal> = match step {
-        Step::Start(request) => moves::start(&mut tx, &request, now, base).await?,
-        Step::Advance(id, wanted) => moves::advance(&mut tx, id, wanted, by, now, base).await?,
-        Step::Cancel(id, reason) => moves::cancel(&mut tx, id, by, &reason, now, base).await?,
+        Step::Start(request) => moving::start(&mut tx, &request, now, base).await?,
+        Step::Advance(id, wanted) => moving::advance(&mut tx, id, wanted, by, now, base).await?,
+        Step::Cancel(id, reason) => moving::cancel(&mut tx, id, by, &reason, now, base).await?,
     };
     let answer = match stepped {
         Ok(stepped) => {

@@ -2,13 +2,14 @@
 //! with commerce's events by the same steps; the lifecycle rules judge it, nothing here
 //! re-implements them.
 
-use super::{IngestReport, Ingested, apply_events};
+use super::{IngestReport, Ingested, Routing, apply_events, apply_loaded};
 use crate::catalog::events::NewEvent;
+use crate::catalog::tenants::TenantRow;
 use crate::catalog::{StoreError, Tx};
 use crate::domain::{EventId, Rules, TenantId};
 use crate::lifecycle::{Event, EventKind, Outcome};
 use chrono::{DateTime, SubsecRound, Utc};
-use serde_json::{Value, json};
+use std::collections::HashMap;
 use uuid::Uuid;
 
 /// What an admin asks of a tenant.
@@ -31,77 +32,61 @@ pub enum AdminAction {
 }
 
 impl AdminAction {
-    /// The event that records the action, by `by` (the token's `sub`), and its `data` as
-    /// stored (what a refold reads back).
-    fn event(&self, by: &str) -> (EventKind, Value) {
+    /// The event that records the action, by `by` (the token's `sub`).
+    fn event(&self, by: &str) -> EventKind {
+        let by = by.to_owned();
         match self.clone() {
             AdminAction::RequestDeletion {
                 reason,
                 immediate,
                 force,
-            } => (
-                EventKind::AdminDeletionRequested {
-                    by: by.to_owned(),
-                    reason: reason.clone(),
-                    immediate,
-                    force,
-                },
-                json!({"reason": reason, "immediate": immediate, "force": force, "by": by}),
-            ),
-            AdminAction::CancelDeletion { reason } => (
-                EventKind::AdminDeletionCancelled {
-                    by: by.to_owned(),
-                    reason: reason.clone(),
-                },
-                json!({"reason": reason, "by": by}),
-            ),
-            AdminAction::PlaceHold { reason } => (
-                EventKind::AdminHoldPlaced {
-                    by: by.to_owned(),
-                    reason: reason.clone(),
-                },
-                json!({"reason": reason, "by": by}),
-            ),
-            AdminAction::LiftHold { reason } => (
-                EventKind::AdminHoldLifted {
-                    by: by.to_owned(),
-                    reason: reason.clone(),
-                },
-                json!({"reason": reason, "by": by}),
-            ),
+            } => EventKind::AdminDeletionRequested {
+                by,
+                reason,
+                immediate,
+                force,
+            },
+            AdminAction::CancelDeletion { reason } => {
+                EventKind::AdminDeletionCancelled { by, reason }
+            }
+            AdminAction::PlaceHold { reason } => EventKind::AdminHoldPlaced { by, reason },
+            AdminAction::LiftHold { reason } => EventKind::AdminHoldLifted { by, reason },
         }
     }
 }
 
-/// Records an admin event (`kind`, with its `data` as stored) of `tenant` at `now`, already
-/// kept to the microsecond, and refolds the tenant, in the caller's transaction: admin actions
-/// and the steps of moves alike.
-pub async fn record_admin_event(
-    tx: &mut Tx,
-    tenant: TenantId,
-    kind: EventKind,
-    data: &Value,
-    now: DateTime<Utc>,
-    rules: &Rules,
-) -> Result<(EventId, IngestReport), StoreError> {
-    let event = Event {
+/// An event the service makes itself (an admin action, a hold, a move step) of `tenant` at
+/// `now`, already kept to the microsecond.
+pub(super) fn own_event(tenant: TenantId, kind: EventKind, now: DateTime<Utc>) -> Event {
+    Event {
         id: EventId::from_uuid(Uuid::new_v4()),
         tenant_id: tenant,
         occurred_at: now,
         sequence: None,
         kind,
+    }
+}
+
+/// Records an event the service made (its `data` serialised from it) and refolds its tenant,
+/// in the caller's transaction: `stored` is the tenant's row when the caller has locked and
+/// loaded it (else it is locked and loaded here), `routing` a move step's.
+pub(super) async fn record_own(
+    tx: &mut Tx,
+    event: &Event,
+    stored: Option<TenantRow>,
+    routing: Option<Routing>,
+    now: DateTime<Utc>,
+    rules: &Rules,
+) -> Result<IngestReport, StoreError> {
+    let data = event.kind.own_data().unwrap_or_default();
+    let events = [NewEvent { event, data: &data }];
+    let Some(row) = stored else {
+        return apply_events(tx, &events, now, rules).await;
     };
-    let report = apply_events(
-        tx,
-        &[NewEvent {
-            event: &event,
-            data,
-        }],
-        now,
-        rules,
-    )
-    .await?;
-    Ok((event.id, report))
+    let tenant = event.tenant_id;
+    let stored = HashMap::from([(tenant, row)]);
+    let routed = routing.map(|g| (tenant, g)).into_iter().collect();
+    apply_loaded(tx, &events, stored, &routed, now, rules).await
 }
 
 /// What an admin action did. Whatever it did, the action stays in the tenant's history.
@@ -127,8 +112,8 @@ pub async fn act(
 ) -> Result<Acted, StoreError> {
     // Kept to the microsecond, as stored, so the fold sees exactly what a refold will read.
     let now = now.trunc_subsecs(6);
-    let (kind, data) = action.event(by);
-    let (_, report) = record_admin_event(tx, tenant, kind, &data, now, rules).await?;
+    let event = own_event(tenant, action.event(by), now);
+    let report = record_own(tx, &event, None, None, now, rules).await?;
     Ok(match report.results.first() {
         Some(Ingested::Judged(Outcome::Applied)) if report.changes.is_empty() => Acted::Unchanged,
         Some(Ingested::Judged(Outcome::Applied)) => Acted::Changed,

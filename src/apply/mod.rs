@@ -17,6 +17,7 @@
 //! of them when its claims displace tenants outside it).
 
 pub mod admin;
+pub mod moving;
 pub mod replay;
 
 mod judge;
@@ -30,7 +31,8 @@ pub use sites::{GlobalSites, claimed_site};
 use crate::catalog::events::NewEvent;
 use crate::catalog::tenants::{self, TenantRow};
 use crate::catalog::{StoreError, Tx};
-use crate::domain::{BaseDomain, EventId, Rules, TenantId};
+use crate::domain::{EventId, Placement, Rules, TenantId};
+use crate::feed::change::MoveNote;
 use crate::lifecycle::{EventType, Outcome, ShownState};
 use chrono::{DateTime, SubsecRound, Utc};
 use std::collections::HashMap;
@@ -90,13 +92,36 @@ pub async fn apply_events(
     now: DateTime<Utc>,
     rules: &Rules,
 ) -> Result<IngestReport, StoreError> {
+    let mut tenant_ids = record::Batch::of(events).tenant_ids();
+    sort_for_locking(&mut tenant_ids);
+    tenants::lock(tx, &tenant_ids).await?;
+    let stored = tenants::load_many(&mut **tx, &tenant_ids).await?;
+    apply_loaded(tx, events, stored, &HashMap::new(), now, rules).await
+}
+
+/// A move step's routing (its route status, and the target's placement once done): carried
+/// out with the step's event, in the one new version of the tenant that event makes.
+#[derive(Debug, Clone)]
+pub struct Routing {
+    pub note: MoveNote,
+    pub placement: Option<Placement>,
+}
+
+/// [`apply_events`] for tenants the caller has locked and loaded (`stored`, the rows of every
+/// tenant of `events` that has one), with the routing of the move steps among them.
+async fn apply_loaded(
+    tx: &mut Tx,
+    events: &[NewEvent<'_>],
+    stored: HashMap<TenantId, TenantRow>,
+    routed: &HashMap<TenantId, Routing>,
+    now: DateTime<Utc>,
+    rules: &Rules,
+) -> Result<IngestReport, StoreError> {
     // Stored instants are microseconds: the fold must see what a refold will read back.
     let now = now.trunc_subsecs(6);
     let batch = record::Batch::of(events);
     let mut tenant_ids = batch.tenant_ids();
     sort_for_locking(&mut tenant_ids);
-    tenants::lock(tx, &tenant_ids).await?;
-    let stored = tenants::load_many(&mut **tx, &tenant_ids).await?;
     let recorded = batch.record(tx, &stored).await?;
     let work: Vec<(TenantId, Cause)> = tenant_ids
         .iter()
@@ -107,7 +132,7 @@ pub async fn apply_events(
     // Before the rows are persisted: a tenant this batch deletes has the site names removed
     // from its whole history, these events included.
     let results = recorded.store(tx, events, &judged.outcomes, now).await?;
-    let changes = persist_judged(tx, judged, now, &rules.base).await?;
+    let changes = persist::persist(tx, judged.refolded, routed, now, &rules.base).await?;
     for (e, result) in events.iter().zip(&results) {
         let event = e.event;
         tracing::debug!(
@@ -142,7 +167,8 @@ pub async fn refold(
         .map(|id| (*id, Cause::Scheduler))
         .collect();
     let judged = judge_locked(tx, &work, &stored, &HashMap::new(), now, rules.grace).await?;
-    let mut changes = persist_judged(tx, judged, now, base).await?;
+    let none = HashMap::new();
+    let mut changes = persist::persist(tx, judged.refolded, &none, now, base).await?;
     // A deletion is final, so a deleted tenant is not refolded; but what its row derives from
     // it (the shown state, the timer) must still follow from it.
     let deleted: Vec<judge::Refolded> = ids
@@ -157,7 +183,7 @@ pub async fn refold(
             deletion: None,
         })
         .collect();
-    changes.extend(persist::persist(tx, deleted, now, base).await?);
+    changes.extend(persist::persist(tx, deleted, &none, now, base).await?);
     Ok(changes)
 }
 
@@ -180,14 +206,4 @@ async fn judge_locked(
         return Ok(judge::Judged::default());
     }
     judge::judge(tx, work, stored, known, now, grace).await
-}
-
-/// Persists what judging made of the tenants; returns the changes.
-async fn persist_judged(
-    tx: &mut Tx,
-    judged: judge::Judged,
-    now: DateTime<Utc>,
-    base: &BaseDomain,
-) -> Result<Vec<Change>, StoreError> {
-    persist::persist(tx, judged.refolded, now, base).await
 }

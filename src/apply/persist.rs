@@ -2,10 +2,9 @@
 //! new version, and queueing one change message per new version, all in the caller's
 //! transaction.
 
-use super::Cause;
-use super::Change;
 use super::judge::Refolded;
 use super::receipt::receipt;
+use super::{Cause, Change, Routing};
 use crate::catalog::events::{Delivered, NewEvent};
 use crate::catalog::moves::{self, Move};
 use crate::catalog::tenants::{self, TenantRow};
@@ -32,10 +31,12 @@ struct NextRow {
     deletion: Option<Deletion>,
 }
 
-/// Places, persists and publishes the refolded tenants whose row changed.
+/// Places, persists and publishes the refolded tenants whose row changed, and those a move
+/// step routes anew (`routed`).
 pub(super) async fn persist(
     tx: &mut Tx,
     refolded: Vec<Refolded>,
+    routed: &HashMap<TenantId, Routing>,
     now: DateTime<Utc>,
     base: &BaseDomain,
 ) -> Result<Vec<Change>, StoreError> {
@@ -61,17 +62,27 @@ pub(super) async fn persist(
     let mut next: Vec<NextRow> = refolded
         .into_iter()
         .filter_map(|r| {
-            let placement = kept_placement(&r).or_else(|| placed.remove(&r.id));
+            let routing = routed.get(&r.id);
+            let placement = routing
+                .and_then(|g| g.placement.clone())
+                .or_else(|| kept_placement(&r))
+                .or_else(|| placed.remove(&r.id));
             let (last, epoch) = r
                 .stored
                 .as_ref()
                 .map(|s| (s.version, s.epoch))
                 .or_else(|| earlier.get(&r.id).copied())
                 .unwrap_or((0, 0));
-            next_row(r, placement, last, epoch)
+            next_row(r, placement, last, epoch, routing)
         })
         .collect();
-    let moved = start_residency_moves(tx, &mut next, now).await?;
+    // A move step's note, unless the same version starts a residency move, whose start it
+    // then announces.
+    let mut moved: HashMap<TenantId, MoveNote> = next
+        .iter()
+        .filter_map(|n| Some((n.row.id(), routed.get(&n.row.id())?.note.clone())))
+        .collect();
+    moved.extend(start_residency_moves(tx, &mut next, now).await?);
     let receipts = write(tx, &next, now).await?;
     publish(tx, &next, &moved, &receipts, now, base).await
 }
@@ -131,9 +142,7 @@ async fn residency_move(
     };
     let (m, event) = begin_move(tx, tenant, &from.shard, &to.shard, &reason, now).await?;
     n.row.route_status = RouteStatus::Moving;
-    if n.previous.as_ref().is_none_or(|p| n.row.epoch <= p.epoch) {
-        n.row.epoch += 1;
-    }
+    raise_epoch(&mut n.row, n.previous.as_ref());
     n.row.caused_by = Some(event.as_uuid());
     Ok(Some(MoveNote {
         id: m.id,
@@ -184,7 +193,6 @@ async fn begin_move(
         phase: MovePhase::Copying,
         refused: None,
     };
-    let data = step.data();
     let event = Event {
         id: EventId::from_uuid(Uuid::new_v4()),
         tenant_id: tenant,
@@ -192,6 +200,7 @@ async fn begin_move(
         sequence: None,
         kind: EventKind::AdminMove(step),
     };
+    let data = event.kind.own_data().unwrap_or_default();
     let stored = NewEvent {
         event: &event,
         data: &data,
@@ -214,19 +223,27 @@ fn kept_placement(r: &Refolded) -> Option<Placement> {
 }
 
 /// The new version of a tenant's row (after `last`, 0 for a new tenant; its epoch goes on from
-/// `epoch`), unless it says what the stored row says.
-fn next_row(r: Refolded, placement: Option<Placement>, last: i64, epoch: i64) -> Option<NextRow> {
+/// `epoch`), unless it says what the stored row says and no move step routes it anew. A move
+/// step's route status comes under a raised epoch.
+fn next_row(
+    r: Refolded,
+    placement: Option<Placement>,
+    last: i64,
+    epoch: i64,
+    routing: Option<&Routing>,
+) -> Option<NextRow> {
     let mut row = TenantRow::project_over(&r.tenant, placement, r.stored.as_ref(), epoch);
+    if let Some(g) = routing {
+        row.route_status = g.note.phase.route_status();
+        raise_epoch(&mut row, r.stored.as_ref());
+    }
     // A tenant with no site (deleted, or its claim lost) has no running move: `write` cancels
     // it, so its route is ONLINE again, under a raised epoch (CONTRACT.md section 8).
     if r.tenant.site.is_none() && row.route_status != RouteStatus::Online {
-        let raised = r.stored.as_ref().is_some_and(|s| row.epoch > s.epoch);
         row.route_status = RouteStatus::Online;
-        if !raised {
-            row.epoch += 1;
-        }
+        raise_epoch(&mut row, r.stored.as_ref());
     }
-    if r.stored.as_ref().is_some_and(|s| s.same_content(&row)) {
+    if routing.is_none() && r.stored.as_ref().is_some_and(|s| s.same_content(&row)) {
         return None;
     }
     let (caused_by, cause) = match (&r.cause, r.last_fired) {
@@ -251,6 +268,14 @@ fn next_row(r: Refolded, placement: Option<Placement>, last: i64, epoch: i64) ->
         previous: r.stored,
         deletion: r.deletion,
     })
+}
+
+/// Raises the row's epoch over the stored one, once whatever asks for it: a route that changes
+/// status or shard is a new epoch (CONTRACT.md section 7).
+fn raise_epoch(row: &mut TenantRow, stored: Option<&TenantRow>) {
+    if stored.is_none_or(|s| row.epoch <= s.epoch) {
+        row.epoch += 1;
+    }
 }
 
 /// Writes the rows, their old hosts, and what a deletion frees, cancels and purges; returns the

@@ -5,6 +5,7 @@ use crate::domain::{
     BillingDay, Cycle, EventId, MoveId, MovePhase, Products, Residency, ShardId, Site, TenantId,
 };
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use std::fmt;
 
 /// A valid commerce event.
@@ -87,15 +88,19 @@ pub enum EventKind {
     AdminMove(MoveStep),
 }
 
-/// What a step of a move did, as its history event records it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a step of a move did, as its history event records it (its `data`, serialised from
+/// this struct, is what [`super::parse`] reads back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MoveStep {
+    #[serde(skip)]
     pub step: MoveStepKind,
     pub by: String,
     pub reason: String,
     pub move_id: MoveId,
     /// `None` for a refused request of a tenant that is on no shard.
+    #[serde(rename = "from_shard")]
     pub from: Option<ShardId>,
+    #[serde(rename = "to_shard")]
     pub to: ShardId,
     /// The phase the move entered (or, when refused, would have).
     pub phase: MovePhase,
@@ -103,18 +108,45 @@ pub struct MoveStep {
     pub refused: Option<String>,
 }
 
-impl MoveStep {
-    /// The `data` its history event stores (what [`super::parse`] reads back).
-    pub fn data(&self) -> serde_json::Value {
-        serde_json::json!({
-            "by": self.by,
-            "reason": self.reason,
-            "move_id": self.move_id,
-            "from_shard": self.from,
-            "to_shard": self.to,
-            "phase": self.phase,
-            "refused": self.refused,
-        })
+impl EventKind {
+    /// The `data` the history stores for an event the service makes itself (an admin action,
+    /// a hold, a move step), serialised from the event; what [`super::parse`] reads back.
+    /// `None` for commerce's events, whose `data` is kept as commerce sent it.
+    pub fn own_data(&self) -> Option<serde_json::Value> {
+        #[derive(Serialize)]
+        struct Action<'a> {
+            by: &'a str,
+            reason: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            immediate: Option<bool>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            force: Option<bool>,
+        }
+        let action = |by, reason| Action {
+            by,
+            reason,
+            immediate: None,
+            force: None,
+        };
+        let data = match self {
+            EventKind::AdminDeletionRequested {
+                by,
+                reason,
+                immediate,
+                force,
+            } => serde_json::to_value(Action {
+                immediate: Some(*immediate),
+                force: Some(*force),
+                ..action(by, reason)
+            }),
+            EventKind::AdminDeletionCancelled { by, reason }
+            | EventKind::AdminHoldPlaced { by, reason }
+            | EventKind::AdminHoldLifted { by, reason } => serde_json::to_value(action(by, reason)),
+            EventKind::AdminMove(step) => serde_json::to_value(step),
+            _ => return None,
+        };
+        // Structs of plain fields: serialising them cannot fail.
+        data.ok()
     }
 }
 

@@ -8,20 +8,14 @@ use crate::domain::{MovePhase, Residency, ShardId, ShardStatus};
 use crate::lifecycle::{MoveStep, MoveStepKind};
 
 /// Why a move step is not taken.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// No such tenant, move or shard.
+    #[error("{0}")]
     NotFound(String),
     /// The step conflicts with what the catalog holds: the text says what and what to do.
+    #[error("{0}")]
     Conflict(String),
-}
-
-impl Refusal {
-    pub fn message(&self) -> &str {
-        match self {
-            Refusal::NotFound(m) | Refusal::Conflict(m) => m,
-        }
-    }
 }
 
 /// Why `row` may not start a move to `target` (`None`: no such shard), given the move of the

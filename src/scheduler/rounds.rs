@@ -2,10 +2,11 @@
 //! deadline, starting the moves of draining shards, and of tenants a residency left in a
 //! forbidden region.
 
-use super::{Request, SERVICE, cancel, start};
+use crate::apply::moving::{cancel, start};
 use crate::catalog::moves as store;
 use crate::catalog::{Db, Doing, StoreError, drains, shards};
 use crate::domain::{MoveOrigin, Residency, Rules, ShardId};
+use crate::moves::{Request, SERVICE};
 use crate::placement::Candidate;
 use chrono::Utc;
 

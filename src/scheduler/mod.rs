@@ -5,13 +5,15 @@
 //! events and state inside its transaction, so firing twice (two instances, a retry) changes
 //! nothing the second time, and publishes nothing twice.
 
+mod rounds;
+
 use crate::apply;
 use crate::catalog::{Db, Doing, StoreError, tenants};
 use crate::domain::MovePhase;
 use crate::domain::Rules;
 use crate::lifecycle::ShownState;
 use crate::metrics::Metrics;
-use crate::moves::{self, MoveMetrics};
+use crate::moves::MoveMetrics;
 use chrono::Utc;
 use prometheus::{Gauge, IntCounter};
 use std::sync::Arc;
@@ -86,10 +88,10 @@ pub async fn tick(s: &Scheduler) -> Result<(), StoreError> {
         }
     }
     place_waiting(s).await?;
-    let cancelled = moves::cancel_overdue(&s.db, &s.rules, BATCH).await?;
+    let cancelled = rounds::cancel_overdue(&s.db, &s.rules, BATCH).await?;
     s.metrics.moves.expired.inc_by(cancelled);
-    let drained = moves::drain_round(&s.db, &s.rules).await?;
-    let resided = moves::residency_round(&s.db, &s.rules, BATCH).await?;
+    let drained = rounds::drain_round(&s.db, &s.rules).await?;
+    let resided = rounds::residency_round(&s.db, &s.rules, BATCH).await?;
     s.metrics
         .moves
         .stepped(MovePhase::Copying, drained.started + resided);
