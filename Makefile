@@ -31,6 +31,8 @@ lint: services
 	DATABASE_URL=$(DEV_DATABASE_URL) SQLX_OFFLINE=false $(CARGO) sqlx prepare --check -- --all-targets
 	$(CARGO) run -q -- export-schema | diff -u graphql/schema.graphql - \
 		|| (echo "graphql/schema.graphql is stale: run 'make schema'" && exit 1)
+	$(CARGO) run -q -- export-schema --replica | diff -u graphql/replica.graphql - \
+		|| (echo "graphql/replica.graphql is stale: run 'make schema'" && exit 1)
 	$(CARGO) run -q -- export-openapi | diff -u docs/admin-openapi.json - \
 		|| (echo "docs/admin-openapi.json is stale: run 'make openapi'" && exit 1)
 
@@ -77,9 +79,10 @@ restore-drill: services
 	$(CARGO) build --release --locked
 	./scripts/restore-drill.sh
 
-## schema: regenerate graphql/schema.graphql from the code
+## schema: regenerate graphql/schema.graphql and graphql/replica.graphql from the code
 schema:
 	$(CARGO) run -q -- export-schema > graphql/schema.graphql
+	$(CARGO) run -q -- export-schema --replica > graphql/replica.graphql
 
 ## openapi: regenerate docs/admin-openapi.json from the code
 openapi:

@@ -69,7 +69,11 @@ pub enum Command {
     /// run it again to finish an interrupted upgrade.
     UpgradeQueue,
     /// Print the GraphQL schema (SDL), as kept in graphql/schema.graphql.
-    ExportSchema,
+    ExportSchema {
+        /// The schema of `tenant-catalog replica` instead, as kept in graphql/replica.graphql.
+        #[arg(long)]
+        replica: bool,
+    },
     /// Print the admin API's OpenAPI document, as kept in docs/admin-openapi.json.
     ExportOpenapi,
     /// Refold every tenant's stored history with the lifecycle engine and report the tenants
@@ -149,8 +153,11 @@ pub enum CliError {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     // The schema and the document do not depend on the configuration.
     match cli.command {
-        Command::ExportSchema => {
-            print!("{}", crate::graphql::sdl());
+        Command::ExportSchema { replica } => {
+            match replica {
+                true => print!("{}", crate::graphql::replica_sdl()),
+                false => print!("{}", crate::graphql::sdl()),
+            }
             return Ok(());
         }
         Command::ExportOpenapi => {
@@ -177,7 +184,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rebuild => verify_or_rebuild(&settings, true).await,
         Command::Dlq { action } => dlq(&settings, action).await,
         Command::UpgradeQueue => upgrade_queue(&settings).await,
-        Command::ExportSchema | Command::ExportOpenapi => Ok(()),
+        Command::ExportSchema { .. } | Command::ExportOpenapi => Ok(()),
     }
 }
 

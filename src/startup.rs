@@ -7,7 +7,6 @@ use crate::auth::Verifier;
 use crate::catalog::{self, Db, StoreError};
 use crate::config::Settings;
 use crate::export::{self, ExportState};
-use crate::graphql::guard::GraphqlMetrics;
 use crate::graphql::{self, GraphqlState};
 use crate::health::Health;
 use crate::http::ops::{self, HttpState};
@@ -110,7 +109,18 @@ impl Application {
                 metrics: metrics.clone(),
                 trusts_dev_key: verifier.trusts_dev_key(),
             },
-            graphql: graphql_state(&settings, &db, &router, &verifier, &metrics),
+            graphql: GraphqlState::new(
+                graphql::schema(
+                    &settings.graphql,
+                    db.clone(),
+                    router.clone(),
+                    settings.rules(),
+                ),
+                &settings.graphql,
+                verifier.clone(),
+                &metrics,
+                Arc::new(router.clone()),
+            ),
             admin: AdminState {
                 db: db.clone(),
                 verifier: verifier.clone(),
@@ -163,32 +173,6 @@ impl Application {
         }
         self.db.close().await;
         served
-    }
-}
-
-/// `serve`'s GraphQL: the schema over the catalog and the router, with the limits of
-/// `GRAPHQL_*`.
-fn graphql_state(
-    settings: &Settings,
-    db: &Db,
-    router: &Router,
-    verifier: &Verifier,
-    metrics: &Metrics,
-) -> GraphqlState {
-    GraphqlState {
-        schema: graphql::schema(
-            &settings.graphql,
-            db.clone(),
-            router.clone(),
-            settings.rules(),
-        ),
-        verifier: verifier.clone(),
-        graphiql: settings.graphql.introspection,
-        limits: graphql::cost::Limits::with_max_ids(settings.graphql.max_route_ids),
-        metrics: GraphqlMetrics::new(metrics),
-        parsed: graphql::parsed::ParsedCache::default(),
-        lookups: Arc::new(router.clone()),
-        max_route_ids: settings.graphql.max_route_ids,
     }
 }
 

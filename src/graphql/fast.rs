@@ -4,15 +4,16 @@
 //! Almost every lookup is one `route` or `routes` field with scalar fields under it, its
 //! argument a variable or a literal. For such a document (judged once per text, when it is
 //! parsed and kept) [`plan`] makes a [`Plan`], and [`answer`] resolves it straight from the
-//! router or a replica and writes the JSON itself. The answer is byte for byte what the executor
+//! route source (the router or a replica, `super::lookup`) and writes the JSON itself. The answer is byte for byte what the executor
 //! would write for the same request (a test compares them); anything the plan is not sure of
 //! (a null or non-string variable, a bad id or host, an unknown operation name, a storage
 //! error, a replica that is not ready) returns `None`, and the request goes to the executor,
 //! which answers it, errors included, as before. The cost model has judged the request first
 //! either way.
 
-use super::query::{parse_host, parse_id};
-use crate::domain::{BaseDomain, Site, TenantId};
+use super::lookup::{RouteSource, parse_host, parse_id};
+use super::types::RouteField;
+use crate::domain::TenantId;
 use crate::snapshot::Route;
 use async_graphql::Request;
 use async_graphql::Value as ConstValue;
@@ -21,62 +22,7 @@ use async_graphql::parser::types::{
     Selection, Type,
 };
 use async_graphql_value::Value;
-use futures_util::future::BoxFuture;
 use std::collections::HashSet;
-use std::io::Write;
-
-/// Where prepared lookups read routes: `serve`'s router or a replica. `None` means "let the
-/// executor answer" (a storage error, a replica that is not ready).
-pub trait Lookups: Send + Sync {
-    fn routes<'a>(&'a self, ids: &'a [TenantId]) -> BoxFuture<'a, Option<Vec<Option<Route>>>>;
-    fn route_by_site<'a>(&'a self, site: &'a Site) -> BoxFuture<'a, Option<Option<Route>>>;
-    fn base_domain(&self) -> Option<&BaseDomain>;
-}
-
-impl Lookups for crate::routing::Router {
-    fn routes<'a>(&'a self, ids: &'a [TenantId]) -> BoxFuture<'a, Option<Vec<Option<Route>>>> {
-        Box::pin(async move { crate::routing::Router::routes(self, ids).await.ok() })
-    }
-    fn route_by_site<'a>(&'a self, site: &'a Site) -> BoxFuture<'a, Option<Option<Route>>> {
-        Box::pin(async move { self.route_by_site(site).await.ok() })
-    }
-    fn base_domain(&self) -> Option<&BaseDomain> {
-        Some(crate::routing::Router::base_domain(self))
-    }
-}
-
-/// A scalar field of `Route`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
-    TenantId,
-    Host,
-    Region,
-    Shard,
-    Endpoint,
-    State,
-    Serving,
-    Epoch,
-    Status,
-    Typename,
-}
-
-impl Field {
-    fn named(name: &str) -> Option<Self> {
-        Some(match name {
-            "tenantId" => Field::TenantId,
-            "host" => Field::Host,
-            "region" => Field::Region,
-            "shard" => Field::Shard,
-            "endpoint" => Field::Endpoint,
-            "state" => Field::State,
-            "serving" => Field::Serving,
-            "epoch" => Field::Epoch,
-            "status" => Field::Status,
-            "__typename" => Field::Typename,
-            _ => return None,
-        })
-    }
-}
 
 /// An argument: a literal, or the name of a variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +46,7 @@ pub struct Plan {
     /// The root field's response key (its alias, or its name).
     key: String,
     root: Root,
-    fields: Vec<(String, Field)>,
+    fields: Vec<(String, RouteField)>,
 }
 
 fn is_named(ty: &Type, name: &str) -> bool {
@@ -215,7 +161,7 @@ pub fn plan(doc: &ExecutableDocument) -> Option<Plan> {
         {
             return None;
         }
-        let field = Field::named(f.name.node.as_str())?;
+        let field = RouteField::named(f.name.node.as_str())?;
         let key = f
             .alias
             .as_ref()
@@ -251,7 +197,7 @@ fn string_value<'a>(arg: &'a Arg<String>, request: &'a Request) -> Option<&'a st
 pub async fn answer(
     plan: &Plan,
     request: &Request,
-    lookups: &dyn Lookups,
+    lookups: &dyn RouteSource,
     max_route_ids: usize,
 ) -> Option<Vec<u8>> {
     match (&request.operation_name, &plan.operation) {
@@ -266,12 +212,16 @@ pub async fn answer(
     match &plan.root {
         Root::ById(arg) => {
             let id = parse_id(string_value(arg, request)?, "tenantId").ok()?;
-            let route = lookups.routes(std::slice::from_ref(&id)).await?.pop()?;
+            let route = lookups
+                .routes(std::slice::from_ref(&id))
+                .await
+                .ok()?
+                .pop()?;
             write_route(&mut out, route.as_ref(), &plan.fields);
         }
         Root::ByHost(arg) => {
-            let site = parse_host(lookups.base_domain()?, string_value(arg, request)?).ok()?;
-            let route = lookups.route_by_site(&site).await?;
+            let site = parse_host(lookups.base_domain().ok()?, string_value(arg, request)?).ok()?;
+            let route = lookups.route_by_site(&site).await.ok()?;
             write_route(&mut out, route.as_ref(), &plan.fields);
         }
         Root::Many(arg) => {
@@ -294,7 +244,7 @@ pub async fn answer(
             if ids.len() > max_route_ids {
                 return None;
             }
-            let routes = lookups.routes(&ids).await?;
+            let routes = lookups.routes(&ids).await.ok()?;
             out.push(b'[');
             for (n, route) in routes.iter().enumerate() {
                 if n > 0 {
@@ -309,17 +259,11 @@ pub async fn answer(
     Some(out)
 }
 
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    // Writing a string into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, s);
-}
-
-fn write_route(out: &mut Vec<u8>, route: Option<&Route>, fields: &[(String, Field)]) {
+fn write_route(out: &mut Vec<u8>, route: Option<&Route>, fields: &[(String, RouteField)]) {
     let Some(route) = route else {
         out.extend_from_slice(b"null");
         return;
     };
-    let to = &route.to;
     out.push(b'{');
     for (n, (key, field)) in fields.iter().enumerate() {
         if n > 0 {
@@ -328,20 +272,7 @@ fn write_route(out: &mut Vec<u8>, route: Option<&Route>, fields: &[(String, Fiel
         out.push(b'"');
         out.extend_from_slice(key.as_bytes());
         out.extend_from_slice(b"\":");
-        match field {
-            Field::TenantId => write_str(out, &to.tenant_id.to_string()),
-            Field::Host => write_str(out, &to.host),
-            Field::Region => write_str(out, to.placement.region.as_str()),
-            Field::Shard => write_str(out, to.placement.shard.as_str()),
-            Field::Endpoint => write_str(out, route.endpoint.as_str()),
-            Field::State => write_str(out, to.state.as_str()),
-            Field::Serving => out.extend_from_slice(if to.serving { b"true" } else { b"false" }),
-            Field::Epoch => {
-                let _ = write!(out, "{}", to.epoch);
-            }
-            Field::Status => write_str(out, to.status.as_str()),
-            Field::Typename => out.extend_from_slice(b"\"Route\""),
-        }
+        field.write_json(route, out);
     }
     out.push(b'}');
 }

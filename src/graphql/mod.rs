@@ -8,6 +8,7 @@ mod explanation;
 pub mod fast;
 pub mod guard;
 mod live;
+pub mod lookup;
 pub mod parsed;
 mod past;
 pub mod query;
@@ -20,10 +21,14 @@ use crate::catalog::{Db, StoreError};
 use crate::config::GraphqlSettings;
 use crate::error::{ApiError, Code};
 use crate::http::{authorization, read_body};
+use crate::metrics::Metrics;
 use crate::routing::Router;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{EmptyMutation, ObjectType, SchemaBuilder, SubscriptionType};
+use async_graphql::{
+    EmptyMutation, EmptySubscription, ObjectType, SchemaBuilder, SubscriptionType,
+};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub type Schema = async_graphql::Schema<query::Query, EmptyMutation, subscription::Subscription>;
@@ -49,11 +54,19 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 pub fn build_schema(
     introspection: bool,
 ) -> SchemaBuilder<query::Query, EmptyMutation, subscription::Subscription> {
-    let builder =
-        async_graphql::Schema::build(query::Query, EmptyMutation, subscription::Subscription)
-            .limit_depth(MAX_DEPTH)
-            .limit_recursive_depth(32)
-            .limit_directives(10);
+    limited(query::Query, subscription::Subscription, introspection)
+}
+
+/// A schema of the service (`serve`'s or a replica's) with the limits every one has.
+fn limited<Q: ObjectType + 'static, S: SubscriptionType + 'static>(
+    query: Q,
+    subscription: S,
+    introspection: bool,
+) -> SchemaBuilder<Q, EmptyMutation, S> {
+    let builder = async_graphql::Schema::build(query, EmptyMutation, subscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_recursive_depth(32)
+        .limit_directives(10);
     if introspection {
         builder
     } else {
@@ -64,6 +77,36 @@ pub fn build_schema(
 /// The SDL that `export-schema` prints and `graphql/schema.graphql` holds.
 pub fn sdl() -> String {
     build_schema(true).finish().sdl()
+}
+
+/// A replica's schema: `route` and `routes` over a route source.
+pub type ReplicaSchema =
+    async_graphql::Schema<lookup::RouteQuery, EmptyMutation, EmptySubscription>;
+
+/// The schema a replica answers with: `route` and `routes` over `source`, with the limits of
+/// `settings` (the same `GRAPHQL_*` as `serve`'s).
+pub fn replica_schema(
+    settings: &GraphqlSettings,
+    source: Arc<dyn lookup::RouteSource>,
+) -> ReplicaSchema {
+    limited(
+        lookup::RouteQuery,
+        EmptySubscription,
+        settings.introspection,
+    )
+    .data(lookup::Lookups {
+        source,
+        max_route_ids: settings.max_route_ids,
+    })
+    .finish()
+}
+
+/// The SDL of a replica's schema, which `export-schema --replica` prints and
+/// `graphql/replica.graphql` holds.
+pub fn replica_sdl() -> String {
+    limited(lookup::RouteQuery, EmptySubscription, true)
+        .finish()
+        .sdl()
 }
 
 /// The schema `serve` answers with.
@@ -99,9 +142,32 @@ pub struct GraphqlState<
     /// Parsed documents of the query texts callers repeat.
     pub parsed: parsed::ParsedCache,
     /// Where prepared lookups read routes (the router, or a replica).
-    pub lookups: std::sync::Arc<dyn fast::Lookups>,
+    pub lookups: Arc<dyn lookup::RouteSource>,
     /// `GRAPHQL_MAX_ROUTE_IDS`, for prepared `routes` lookups.
     pub max_route_ids: usize,
+}
+
+impl<Q: ObjectType + 'static, S: SubscriptionType + 'static> GraphqlState<Q, S> {
+    /// The state of the handlers of `schema`, with the limits of `settings`; prepared lookups
+    /// read `lookups`.
+    pub fn new(
+        schema: async_graphql::Schema<Q, EmptyMutation, S>,
+        settings: &GraphqlSettings,
+        verifier: Verifier,
+        metrics: &Metrics,
+        lookups: Arc<dyn lookup::RouteSource>,
+    ) -> Self {
+        GraphqlState {
+            schema,
+            verifier,
+            graphiql: settings.introspection,
+            limits: cost::Limits::with_max_ids(settings.max_route_ids),
+            metrics: guard::GraphqlMetrics::new(metrics),
+            parsed: parsed::ParsedCache::default(),
+            lookups,
+            max_route_ids: settings.max_route_ids,
+        }
+    }
 }
 
 impl<Q: ObjectType + 'static, S: SubscriptionType + 'static> Clone for GraphqlState<Q, S> {
@@ -137,7 +203,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// Registers `/graphql` for the schema of query root `Q` without subscriptions (its state is
 /// `GraphqlState<Q, EmptySubscription>`): a replica's.
 pub fn configure_for<Q: ObjectType + 'static>(cfg: &mut web::ServiceConfig) {
-    use async_graphql::EmptySubscription;
     cfg.service(
         web::resource("/graphql")
             .route(web::post().to(post::<Q, EmptySubscription>))

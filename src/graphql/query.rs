@@ -1,11 +1,12 @@
 //! The query root: tenants, routes and shards.
 
+use super::lookup::{self, parse_host, parse_id};
 use super::states::TenantState;
 use super::types::{Route, Shard, Tenant};
 use super::{Context, bad_input, internal, past};
 use crate::catalog::tenants::TenantRow;
 use crate::catalog::{shards, tenants};
-use crate::domain::{BaseDomain, Region, Site, TenantId};
+use crate::domain::{Region, TenantId};
 use crate::lifecycle::ShownState;
 use crate::snapshot::TenantSnapshot;
 use crate::untrusted::quoted;
@@ -21,46 +22,6 @@ pub const DEFAULT_PAGE: i32 = 20;
 pub const MAX_PAGE: i32 = 100;
 
 pub struct Query;
-
-pub(crate) fn parse_id(id: &str, what: &str) -> Result<TenantId> {
-    id.parse()
-        .map_err(|_| bad_input(format!("{what} must be a UUID, got {}", quoted(id, 64))))
-}
-
-/// The ids of a `routes` request: at most `max` of them, every one a UUID.
-pub(crate) fn parse_route_ids(tenant_ids: &[ID], max: usize) -> Result<Vec<TenantId>> {
-    if tenant_ids.len() > max {
-        return Err(bad_input(format!(
-            "at most {max} tenantIds per request, got {}",
-            tenant_ids.len()
-        )));
-    }
-    tenant_ids
-        .iter()
-        .map(|id| parse_id(id, "every tenantId"))
-        .collect()
-}
-
-/// The longest host name DNS allows.
-const MAX_HOST: usize = 253;
-
-/// A host as callers send it: `<site>.<base domain>`, in any letter case, with or without a
-/// trailing dot. Anything else names no tenant and is refused before any lookup, so no
-/// caller can fill the cache with hosts that cannot exist.
-pub(crate) fn parse_host(base: &BaseDomain, host: &str) -> Result<Site> {
-    let refuse = || {
-        bad_input(format!(
-            "`host` must be `<site>.{base}`, the site 3 to 63 characters of a-z, 0-9 and `-`; got {}",
-            quoted(host, 80)
-        ))
-    };
-    if host.len() > MAX_HOST {
-        return Err(refuse());
-    }
-    base.site_of(host)
-        .and_then(|site| Site::try_from(site.as_str()).ok())
-        .ok_or_else(refuse)
-}
 
 fn ctx<'a>(ctx: &async_graphql::Context<'a>) -> &'a Context {
     ctx.data_unchecked::<Context>()
@@ -140,16 +101,7 @@ impl Query {
                 None => Ok(None),
             };
         }
-        let route = match (tenant_id, host) {
-            (Some(id), None) => router.route(parse_id(&id, "tenantId")?).await,
-            (None, Some(host)) => {
-                router
-                    .route_by_site(&parse_host(&cx.rules.base, &host)?)
-                    .await
-            }
-            _ => return Err(bad_input("give exactly one of `tenantId` and `host`")),
-        };
-        Ok(route.map_err(internal)?.map(Route))
+        lookup::route(router, tenant_id, host).await
     }
 
     /// The routes of many tenants in one round trip, in the order asked (null where `route`
@@ -160,9 +112,7 @@ impl Query {
         tenant_ids: Vec<ID>,
     ) -> Result<Vec<Option<Route>>> {
         let cx = ctx(c);
-        let ids = parse_route_ids(&tenant_ids, cx.max_route_ids)?;
-        let routes = cx.router.routes(&ids).await.map_err(internal)?;
-        Ok(routes.into_iter().map(|r| r.map(Route)).collect())
+        lookup::routes(&cx.router, &tenant_ids, cx.max_route_ids).await
     }
 
     /// Tenants in id order, a page at a time (Relay connection; `first` at most 100).

@@ -14,7 +14,7 @@ use super::{Context, bad_input, internal};
 use crate::catalog::changes::{self, Kept};
 use crate::catalog::{Db, StoreError};
 use crate::domain::{Placement, RouteStatus as Status, ShardId, TenantId};
-use crate::graphql::query::parse_route_ids;
+use crate::graphql::lookup::parse_route_ids;
 use crate::lifecycle::ShownState;
 use crate::routing::{Note, Router};
 use crate::snapshot::{self, Destination};

@@ -11,6 +11,7 @@ use crate::lifecycle::{Event, Step};
 use crate::snapshot::{self, TenantSnapshot};
 use async_graphql::{ID, Object, Result};
 use chrono::{DateTime, Utc};
+use std::borrow::Cow;
 
 /// A customer tenant, now or (from `asOf` / `knownAt`) at a past instant.
 pub struct Tenant(pub TenantSnapshot, pub Option<Past>);
@@ -210,20 +211,20 @@ pub struct Route(pub snapshot::Route);
 #[Object]
 impl Route {
     async fn tenant_id(&self) -> ID {
-        ID(self.0.to.tenant_id.to_string())
+        ID(RouteField::TenantId.text(&self.0).into_owned())
     }
-    async fn host(&self) -> &str {
-        &self.0.to.host
+    async fn host(&self) -> Cow<'_, str> {
+        RouteField::Host.text(&self.0)
     }
-    async fn region(&self) -> &str {
-        self.0.to.placement.region.as_str()
+    async fn region(&self) -> Cow<'_, str> {
+        RouteField::Region.text(&self.0)
     }
-    async fn shard(&self) -> &str {
-        self.0.to.placement.shard.as_str()
+    async fn shard(&self) -> Cow<'_, str> {
+        RouteField::Shard.text(&self.0)
     }
     /// The shard's endpoint.
-    async fn endpoint(&self) -> &str {
-        self.0.endpoint.as_str()
+    async fn endpoint(&self) -> Cow<'_, str> {
+        RouteField::Endpoint.text(&self.0)
     }
     async fn state(&self) -> TenantState {
         self.0.to.state.into()
@@ -240,6 +241,88 @@ impl Route {
     /// ONLINE, MOVING or READ_ONLY.
     async fn status(&self) -> RouteStatus {
         self.0.to.status.into()
+    }
+}
+
+/// The fields of `Route`, by their GraphQL names: the resolvers above read the text ones here,
+/// and the prepared lookups (`super::fast`) write whole answers from this table. A test holds
+/// the table to the schema and to the executor, for every combination of fields and aliases
+/// (`fast/tests.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteField {
+    TenantId,
+    Host,
+    Region,
+    Shard,
+    Endpoint,
+    State,
+    Serving,
+    Epoch,
+    Status,
+    Typename,
+}
+
+impl RouteField {
+    pub const ALL: [RouteField; 10] = [
+        RouteField::TenantId,
+        RouteField::Host,
+        RouteField::Region,
+        RouteField::Shard,
+        RouteField::Endpoint,
+        RouteField::State,
+        RouteField::Serving,
+        RouteField::Epoch,
+        RouteField::Status,
+        RouteField::Typename,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RouteField::TenantId => "tenantId",
+            RouteField::Host => "host",
+            RouteField::Region => "region",
+            RouteField::Shard => "shard",
+            RouteField::Endpoint => "endpoint",
+            RouteField::State => "state",
+            RouteField::Serving => "serving",
+            RouteField::Epoch => "epoch",
+            RouteField::Status => "status",
+            RouteField::Typename => "__typename",
+        }
+    }
+
+    pub fn named(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The field of `route` as text, as JSON shows it (a string for all but `serving` and
+    /// `epoch`).
+    pub fn text(self, route: &snapshot::Route) -> Cow<'_, str> {
+        let to = &route.to;
+        match self {
+            RouteField::TenantId => Cow::Owned(to.tenant_id.to_string()),
+            RouteField::Host => Cow::Borrowed(&to.host),
+            RouteField::Region => Cow::Borrowed(to.placement.region.as_str()),
+            RouteField::Shard => Cow::Borrowed(to.placement.shard.as_str()),
+            RouteField::Endpoint => Cow::Borrowed(route.endpoint.as_str()),
+            RouteField::State => Cow::Borrowed(to.state.as_str()),
+            RouteField::Serving => Cow::Borrowed(if to.serving { "true" } else { "false" }),
+            RouteField::Epoch => Cow::Owned(to.epoch.to_string()),
+            RouteField::Status => Cow::Borrowed(to.status.as_str()),
+            RouteField::Typename => Cow::Borrowed("Route"),
+        }
+    }
+
+    /// The field of `route` as JSON.
+    pub fn write_json(self, route: &snapshot::Route, out: &mut Vec<u8>) {
+        let text = self.text(route);
+        match self {
+            RouteField::Serving | RouteField::Epoch => out.extend_from_slice(text.as_bytes()),
+            // Writing a string into a Vec cannot fail.
+            _ => {
+                let _ = serde_json::to_writer(&mut *out, text.as_ref());
+            }
+        }
     }
 }
 

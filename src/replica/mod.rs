@@ -15,7 +15,6 @@
 
 mod entry;
 pub mod follow;
-mod query;
 pub mod server;
 mod source;
 pub mod store;

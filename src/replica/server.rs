@@ -4,21 +4,24 @@
 //! `/metrics`.
 
 use super::follow::{self, Credentials, FollowSettings};
-use super::query::{ReplicaContext, ReplicaQuery};
-use super::store::Replica;
+use super::store::{NotReady, Replica};
 use crate::auth::KeyError;
 use crate::auth::Verifier;
 use crate::config::Settings;
+use crate::domain::{BaseDomain, Site, TenantId};
 use crate::error::Code;
-use crate::graphql::guard::GraphqlMetrics;
-use crate::graphql::{self, GraphqlState, MAX_DEPTH};
+use crate::graphql::lookup::{RouteQuery, RouteSource};
+use crate::graphql::{self, GraphqlState};
 use crate::http::{self, ServerError};
 use crate::metrics::Metrics;
+use crate::snapshot::Route;
 use actix_web::dev::Server;
 use actix_web::{HttpResponse, web};
-use async_graphql::{EmptyMutation, EmptySubscription};
+use async_graphql::ErrorExtensions;
+use futures_util::future::BoxFuture;
 use prometheus::IntGauge;
 use serde_json::json;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Why a replica could not start, or stopped serving.
@@ -115,29 +118,14 @@ impl ReplicaApp {
         let credentials = Credentials::sign(&settings.auth)?;
         let replica = Replica::empty(settings.replica.max_staleness);
         let metrics = Metrics::new();
-        let schema = async_graphql::Schema::build(ReplicaQuery, EmptyMutation, EmptySubscription)
-            .limit_depth(MAX_DEPTH)
-            .limit_recursive_depth(32)
-            .limit_directives(10)
-            .data(ReplicaContext {
-                replica: replica.clone(),
-                max_route_ids: settings.graphql.max_route_ids,
-            });
-        let schema = if settings.graphql.introspection {
-            schema.finish()
-        } else {
-            schema.disable_introspection().finish()
-        };
-        let graphql = GraphqlState {
-            schema,
+        let source: Arc<dyn RouteSource> = Arc::new(replica.clone());
+        let graphql = GraphqlState::new(
+            graphql::replica_schema(&settings.graphql, source.clone()),
+            &settings.graphql,
             verifier,
-            graphiql: settings.graphql.introspection,
-            limits: graphql::cost::Limits::with_max_ids(settings.graphql.max_route_ids),
-            metrics: GraphqlMetrics::new(&metrics),
-            parsed: graphql::parsed::ParsedCache::default(),
-            lookups: std::sync::Arc::new(replica.clone()),
-            max_route_ids: settings.graphql.max_route_ids,
-        };
+            &metrics,
+            source,
+        );
         metrics.register(Ok(replica.delay()));
         let state = State {
             replica: replica.clone(),
@@ -151,7 +139,7 @@ impl ReplicaApp {
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
                 .route("/metrics", web::get().to(render_metrics))
-                .configure(graphql::configure_for::<ReplicaQuery>);
+                .configure(graphql::configure_for::<RouteQuery>);
         })?;
         Ok(ReplicaApp {
             port,
@@ -182,6 +170,37 @@ impl ReplicaApp {
         let served = http::serve_until(self.server, &shutdown).await;
         let _ = follower.await;
         Ok(served?)
+    }
+}
+
+/// `extensions.code` of an answer the replica will not give: ask `serve` instead.
+pub const NOT_READY: &str = "NOT_READY";
+
+fn not_ready(e: NotReady) -> async_graphql::Error {
+    async_graphql::Error::new(e.to_string()).extend_with(|_, x| x.set("code", NOT_READY))
+}
+
+/// The replica's memory is a route source: a replica staler than its bound answers NOT_READY
+/// (and prepared lookups give way to the executor, which says so).
+impl RouteSource for Replica {
+    fn routes<'a>(
+        &'a self,
+        ids: &'a [TenantId],
+    ) -> BoxFuture<'a, async_graphql::Result<Vec<Option<Route>>>> {
+        Box::pin(std::future::ready(
+            Replica::routes(self, ids).map_err(not_ready),
+        ))
+    }
+    fn route_by_site<'a>(
+        &'a self,
+        site: &'a Site,
+    ) -> BoxFuture<'a, async_graphql::Result<Option<Route>>> {
+        Box::pin(std::future::ready(
+            Replica::route_by_site(self, site).map_err(not_ready),
+        ))
+    }
+    fn base_domain(&self) -> async_graphql::Result<&BaseDomain> {
+        Replica::base_domain(self).ok_or_else(|| not_ready(NotReady::Loading))
     }
 }
 

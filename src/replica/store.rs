@@ -183,10 +183,16 @@ impl Replica {
             .base_domain()
             .and_then(|b| b.site_of(host))
             .and_then(|s| Site::try_from(s.as_str()).ok());
-        let Some(site) = site else {
-            return Ok(None);
-        };
-        let id = self.inner.sites.pin().get(&site).copied();
+        match site {
+            Some(site) => self.route_by_site(&site),
+            None => Ok(None),
+        }
+    }
+
+    /// The route of the tenant whose current or old site is `site`.
+    pub fn route_by_site(&self, site: &Site) -> Result<Option<Route>, NotReady> {
+        self.ready()?;
+        let id = self.inner.sites.pin().get(site).copied();
         Ok(id.and_then(|id| self.held_route(&id)))
     }
 

@@ -392,16 +392,18 @@ async fn introspection_and_graphiql_can_be_switched_off() {
 }
 
 #[test]
-fn the_committed_schema_is_what_export_schema_prints() {
-    let committed = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/graphql/schema.graphql"
-    ))
-    .expect("graphql/schema.graphql exists");
-    assert!(
-        committed == tenant_catalog::graphql::sdl(),
-        "graphql/schema.graphql is stale: run `make schema` and commit it"
-    );
+fn the_committed_schemas_are_what_export_schema_prints() {
+    for (file, printed) in [
+        ("schema.graphql", tenant_catalog::graphql::sdl()),
+        ("replica.graphql", tenant_catalog::graphql::replica_sdl()),
+    ] {
+        let path = format!("{}/graphql/{file}", env!("CARGO_MANIFEST_DIR"));
+        let committed = std::fs::read_to_string(&path).expect("the committed schema exists");
+        assert!(
+            committed == printed,
+            "graphql/{file} is stale: run `make schema` and commit it"
+        );
+    }
 }
 
 #[tokio::test]

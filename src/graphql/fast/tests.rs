@@ -46,3 +46,170 @@ fn anything_else_goes_to_the_executor() {
         assert!(plan_of(q).is_none(), "{q}");
     }
 }
+
+mod against_the_executor {
+    //! Every prepared answer is the executor's, byte for byte: for every combination of
+    //! `Route`'s fields, with and without aliases, for `route` by id and by host and for
+    //! `routes`, over an in-memory route source (no database).
+
+    use super::super::{answer, plan};
+    use crate::domain::{BaseDomain, Placement, RouteStatus, ShardId, Site, TenantId};
+    use crate::graphql::lookup::{Lookups, RouteQuery, RouteSource};
+    use crate::graphql::types::RouteField;
+    use crate::lifecycle::ShownState;
+    use crate::snapshot::{Destination, Route};
+    use async_graphql::{EmptyMutation, EmptySubscription, Request, Result, Schema, Variables};
+    use futures_util::future::BoxFuture;
+    use std::sync::Arc;
+
+    struct Memory {
+        base: BaseDomain,
+        routes: Vec<Route>,
+    }
+
+    impl RouteSource for Memory {
+        fn routes<'a>(&'a self, ids: &'a [TenantId]) -> BoxFuture<'a, Result<Vec<Option<Route>>>> {
+            let found = ids
+                .iter()
+                .map(|id| self.routes.iter().find(|r| r.to.tenant_id == *id).cloned())
+                .collect();
+            Box::pin(std::future::ready(Ok(found)))
+        }
+        fn route_by_site<'a>(&'a self, site: &'a Site) -> BoxFuture<'a, Result<Option<Route>>> {
+            let host = self.base.host(site);
+            let found = self.routes.iter().find(|r| r.to.host == host).cloned();
+            Box::pin(std::future::ready(Ok(found)))
+        }
+        fn base_domain(&self) -> Result<&BaseDomain> {
+            Ok(&self.base)
+        }
+    }
+
+    fn id(n: u128) -> TenantId {
+        TenantId::from_uuid(uuid::Uuid::from_u128(
+            0x9e37_79b1_0000_4000_8000_0000_0000_0000 + n,
+        ))
+    }
+
+    fn memory() -> Arc<Memory> {
+        let base = BaseDomain::try_from("example.net").expect("valid");
+        let route = |n: u128, site: &str, state: ShownState, status: RouteStatus| {
+            let placement = Placement {
+                region: "eu-west-1".parse().expect("region"),
+                shard: ShardId::try_from("eu-west-1-2").expect("shard"),
+            };
+            let to = Destination::new(
+                id(n),
+                base.host(&Site::try_from(site).expect("site")),
+                state,
+                placement,
+                (7, status),
+            )
+            .expect("a state with a route");
+            Route {
+                to: Arc::new(to),
+                endpoint: "https://eu-west-1-2.db.example.net"
+                    .try_into()
+                    .expect("endpoint"),
+            }
+        };
+        Arc::new(Memory {
+            routes: vec![
+                route(1, "acme", ShownState::Active, RouteStatus::Online),
+                route(2, "globex", ShownState::Suspended, RouteStatus::ReadOnly),
+            ],
+            base,
+        })
+    }
+
+    /// The selection of the fields whose bits are set in `mask`, aliased or not.
+    fn selection(mask: u32, aliased: bool) -> String {
+        RouteField::ALL
+            .iter()
+            .enumerate()
+            .filter(|(n, _)| mask & (1 << n) != 0)
+            .map(|(n, f)| match aliased && n % 2 == 0 {
+                true => format!("a{n}: {}", f.name()),
+                false => f.name().to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[tokio::test]
+    async fn every_combination_of_fields_and_aliases_answers_as_the_executor_does() {
+        let source = memory();
+        let schema = Schema::build(RouteQuery, EmptyMutation, EmptySubscription)
+            .data(Lookups {
+                source: source.clone(),
+                max_route_ids: 10,
+            })
+            .finish();
+        let unknown = id(99).to_string();
+        let roots = [
+            (
+                "query($v: ID) { r: route(tenantId: $v) { SEL } }",
+                serde_json::json!(id(1).to_string()),
+            ),
+            (
+                "query($v: String) { route(host: $v) { SEL } }",
+                serde_json::json!("GLOBEX.example.net."),
+            ),
+            (
+                "query($v: [ID!]!) { routes(tenantIds: $v) { SEL } }",
+                serde_json::json!([id(2).to_string(), unknown, id(1).to_string()]),
+            ),
+            (
+                "query($v: ID) { route(tenantId: $v) { SEL } }",
+                serde_json::json!(unknown),
+            ),
+        ];
+        let mut compared = 0;
+        for mask in 1..(1u32 << RouteField::ALL.len()) {
+            for aliased in [false, true] {
+                for (text, variable) in &roots {
+                    let query = text.replace("SEL", &selection(mask, aliased));
+                    let doc = async_graphql::parser::parse_query(&query).expect("parses");
+                    let plan = plan(&doc).unwrap_or_else(|| panic!("prepared: {query}"));
+                    let request = Request::new(query.clone())
+                        .variables(Variables::from_json(serde_json::json!({ "v": variable })));
+                    let prepared = answer(&plan, &request, &*source, 10)
+                        .await
+                        .unwrap_or_else(|| panic!("answered: {query}"));
+                    let executed =
+                        serde_json::to_vec(&schema.execute(request).await).expect("json");
+                    assert_eq!(
+                        String::from_utf8_lossy(&prepared),
+                        String::from_utf8_lossy(&executed),
+                        "{query}"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+        assert_eq!(compared, 1023 * 2 * roots.len());
+    }
+
+    #[tokio::test]
+    async fn the_field_table_is_the_schemas_route_type() {
+        let schema = Schema::build(RouteQuery, EmptyMutation, EmptySubscription).finish();
+        let answer = schema
+            .execute(r#"{ __type(name: "Route") { fields { name } } }"#)
+            .await
+            .data
+            .into_json()
+            .expect("json");
+        let in_schema: Vec<String> = answer["__type"]["fields"]
+            .as_array()
+            .expect("Route has fields")
+            .iter()
+            .map(|f| f["name"].as_str().expect("a name").to_owned())
+            .collect();
+        let in_table: Vec<String> = RouteField::ALL
+            .iter()
+            .map(|f| f.name().to_owned())
+            .filter(|n| n != "__typename")
+            .collect();
+        assert_eq!(in_schema, in_table);
+    }
+}
