@@ -75,74 +75,17 @@ impl Application {
             settings.graphql.route_cache_negative_bytes,
             &metrics,
         );
-        let changes = Arc::new(Notify::new());
-        let moves = MoveMetrics::new(&metrics);
-        let scheduler = Scheduler {
-            db: db.clone(),
-            rules: settings.rules(),
-            interval: settings.scheduler_interval,
-            metrics: SchedulerMetrics::new(&metrics, moves.clone()),
-            changes: changes.clone(),
-        };
-        let health = Health::default();
-        let consumer = Consumer {
-            intake: Intake {
-                db: db.clone(),
-                rules: settings.rules(),
-                metrics: IngestMetrics::new(&metrics),
-                changes: changes.clone(),
-            },
-            amqp_url: settings.amqp_url.clone(),
-            prefetch: settings.amqp_prefetch,
-            health: health.clone(),
-        };
-        let relay = Relay {
-            db: db.clone(),
-            amqp_url: settings.amqp_url.clone(),
-            metrics: RelayMetrics::new(&metrics),
-            changes,
-        };
-        let routes = Routes {
-            ops: HttpState {
-                db: db.clone(),
-                health,
-                metrics: metrics.clone(),
-                trusts_dev_key: verifier.trusts_dev_key(),
-            },
-            graphql: GraphqlState::new(
-                graphql::schema(
-                    &settings.graphql,
-                    db.clone(),
-                    router.clone(),
-                    settings.rules(),
-                ),
-                &settings.graphql,
-                verifier.clone(),
-                &metrics,
-                Arc::new(router.clone()),
-            ),
-            admin: AdminState {
-                db: db.clone(),
-                verifier: verifier.clone(),
-                rules: settings.rules(),
-                scheduler: scheduler.clone(),
-                metrics: AdminMetrics::new(&metrics, moves),
-            },
-            export: ExportState {
-                db: db.clone(),
-                verifier,
-                base_domain: settings.base_domain.clone(),
-            },
-        };
+        let workers = Workers::new(&settings, &db, &metrics);
+        let routes = Routes::new(&settings, &db, &router, verifier, &workers, &metrics);
         let server = routes.serve(listener, &metrics)?;
         Ok(Self {
             port,
             server,
             db,
             shutdown: CancellationToken::new(),
-            consumer,
-            scheduler,
-            relay,
+            consumer: workers.consumer,
+            scheduler: workers.scheduler,
+            relay: workers.relay,
             router,
         })
     }
@@ -176,6 +119,48 @@ impl Application {
     }
 }
 
+/// The tasks of one process beside its HTTP server: they share the wake-up for the relay.
+struct Workers {
+    consumer: Consumer,
+    scheduler: Scheduler,
+    relay: Relay,
+}
+
+impl Workers {
+    fn new(settings: &Settings, db: &Db, metrics: &Metrics) -> Self {
+        let changes = Arc::new(Notify::new());
+        let scheduler = Scheduler {
+            db: db.clone(),
+            rules: settings.rules(),
+            interval: settings.scheduler_interval,
+            metrics: SchedulerMetrics::new(metrics, MoveMetrics::new(metrics)),
+            changes: changes.clone(),
+        };
+        let consumer = Consumer {
+            intake: Intake {
+                db: db.clone(),
+                rules: settings.rules(),
+                metrics: IngestMetrics::new(metrics),
+                changes: changes.clone(),
+            },
+            amqp_url: settings.amqp_url.clone(),
+            prefetch: settings.amqp_prefetch,
+            health: Health::default(),
+        };
+        let relay = Relay {
+            db: db.clone(),
+            amqp_url: settings.amqp_url.clone(),
+            metrics: RelayMetrics::new(metrics),
+            changes,
+        };
+        Workers {
+            consumer,
+            scheduler,
+            relay,
+        }
+    }
+}
+
 /// What the HTTP server of one process serves: the operational routes, GraphQL, the
 /// replicas' export and the admin API.
 struct Routes {
@@ -186,6 +171,49 @@ struct Routes {
 }
 
 impl Routes {
+    fn new(
+        settings: &Settings,
+        db: &Db,
+        router: &Router,
+        verifier: Verifier,
+        workers: &Workers,
+        metrics: &Metrics,
+    ) -> Self {
+        let schema = graphql::schema(
+            &settings.graphql,
+            db.clone(),
+            router.clone(),
+            settings.rules(),
+        );
+        Routes {
+            ops: HttpState {
+                db: db.clone(),
+                health: workers.consumer.health.clone(),
+                metrics: metrics.clone(),
+                trusts_dev_key: verifier.trusts_dev_key(),
+            },
+            graphql: GraphqlState::new(
+                schema,
+                &settings.graphql,
+                verifier.clone(),
+                metrics,
+                Arc::new(router.clone()),
+            ),
+            admin: AdminState {
+                db: db.clone(),
+                verifier: verifier.clone(),
+                rules: settings.rules(),
+                scheduler: workers.scheduler.clone(),
+                metrics: AdminMetrics::new(metrics, workers.scheduler.metrics.moves.clone()),
+            },
+            export: ExportState {
+                db: db.clone(),
+                verifier,
+                base_domain: settings.base_domain.clone(),
+            },
+        }
+    }
+
     fn serve(self, listener: TcpListener, metrics: &Metrics) -> Result<Server, StartError> {
         let server = http::serve(listener, metrics, move |cfg| {
             cfg.app_data(web::Data::new(self.ops.clone()))

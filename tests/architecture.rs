@@ -548,3 +548,140 @@ fn the_reader_of_imports_sees_grouped_nested_and_relative_paths() {
         vec![vec!["a.rs".to_owned(), "b.rs".to_owned()]]
     );
 }
+
+/// The longest a function of `src/` may be, from its `fn` line to its closing brace.
+const MAX_FUNCTION_LINES: usize = 80;
+
+/// Each function of `text` (its first line and name) with its length in lines. Braces are
+/// counted outside strings, characters and line comments.
+fn function_lengths(text: &str) -> Vec<(usize, String, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (start, line) in lines.iter().enumerate() {
+        let Some(name) = fn_name(line) else {
+            continue;
+        };
+        let (mut depth, mut opened) = (0i64, false);
+        for (n, body) in lines[start..].iter().enumerate() {
+            let code = strip_literals(body);
+            for c in code.chars() {
+                match c {
+                    '{' => {
+                        depth += 1;
+                        opened = true;
+                    }
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+            }
+            if !opened && code.trim_end().ends_with(';') {
+                break;
+            }
+            if opened && depth <= 0 {
+                out.push((start + 1, name.clone(), n + 1));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The name of the function a line starts, if it starts one.
+fn fn_name(line: &str) -> Option<String> {
+    let mut rest = line.trim_start();
+    for prefix in [
+        "pub(crate) ",
+        "pub(super) ",
+        "pub ",
+        "const ",
+        "async ",
+        "unsafe ",
+    ] {
+        rest = rest.strip_prefix(prefix).unwrap_or(rest);
+    }
+    let rest = rest.strip_prefix("async ").unwrap_or(rest);
+    let name: String = rest
+        .strip_prefix("fn ")?
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    (!name.is_empty()).then_some(name)
+}
+
+/// A line without its string and character literals and its line comment.
+fn strip_literals(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                while let Some(s) = chars.next() {
+                    match s {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '\'' => {
+                // A char literal ('{', '\'') or a lifetime ('a): skip the literal only.
+                let mut ahead = chars.clone();
+                let first = ahead.next();
+                let second = if first == Some('\\') {
+                    ahead.next();
+                    ahead.next()
+                } else {
+                    ahead.next()
+                };
+                if second == Some('\'') {
+                    chars = ahead;
+                }
+            }
+            '/' if chars.peek() == Some(&'/') => break,
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[test]
+fn no_function_of_src_is_over_80_lines() {
+    let mut long = Vec::new();
+    walk_files(&root().join("src"), &mut |rel, text| {
+        for (line, name, lines) in function_lengths(text) {
+            if lines > MAX_FUNCTION_LINES {
+                long.push(format!("src/{rel}:{line} fn {name}: {lines} lines"));
+            }
+        }
+    });
+    assert!(
+        long.is_empty(),
+        "functions over {MAX_FUNCTION_LINES} lines (split them into steps that each have a name):\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn the_function_counter_counts_bodies_and_not_braces_in_text() {
+    let text = "fn a() {\n    let s = \"{{\";\n    let c = '{';\n}\n\nfn b(x: &'static str) -> u8 { 1 }\nfn c();\n";
+    let got = function_lengths(text);
+    assert_eq!(got, vec![(1, "a".to_owned(), 4), (6, "b".to_owned(), 1)]);
+}
+
+fn walk_files(dir: &Path, each: &mut dyn FnMut(&str, &str)) {
+    for entry in fs::read_dir(dir).expect("readable src") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            walk_files(&path, each);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let rel = path
+                .strip_prefix(root().join("src"))
+                .expect("under src")
+                .to_string_lossy()
+                .replace('\\', "/");
+            each(&rel, &fs::read_to_string(&path).expect("readable source"));
+        }
+    }
+}

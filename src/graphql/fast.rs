@@ -18,7 +18,7 @@ use crate::snapshot::Route;
 use async_graphql::Request;
 use async_graphql::Value as ConstValue;
 use async_graphql::parser::types::{
-    BaseType, DocumentOperations, ExecutableDocument, OperationDefinition, OperationType,
+    BaseType, DocumentOperations, ExecutableDocument, Field, OperationDefinition, OperationType,
     Selection, Type,
 };
 use async_graphql_value::Value;
@@ -55,6 +55,32 @@ fn is_named(ty: &Type, name: &str) -> bool {
 
 /// The plan of `doc`, if it is a single `route` or `routes` lookup of scalar fields.
 pub fn plan(doc: &ExecutableDocument) -> Option<Plan> {
+    let (operation, op, root) = single_root(doc)?;
+    let key = response_key(root);
+    let mut vars = Variables {
+        op,
+        used: HashSet::new(),
+    };
+    let root_plan = root_of(root, &mut vars)?;
+    // Every variable is declared once and used.
+    let mut names = HashSet::new();
+    for def in &op.variable_definitions {
+        let name = def.node.name.node.as_str();
+        if !names.insert(name) || !vars.used.contains(name) {
+            return None;
+        }
+    }
+    Some(Plan {
+        operation,
+        key,
+        root: root_plan,
+        fields: scalar_fields(root)?,
+    })
+}
+
+/// The one query operation of `doc` (with its name when the document names it) and its one
+/// root field, none of them with directives, and no fragments.
+fn single_root(doc: &ExecutableDocument) -> Option<(Option<String>, &OperationDefinition, &Field)> {
     if !doc.fragments.is_empty() {
         return None;
     }
@@ -76,47 +102,63 @@ pub fn plan(doc: &ExecutableDocument) -> Option<Plan> {
         return None;
     };
     let root = &root.node;
-    if !root.directives.is_empty() {
-        return None;
-    }
-    let key = root
+    root.directives.is_empty().then_some((operation, op, root))
+}
+
+/// A field's key in the response: its alias, or its name.
+fn response_key(field: &Field) -> String {
+    field
         .alias
         .as_ref()
-        .map_or_else(|| root.name.node.to_string(), |a| a.node.to_string());
-    // Every variable is declared once, without a default or directives, with the one type
-    // the argument it feeds takes; every declared variable is used.
-    let declared = |name: &str| {
-        op.variable_definitions
+        .map_or_else(|| field.name.node.to_string(), |a| a.node.to_string())
+}
+
+/// The operation's variables, and those its root's arguments use.
+struct Variables<'a> {
+    op: &'a OperationDefinition,
+    used: HashSet<String>,
+}
+
+impl Variables<'_> {
+    /// Variable `name`, declared with exactly the type its argument takes (`is_type`), without
+    /// a default or directives; marked used.
+    fn typed(&mut self, name: &str, is_type: impl Fn(&Type) -> bool) -> Option<String> {
+        let def = &self
+            .op
+            .variable_definitions
             .iter()
-            .find(|v| v.node.name.node.as_str() == name)
-    };
-    let mut used = HashSet::new();
-    let mut string_arg = |value: &Value, type_name: &str| -> Option<Arg<String>> {
+            .find(|v| v.node.name.node.as_str() == name)?
+            .node;
+        let fits =
+            is_type(&def.var_type.node) && def.default_value.is_none() && def.directives.is_empty();
+        fits.then(|| {
+            self.used.insert(name.to_owned());
+            name.to_owned()
+        })
+    }
+
+    /// A string argument of GraphQL type `type_name`: a literal or a variable of that type.
+    fn string_arg(&mut self, value: &Value, type_name: &str) -> Option<Arg<String>> {
         match value {
             Value::String(s) => Some(Arg::Literal(s.clone())),
-            Value::Variable(name) => {
-                let def = &declared(name.as_str())?.node;
-                let ty = &def.var_type.node;
-                (is_named(ty, type_name)
-                    && def.default_value.is_none()
-                    && def.directives.is_empty())
-                .then(|| {
-                    used.insert(name.to_string());
-                    Arg::Variable(name.to_string())
-                })
-            }
+            Value::Variable(name) => self
+                .typed(name.as_str(), |ty| is_named(ty, type_name))
+                .map(Arg::Variable),
             _ => None,
         }
-    };
-    let args = &root.arguments;
-    let plan_root = match (root.name.node.as_str(), args.as_slice()) {
+    }
+}
+
+/// What the root field looks up: `route(tenantId:)`, `route(host:)` or `routes(tenantIds:)`.
+fn root_of(root: &Field, vars: &mut Variables<'_>) -> Option<Root> {
+    match (root.name.node.as_str(), root.arguments.as_slice()) {
         ("route", [(name, value)]) => match name.node.as_str() {
-            "tenantId" => Root::ById(string_arg(&value.node, "ID")?),
-            "host" => Root::ByHost(string_arg(&value.node, "String")?),
-            _ => return None,
+            "tenantId" => Some(Root::ById(vars.string_arg(&value.node, "ID")?)),
+            "host" => Some(Root::ByHost(vars.string_arg(&value.node, "String")?)),
+            _ => None,
         },
         ("routes", [(name, value)]) if name.node.as_str() == "tenantIds" => match &value.node {
-            Value::List(items) => Root::Many(Arg::Literal(
+            Value::List(items) => Some(Root::Many(Arg::Literal(
                 items
                     .iter()
                     .map(|v| match v {
@@ -124,30 +166,22 @@ pub fn plan(doc: &ExecutableDocument) -> Option<Plan> {
                         _ => None,
                     })
                     .collect::<Option<_>>()?,
-            )),
-            Value::Variable(name) => {
-                let def = &declared(name.as_str())?.node;
-                let ty = &def.var_type.node;
-                // Exactly `[ID!]!`, the argument's own type.
-                let list_of_ids = !ty.nullable
-                    && matches!(&ty.base, BaseType::List(inner) if !inner.nullable && is_named(inner, "ID"));
-                if !list_of_ids || def.default_value.is_some() || !def.directives.is_empty() {
-                    return None;
-                }
-                used.insert(name.to_string());
-                Root::Many(Arg::Variable(name.to_string()))
-            }
-            _ => return None,
+            ))),
+            // Exactly `[ID!]!`, the argument's own type.
+            Value::Variable(name) => vars
+                .typed(name.as_str(), |ty| {
+                    !ty.nullable
+                        && matches!(&ty.base, BaseType::List(inner) if !inner.nullable && is_named(inner, "ID"))
+                })
+                .map(|v| Root::Many(Arg::Variable(v))),
+            _ => None,
         },
-        _ => return None,
-    };
-    let mut names = HashSet::new();
-    for def in &op.variable_definitions {
-        let name = def.node.name.node.as_str();
-        if !names.insert(name) || !used.contains(name) {
-            return None;
-        }
+        _ => None,
     }
+}
+
+/// The root's selection: plain fields of `Route` only, each response key once.
+fn scalar_fields(root: &Field) -> Option<Vec<(String, RouteField)>> {
     let mut fields = Vec::new();
     let mut keys = HashSet::new();
     for item in &root.selection_set.node.items {
@@ -162,24 +196,13 @@ pub fn plan(doc: &ExecutableDocument) -> Option<Plan> {
             return None;
         }
         let field = RouteField::named(f.name.node.as_str())?;
-        let key = f
-            .alias
-            .as_ref()
-            .map_or_else(|| f.name.node.to_string(), |a| a.node.to_string());
+        let key = response_key(f);
         if !keys.insert(key.clone()) {
             return None;
         }
         fields.push((key, field));
     }
-    if fields.is_empty() {
-        return None;
-    }
-    Some(Plan {
-        operation,
-        key,
-        root: plan_root,
-        fields,
-    })
+    (!fields.is_empty()).then_some(fields)
 }
 
 fn string_value<'a>(arg: &'a Arg<String>, request: &'a Request) -> Option<&'a str> {

@@ -101,21 +101,9 @@ pub async fn upgrade(
     {
         return ApiError::from(error).error_response();
     }
-    let asked = req
-        .headers()
-        .get(SEC_WEBSOCKET_PROTOCOL)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let Some(protocol) = asked
-        .split(',')
-        .map(str::trim)
-        .find_map(|p| Protocols::from_str(p).ok())
-    else {
-        return ApiError::bad_request(format!(
-            "ask for a GraphQL websocket subprotocol in Sec-WebSocket-Protocol: {}",
-            ALL_WEBSOCKET_PROTOCOLS.join(" or ")
-        ))
-        .error_response();
+    let protocol = match subprotocol(&req) {
+        Ok(protocol) => protocol,
+        Err(error) => return error.error_response(),
     };
     let (mut response, mut session, stream) = match actix_ws::handle(&req, payload) {
         Ok(handled) => handled,
@@ -132,22 +120,7 @@ pub async fn upgrade(
         parsed: state.parsed.clone(),
     };
     let verifier: Verifier = state.verifier.clone();
-    let ponger = session.clone();
-    let frames = stream
-        .max_frame_size(MAX_BODY_BYTES)
-        .take_while(|m| future::ready(m.is_ok() && !matches!(m, Ok(actix_ws::Message::Close(_)))))
-        .filter_map(move |m| {
-            future::ready(match m {
-                Ok(actix_ws::Message::Text(text)) => Some(text.into_bytes()),
-                Ok(actix_ws::Message::Binary(bytes)) => Some(bytes),
-                Ok(actix_ws::Message::Ping(bytes)) => {
-                    let mut s = ponger.clone();
-                    actix_web::rt::spawn(async move { s.pong(&bytes).await });
-                    None
-                }
-                _ => None,
-            })
-        });
+    let frames = frames(stream, session.clone());
     // The protocol says 4403 for a refused connection_init; async-graphql closes with 1002, so
     // the refusal is noted here and its close code set below.
     let refused = Arc::new(AtomicBool::new(false));
@@ -175,12 +148,11 @@ pub async fn upgrade(
                     } else {
                         code
                     };
-                    let _ = session
-                        .close(Some(actix_ws::CloseReason {
-                            code: code.into(),
-                            description: Some(reason),
-                        }))
-                        .await;
+                    let reason = actix_ws::CloseReason {
+                        code: code.into(),
+                        description: Some(reason),
+                    };
+                    let _ = session.close(Some(reason)).await;
                     return;
                 }
             };
@@ -191,4 +163,45 @@ pub async fn upgrade(
         let _ = session.close(None).await;
     });
     response
+}
+
+/// The GraphQL websocket subprotocol the caller asked for in `Sec-WebSocket-Protocol`.
+fn subprotocol(req: &HttpRequest) -> Result<Protocols, ApiError> {
+    let asked = req
+        .headers()
+        .get(SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    asked
+        .split(',')
+        .map(str::trim)
+        .find_map(|p| Protocols::from_str(p).ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "ask for a GraphQL websocket subprotocol in Sec-WebSocket-Protocol: {}",
+                ALL_WEBSOCKET_PROTOCOLS.join(" or ")
+            ))
+        })
+}
+
+/// The caller's frames, up to its close: text and binary ones as they came, pings answered.
+fn frames(
+    stream: actix_ws::MessageStream,
+    ponger: actix_ws::Session,
+) -> impl futures_util::Stream<Item = actix_web::web::Bytes> {
+    stream
+        .max_frame_size(MAX_BODY_BYTES)
+        .take_while(|m| future::ready(m.is_ok() && !matches!(m, Ok(actix_ws::Message::Close(_)))))
+        .filter_map(move |m| {
+            future::ready(match m {
+                Ok(actix_ws::Message::Text(text)) => Some(text.into_bytes()),
+                Ok(actix_ws::Message::Binary(bytes)) => Some(bytes),
+                Ok(actix_ws::Message::Ping(bytes)) => {
+                    let mut s = ponger.clone();
+                    actix_web::rt::spawn(async move { s.pong(&bytes).await });
+                    None
+                }
+                _ => None,
+            })
+        })
 }

@@ -64,12 +64,32 @@ fn after_due(t: &Tenant, event: &Event) -> Result<Tenant, String> {
 /// One row of the transition table: the event applied to a tenant that exists and is not
 /// deleted.
 fn transition(t: &mut Tenant, event: &Event, sites: &dyn SiteRegistry) -> Result<(), String> {
+    match &event.kind {
+        EventKind::TrialStarted { .. } => {
+            Err(format!("tenant already exists; tenant is {}", t.lifecycle))
+        }
+        EventKind::SiteRenamed { site } => rename(t, site, event.id, sites),
+        EventKind::DataDeletionRequested { .. } => {
+            t.lifecycle = Deactivated;
+            t.suspended = false;
+            t.deletion_due_at = Some(event.occurred_at);
+            Ok(())
+        }
+        EventKind::AdminDeletionRequested { .. }
+        | EventKind::AdminDeletionCancelled { .. }
+        | EventKind::AdminHoldPlaced { .. }
+        | EventKind::AdminHoldLifted { .. }
+        | EventKind::AdminMove(_) => admin_transition(t, event),
+        _ => subscription_transition(t, event),
+    }
+}
+
+/// The rows of the subscription's events: activated, renewed, cancelled, reactivated,
+/// suspended, unsuspended.
+fn subscription_transition(t: &mut Tenant, event: &Event) -> Result<(), String> {
     let l = t.lifecycle;
     let refuse = |rule: &str| Err(format!("{} {rule}; tenant is {l}", event.kind.event_type()));
     match &event.kind {
-        EventKind::TrialStarted { .. } => {
-            return Err(format!("tenant already exists; tenant is {l}"));
-        }
         EventKind::SubscriptionActivated {
             plan,
             cycle,
@@ -121,12 +141,19 @@ fn transition(t: &mut Tenant, event: &Event, sites: &dyn SiteRegistry) -> Result
             }
             t.suspended = false;
         }
-        EventKind::SiteRenamed { site } => rename(t, site, event.id, sites)?,
-        EventKind::DataDeletionRequested { .. } => {
-            t.lifecycle = Deactivated;
-            t.suspended = false;
-            t.deletion_due_at = Some(event.occurred_at);
+        other => {
+            return Err(format!(
+                "{} is not a subscription event",
+                other.event_type()
+            ));
         }
+    }
+    Ok(())
+}
+
+/// The rows of the admin API's events: deletions, holds and move steps.
+fn admin_transition(t: &mut Tenant, event: &Event) -> Result<(), String> {
+    match &event.kind {
         EventKind::AdminDeletionRequested {
             immediate, force, ..
         } => {
@@ -148,7 +175,8 @@ fn transition(t: &mut Tenant, event: &Event, sites: &dyn SiteRegistry) -> Result
         EventKind::AdminHoldLifted { .. } => {
             if t.legal_hold.take().is_none() {
                 return Err(format!(
-                    "no legal hold stands: nothing to lift; tenant is {l}"
+                    "no legal hold stands: nothing to lift; tenant is {}",
+                    t.lifecycle
                 ));
             }
             t.hold_lifted_at = Some(event.occurred_at);
@@ -164,6 +192,7 @@ fn transition(t: &mut Tenant, event: &Event, sites: &dyn SiteRegistry) -> Result
         EventKind::AdminDeletionCancelled { .. } => {
             return Err("admin.deletion_cancelled is judged by the fold".into());
         }
+        other => return Err(format!("{} is not an admin event", other.event_type())),
     }
     Ok(())
 }

@@ -106,6 +106,50 @@ struct Follower<'a> {
     late: HashMap<TenantId, Instant>,
 }
 
+/// A queue of the replica's own on `tenant-catalog.changes`, gone with the connection (a
+/// replica that comes back starts from a snapshot, so nothing piles up for a replica that is
+/// gone), bound to every change and heartbeat, and consumed.
+async fn own_queue(channel: &lapin::Channel) -> Result<lapin::Consumer, FollowError> {
+    channel
+        .basic_qos(PREFETCH, BasicQosOptions::default())
+        .await
+        .doing("setting the replica's prefetch")?;
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .doing("declaring the replica's queue")?;
+    for key in ["tenant.#", HEARTBEAT_KEY] {
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                CHANGES_EXCHANGE.into(),
+                key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .doing("binding the replica's queue to tenant-catalog.changes")?;
+    }
+    let consumer = channel
+        .basic_consume(
+            queue.name().clone(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .doing("consuming the replica's queue")?;
+    Ok(consumer)
+}
+
 impl Follower<'_> {
     async fn session(&mut self, shutdown: &CancellationToken, up: Up) -> Result<(), FollowError> {
         let conn = connect(&self.settings.amqp_url, "replica").await?;
@@ -114,45 +158,7 @@ impl Follower<'_> {
             .create_channel()
             .await
             .doing("opening the replica's channel")?;
-        channel
-            .basic_qos(PREFETCH, BasicQosOptions::default())
-            .await
-            .doing("setting the replica's prefetch")?;
-        // A queue of its own, gone with the connection: a replica that comes back starts from
-        // a snapshot, so nothing piles up for a replica that is gone.
-        let queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .doing("declaring the replica's queue")?;
-        for key in ["tenant.#", HEARTBEAT_KEY] {
-            channel
-                .queue_bind(
-                    queue.name().clone(),
-                    CHANGES_EXCHANGE.into(),
-                    key.into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .doing("binding the replica's queue to tenant-catalog.changes")?;
-        }
-        let mut deliveries = channel
-            .basic_consume(
-                queue.name().clone(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .doing("consuming the replica's queue")?;
+        let mut deliveries = own_queue(&channel).await?;
         if self.generation > 1 {
             self.replica.count_resync();
         }

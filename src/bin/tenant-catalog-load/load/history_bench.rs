@@ -132,37 +132,7 @@ pub async fn run(settings: &Settings, spec: &Spec) -> Result<Report, String> {
         bearer: format!("Bearer {token}"),
     };
 
-    let publisher = EventPublisher::connect(&settings.amqp_url)
-        .await
-        .map_err(|e| e.to_string())?;
-    let bodies: Vec<Vec<u8>> = history.iter().map(|e| e.to_string().into_bytes()).collect();
-    let started = Instant::now();
-    publisher
-        .publish_all(bodies.iter().map(Vec::as_slice), PUBLISH_WINDOW)
-        .await
-        .map_err(|e| e.to_string())?;
-    let count = "query($id: ID!) { tenant(id: $id) { history { outcome } } }";
-    loop {
-        // Until the tenant exists the answer is null; an error is kept to say why, at the end.
-        let (held, last_error) = match client.ask(count, json!({"id": tenant})).await {
-            Ok((_, data)) => (
-                data["tenant"]["history"].as_array().map_or(0, Vec::len) as u64,
-                None,
-            ),
-            Err(e) => (0, Some(e)),
-        };
-        if held >= events {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(600) {
-            return Err(format!(
-                "the catalog held {held} of {events} events after 600 s{}",
-                last_error.map_or_else(String::new, |e| format!(" (last answer: {e})"))
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let ingest_seconds = started.elapsed().as_secs_f64();
+    let ingest_seconds = ingest(settings, &client, tenant, &history, events).await?;
 
     let span_hours = i64::try_from(events).unwrap_or(i64::MAX);
     let mut rng = 0x2545_f491_4f6c_dd1d_u64;
@@ -201,4 +171,46 @@ pub async fn run(settings: &Settings, spec: &Spec) -> Result<Report, String> {
         route_as_of: next(),
         tenant_now: next(),
     })
+}
+
+/// Publishes the history and waits until the catalog holds every event of it; returns how
+/// long that took.
+async fn ingest(
+    settings: &Settings,
+    client: &Client,
+    tenant: Uuid,
+    history: &[Value],
+    events: u64,
+) -> Result<f64, String> {
+    let publisher = EventPublisher::connect(&settings.amqp_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let bodies: Vec<Vec<u8>> = history.iter().map(|e| e.to_string().into_bytes()).collect();
+    let started = Instant::now();
+    publisher
+        .publish_all(bodies.iter().map(Vec::as_slice), PUBLISH_WINDOW)
+        .await
+        .map_err(|e| e.to_string())?;
+    let count = "query($id: ID!) { tenant(id: $id) { history { outcome } } }";
+    loop {
+        // Until the tenant exists the answer is null; an error is kept to say why, at the end.
+        let (held, last_error) = match client.ask(count, json!({"id": tenant})).await {
+            Ok((_, data)) => (
+                data["tenant"]["history"].as_array().map_or(0, Vec::len) as u64,
+                None,
+            ),
+            Err(e) => (0, Some(e)),
+        };
+        if held >= events {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            return Err(format!(
+                "the catalog held {held} of {events} events after 600 s{}",
+                last_error.map_or_else(String::new, |e| format!(" (last answer: {e})"))
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(started.elapsed().as_secs_f64())
 }

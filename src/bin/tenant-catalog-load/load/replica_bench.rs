@@ -111,8 +111,35 @@ pub async fn run(settings: &Settings, spec: &Spec) -> Result<Report, String> {
     let load_seconds = started.elapsed().as_secs_f64();
     let stats = replica.stats();
     let memory_mib = rss_kib().saturating_sub(before) as f64 / 1024.0;
+    let (found, took, single) = time_lookups(&replica, spec).await?;
+    let (sent, delays) = staleness(settings, spec, &replica).await?;
+    shutdown.cancel();
+    let _ = follower.await;
+    let ms = |us: u64| (us as f64 / 100.0).round() / 10.0;
+    let lookups = spec.lookups;
+    Ok(Report {
+        load_seconds: (load_seconds * 10.0).round() / 10.0,
+        entries: stats.entries,
+        routes: stats.routes,
+        memory_mib: memory_mib.round(),
+        memory_mib_per_million: (memory_mib * 1e6 / stats.entries.max(1) as f64).round(),
+        lookups,
+        lookups_per_s: (lookups as f64 / took.as_secs_f64()).round(),
+        found,
+        lookup_p50_ns: percentile(&single, 0.50),
+        lookup_p99_ns: percentile(&single, 0.99),
+        lookup_p999_ns: percentile(&single, 0.999),
+        changes: sent as usize,
+        changes_seen: delays.len(),
+        staleness_p50_ms: ms(percentile(&delays, 0.50)),
+        staleness_p99_ms: ms(percentile(&delays, 0.99)),
+        staleness_max_ms: ms(delays.last().copied().unwrap_or(0)),
+    })
+}
 
-    // Lookups on one core: a thread of its own, ids drawn beforehand.
+/// Lookups on one core, a thread of its own, ids drawn beforehand: how many found, how long
+/// `spec.lookups` took, and each of a million timed alone (sorted).
+async fn time_lookups(replica: &Replica, spec: &Spec) -> Result<(u64, Duration, Vec<u64>), String> {
     let ids: Vec<TenantId> = {
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         (0..1_000_000)
@@ -142,12 +169,18 @@ pub async fn run(settings: &Settings, spec: &Spec) -> Result<Report, String> {
     .await
     .map_err(|e| e.to_string())?;
     single.sort_unstable();
+    Ok((found, took, single))
+}
 
-    // Staleness: new tenants at a steady rate; each is stamped when the replica first has it.
+/// Staleness: new tenants at a steady rate, each stamped when the replica first has it, and
+/// compared with its commit in the catalog. Returns how many were sent and the delays in
+/// microseconds (sorted).
+async fn staleness(
+    settings: &Settings,
+    spec: &Spec,
+    replica: &Replica,
+) -> Result<(u64, Vec<u64>), String> {
     let publisher = EventPublisher::connect(&settings.amqp_url)
-        .await
-        .map_err(|e| e.to_string())?;
-    let db = sqlx::PgPool::connect(&settings.database_url)
         .await
         .map_err(|e| e.to_string())?;
     let mut pending: HashMap<TenantId, ()> = HashMap::new();
@@ -160,17 +193,8 @@ pub async fn run(settings: &Settings, spec: &Spec) -> Result<Report, String> {
     loop {
         while sent < spec.changes && t0.elapsed() >= interval * sent as u32 {
             let id = TenantId::from_uuid(Uuid::new_v4());
-            let now = chrono::Utc::now();
-            let event = serde_json::json!({
-                "id": Uuid::new_v4().to_string(), "type": "subscription.activated",
-                "tenant_id": id.to_string(), "occurred_at": now.to_rfc3339(), "sequence": 1,
-                "data": {"site": format!("rb-{}", &id.as_uuid().simple().to_string()[..12]),
-                         "products": ["jira"], "residency": "global", "plan": "premium",
-                         "cycle": "annual",
-                         "current_period_end": (now + chrono::Duration::days(365)).to_rfc3339()}
-            });
             publisher
-                .publish(event.to_string().as_bytes())
+                .publish(activation(id).to_string().as_bytes())
                 .await
                 .map_err(|e| e.to_string())?;
             pending.insert(id, ());
@@ -194,6 +218,31 @@ pub async fn run(settings: &Settings, spec: &Spec) -> Result<Report, String> {
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+    Ok((sent, delays(settings, &seen).await?))
+}
+
+/// A new tenant, bought directly.
+fn activation(id: TenantId) -> serde_json::Value {
+    let now = chrono::Utc::now();
+    serde_json::json!({
+        "id": Uuid::new_v4().to_string(), "type": "subscription.activated",
+        "tenant_id": id.to_string(), "occurred_at": now.to_rfc3339(), "sequence": 1,
+        "data": {"site": format!("rb-{}", &id.as_uuid().simple().to_string()[..12]),
+                 "products": ["jira"], "residency": "global", "plan": "premium",
+                 "cycle": "annual",
+                 "current_period_end": (now + chrono::Duration::days(365)).to_rfc3339()}
+    })
+}
+
+/// From each tenant's commit in the catalog to when the replica first had it, in
+/// microseconds, sorted.
+async fn delays(
+    settings: &Settings,
+    seen: &HashMap<TenantId, SystemTime>,
+) -> Result<Vec<u64>, String> {
+    let db = sqlx::PgPool::connect(&settings.database_url)
+        .await
+        .map_err(|e| e.to_string())?;
     let uuids: Vec<Uuid> = seen.keys().map(|id| id.as_uuid()).collect();
     let committed: Vec<(Uuid, chrono::DateTime<chrono::Utc>)> =
         sqlx::query_as("select id, updated_at from tenants where id = any($1)")
@@ -210,25 +259,5 @@ pub async fn run(settings: &Settings, spec: &Spec) -> Result<Report, String> {
         })
         .collect();
     delays.sort_unstable();
-    shutdown.cancel();
-    let _ = follower.await;
-    let ms = |us: u64| (us as f64 / 100.0).round() / 10.0;
-    Ok(Report {
-        load_seconds: (load_seconds * 10.0).round() / 10.0,
-        entries: stats.entries,
-        routes: stats.routes,
-        memory_mib: memory_mib.round(),
-        memory_mib_per_million: (memory_mib * 1e6 / stats.entries.max(1) as f64).round(),
-        lookups,
-        lookups_per_s: (lookups as f64 / took.as_secs_f64()).round(),
-        found,
-        lookup_p50_ns: percentile(&single, 0.50),
-        lookup_p99_ns: percentile(&single, 0.99),
-        lookup_p999_ns: percentile(&single, 0.999),
-        changes: sent as usize,
-        changes_seen: delays.len(),
-        staleness_p50_ms: ms(percentile(&delays, 0.50)),
-        staleness_p99_ms: ms(percentile(&delays, 0.99)),
-        staleness_max_ms: ms(delays.last().copied().unwrap_or(0)),
-    })
+    Ok(delays)
 }
