@@ -94,6 +94,7 @@ fn wanted(query: &HashMap<String, String>) -> Result<Wanted, ApiError> {
     Ok(Wanted::Page { after, limit })
 }
 
+#[tracing::instrument(name = "replica export: snapshot", skip_all)]
 async fn snapshot(
     state: web::Data<ExportState>,
     req: HttpRequest,
@@ -129,6 +130,7 @@ async fn snapshot(
     }
 }
 
+#[tracing::instrument(name = "replica export: shards", skip_all)]
 async fn shard_list(state: web::Data<ExportState>, req: HttpRequest) -> HttpResponse {
     let answer = async {
         authorized(&state, &req)?;

@@ -103,6 +103,7 @@ async fn session(r: &Relay, shutdown: &CancellationToken, up: Up) -> Result<(), 
 
 /// Publishes a heartbeat ([`Heartbeat`]) after the messages this relay published: replicas
 /// learn how fresh they are from it, and whether the shard list changed.
+#[tracing::instrument(level = "debug", name = "Publishing a heartbeat", skip_all)]
 async fn heartbeat(r: &Relay, channel: &Channel) -> Result<(), RelayError> {
     let watermark = outbox::watermark(&r.db).await?;
     let list: Vec<WireShard> = shards::list(&r.db, None)
@@ -147,6 +148,7 @@ fn change_id(payload: &serde_json::Value) -> String {
 }
 
 /// Publishes one batch of waiting messages; returns how many.
+#[tracing::instrument(level = "debug", name = "Publishing a batch of changes", skip_all)]
 async fn publish_batch(r: &Relay, channel: &Channel) -> Result<usize, RelayError> {
     let mut tx =
         r.db.begin()

@@ -167,6 +167,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "admin: the OpenAPI document", skip_all)]
 pub async fn openapi_document() -> Result<Reply, ApiError> {
     Ok(Reply {
         status: StatusCode::OK,
@@ -176,6 +177,7 @@ pub async fn openapi_document() -> Result<Reply, ApiError> {
 }
 
 /// A known path with a method it does not take.
+#[tracing::instrument(name = "admin: method not allowed", skip_all)]
 async fn method_not_allowed() -> Result<Reply, ApiError> {
     Err(ApiError::new(
         Code::MethodNotAllowed,
@@ -184,6 +186,7 @@ async fn method_not_allowed() -> Result<Reply, ApiError> {
 }
 
 /// An unknown path under `/admin/v1` (answered only to callers with an admin token).
+#[tracing::instrument(name = "admin: no such endpoint", skip_all)]
 async fn no_such_endpoint(req: HttpRequest) -> Result<Reply, ApiError> {
     Err(ApiError::not_found(format!(
         "no admin endpoint {} {}; see /admin/v1/openapi.json",

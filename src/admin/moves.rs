@@ -62,6 +62,7 @@ async fn view(tx: &mut Tx, m: Move) -> Result<MoveView, StoreError> {
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "admin: start a move", skip_all)]
 pub async fn start_move(
     state: web::Data<AdminState>,
     req: HttpRequest,
@@ -120,6 +121,7 @@ pub async fn start_move(
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "admin: read a move", skip_all, fields(move_id = %crate::http::path_id(&req)))]
 pub async fn get_move(state: web::Data<AdminState>, req: HttpRequest) -> Result<Reply, ApiError> {
     let id = move_id(&req)?;
     let mut tx = state
@@ -156,6 +158,7 @@ pub async fn get_move(state: web::Data<AdminState>, req: HttpRequest) -> Result<
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "admin: advance a move", skip_all, fields(move_id = %crate::http::path_id(&req)))]
 pub async fn advance_move(
     state: web::Data<AdminState>,
     req: HttpRequest,
@@ -196,6 +199,7 @@ pub async fn advance_move(
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "admin: cancel a move", skip_all, fields(move_id = %crate::http::path_id(&req)))]
 pub async fn cancel_move(
     state: web::Data<AdminState>,
     req: HttpRequest,
@@ -292,6 +296,7 @@ pub struct MoveQuery {
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "admin: list moves", skip_all)]
 pub async fn list_moves(state: web::Data<AdminState>, req: HttpRequest) -> Result<Reply, ApiError> {
     let q: MoveQuery = query(&req)?;
     let from = q

@@ -39,6 +39,7 @@ pub struct RebalanceQuery {
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "admin: plan a rebalance", skip_all)]
 pub async fn rebalance(state: web::Data<AdminState>, req: HttpRequest) -> Result<Reply, ApiError> {
     let q: RebalanceQuery = query(&req)?;
     let region: Option<Region> = q

@@ -35,6 +35,7 @@ const DEFAULT_DRAIN_BATCH: i32 = 10;
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "admin: declare a shard", skip_all, fields(shard = %crate::http::path_id(&req)))]
 pub async fn put_shard(
     state: web::Data<AdminState>,
     req: HttpRequest,
@@ -102,6 +103,7 @@ pub async fn put_shard(
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "admin: list shards", skip_all)]
 pub async fn list_shards(state: web::Data<AdminState>) -> Result<Reply, ApiError> {
     let rows = shards::list(&state.db, None).await?;
     let waiting = tenants::count_waiting(&state.db).await?;
@@ -149,6 +151,7 @@ pub async fn list_shards(state: web::Data<AdminState>) -> Result<Reply, ApiError
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "admin: drain a shard", skip_all, fields(shard = %crate::http::path_id(&req)))]
 pub async fn drain_shard(
     state: web::Data<AdminState>,
     req: HttpRequest,

@@ -49,6 +49,7 @@ async fn snapshot(state: &AdminState, id: TenantId) -> Result<TenantSnapshot, Ap
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "admin: request a deletion", skip_all, fields(tenant_id = %crate::http::path_id(&req)))]
 pub async fn request_deletion(
     state: web::Data<AdminState>,
     req: HttpRequest,
@@ -96,6 +97,7 @@ pub async fn request_deletion(
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "admin: cancel a deletion", skip_all, fields(tenant_id = %crate::http::path_id(&req)))]
 pub async fn cancel_deletion(
     state: web::Data<AdminState>,
     req: HttpRequest,
@@ -135,6 +137,7 @@ pub async fn cancel_deletion(
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "admin: place a legal hold", skip_all, fields(tenant_id = %crate::http::path_id(&req)))]
 pub async fn place_hold(
     state: web::Data<AdminState>,
     req: HttpRequest,
@@ -164,6 +167,7 @@ pub async fn place_hold(
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "admin: lift a legal hold", skip_all, fields(tenant_id = %crate::http::path_id(&req)))]
 pub async fn lift_hold(
     state: web::Data<AdminState>,
     req: HttpRequest,
@@ -270,6 +274,7 @@ fn tenant_reply(status: StatusCode, tenant: TenantSnapshot, outcome: String) -> 
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "admin: read a deletion receipt", skip_all, fields(tenant_id = %crate::http::path_id(&req)))]
 pub async fn deletion_receipt(
     state: web::Data<AdminState>,
     req: HttpRequest,
@@ -312,6 +317,7 @@ pub async fn deletion_receipt(
     ),
     security(("bearer" = []))
 )]
+#[tracing::instrument(name = "admin: read a tenant", skip_all, fields(tenant_id = %crate::http::path_id(&req)))]
 pub async fn tenant(state: web::Data<AdminState>, req: HttpRequest) -> Result<Reply, ApiError> {
     let id = tenant_id(&req)?;
     let Some(row) = tenants::get(&state.db, id).await? else {

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 /// Forgets the uses of tokens that have expired (they are refused anyway). Outside the
 /// write's transaction, so that two writes never wait on each other's clean-up.
+#[tracing::instrument(level = "debug", name = "store: forget expired tokens", skip_all)]
 pub async fn forget_expired_tokens(db: &Db) -> Result<(), StoreError> {
     sqlx::query!("delete from admin_token_uses where expires_at < now() - interval '5 minutes'")
         .execute(db)
@@ -20,6 +21,7 @@ pub async fn forget_expired_tokens(db: &Db) -> Result<(), StoreError> {
 
 /// Remembers, in the write's transaction, that a token was used for an admin write. `false`
 /// when it was used before: a replay.
+#[tracing::instrument(level = "debug", name = "store: spend a token", skip_all)]
 pub async fn use_token(
     db: &Db,
     issuer: &str,
@@ -56,6 +58,7 @@ pub struct AuditEntry {
 
 /// Appends to the audit trail: in an action's transaction (`&mut **tx`), or from the pool for
 /// reads and refusals that changed nothing.
+#[tracing::instrument(level = "debug", name = "store: write an audit row", skip_all, fields(method = %e.method, status = e.status))]
 pub async fn audit<'e>(ex: impl sqlx::PgExecutor<'e>, e: &AuditEntry) -> Result<(), StoreError> {
     sqlx::query!(
         r#"insert into admin_audit (subject, issuer, token_id, method, path, tenant_id, shard_id,

@@ -65,6 +65,7 @@ pub async fn of_sites(tx: &mut Tx, sites: &[&Site]) -> Result<Vec<StoredClaim>, 
 
 /// Clears the stored claims of the tenants in `clear`, then stores `claims`: together, the
 /// claims of every tenant whose claims changed.
+#[tracing::instrument(level = "debug", name = "store: replace site claims", skip_all, fields(tenants = clear.len(), claims = claims.len()))]
 pub async fn replace(tx: &mut Tx, clear: &[TenantId], claims: &[Claim]) -> Result<(), StoreError> {
     if !clear.is_empty() {
         let owners: Vec<Uuid> = clear.iter().map(TenantId::as_uuid).collect();

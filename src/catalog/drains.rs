@@ -18,6 +18,7 @@ pub struct Drain {
 
 /// Marks a shard draining (it takes no new tenants) and asks the scheduler to move its
 /// tenants out, `batch` at a time. `None` when there is no such shard.
+#[tracing::instrument(level = "debug", name = "store: request a drain", skip_all, fields(shard = %shard))]
 pub async fn request_drain(
     tx: &mut Tx,
     shard: &ShardId,
@@ -45,6 +46,7 @@ pub async fn request_drain(
 }
 
 /// Forgets the drain of a shard that is open again.
+#[tracing::instrument(level = "debug", name = "store: forget a drain", skip_all, fields(shard = %shard))]
 pub async fn forget_drain(tx: &mut Tx, shard: &ShardId) -> Result<(), StoreError> {
     sqlx::query!(
         r#"update shards set drain_requested_at = null, drain_requested_by = null, drain_batch = null

@@ -139,6 +139,7 @@ pub async fn classify(tx: &mut Tx, events: &[Delivered<'_>]) -> Result<Vec<Recor
 }
 
 /// Stores new events with their judgement, in one statement.
+#[tracing::instrument(level = "debug", name = "store: insert events", skip_all, fields(events = events.len()))]
 pub async fn insert_judged(
     tx: &mut Tx,
     events: &[(Delivered<'_>, Outcome)],
@@ -256,6 +257,7 @@ pub async fn load(
 
 /// Removes personal data (site names) from a deleted tenant's history. A digest of what was
 /// there stays, so that a late redelivery is still told apart from another event reusing the id.
+#[tracing::instrument(level = "debug", name = "store: purge personal data", skip_all, fields(tenants = tenants.len()))]
 pub async fn purge_personal_data(tx: &mut Tx, tenants: &[TenantId]) -> Result<(), StoreError> {
     if tenants.is_empty() {
         return Ok(());
@@ -273,6 +275,7 @@ pub async fn purge_personal_data(tx: &mut Tx, tenants: &[TenantId]) -> Result<()
 }
 
 /// Writes the judgements of stored events that changed.
+#[tracing::instrument(level = "debug", name = "store: save outcomes", skip_all, fields(outcomes = outcomes.len()))]
 pub async fn save_outcomes(
     tx: &mut Tx,
     stored: &[StoredEvent],

@@ -75,6 +75,7 @@ impl TryFrom<Columns> for Move {
 /// Records a new move (phase `copying`, or `done` for one carried out at once). The unique
 /// index on running moves refuses a second running move of the tenant even if a caller forgot
 /// to lock it.
+#[tracing::instrument(level = "debug", name = "store: insert a move", skip_all, fields(move_id = %m.id, tenant_id = %m.tenant_id))]
 pub async fn insert(tx: &mut Tx, m: &Move) -> Result<(), StoreError> {
     sqlx::query!(
         r#"insert into moves (id, tenant_id, from_shard, to_shard, phase, requested_by, reason,
@@ -138,6 +139,7 @@ pub async fn running_of<'e>(
 }
 
 /// Puts a move in `phase` at `now`; `cancelled` says by whom and why, for a cancellation.
+#[tracing::instrument(level = "debug", name = "store: set a move's phase", skip_all, fields(move_id = %id, %phase))]
 pub async fn set_phase(
     tx: &mut Tx,
     id: MoveId,
@@ -166,6 +168,7 @@ pub async fn set_phase(
 
 /// Cancels the running moves of these tenants, if any, by `by` for `why`, and frees the slots
 /// they held on their targets, with one read for all of them. Returns the moves as cancelled.
+#[tracing::instrument(level = "debug", name = "store: cancel running moves", skip_all, fields(tenants = tenants.len()))]
 pub async fn cancel_running(
     tx: &mut Tx,
     tenants: &[TenantId],
@@ -215,6 +218,7 @@ pub async fn overdue(db: &Db, now: DateTime<Utc>, limit: i64) -> Result<Vec<Move
 /// Takes one slot on `shard` for a moving tenant, if the shard is open and has room; the
 /// database checks the fill against the capacity, so concurrent moves and placements can
 /// never overfill it.
+#[tracing::instrument(level = "debug", name = "store: reserve a slot", skip_all, fields(shard = %shard))]
 pub async fn reserve_slot(tx: &mut Tx, shard: &ShardId) -> Result<bool, StoreError> {
     let taken = sqlx::query_scalar!(
         r#"update shards set tenant_count = tenant_count + 1

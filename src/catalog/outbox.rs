@@ -15,6 +15,7 @@ pub struct Message {
 }
 
 /// Queues change messages in the same transaction as their changes, in order.
+#[tracing::instrument(level = "debug", name = "store: queue change messages", skip_all, fields(messages = messages.len()))]
 pub async fn enqueue(tx: &mut Tx, messages: &[Message]) -> Result<(), StoreError> {
     if messages.is_empty() {
         return Ok(());
@@ -57,6 +58,7 @@ pub async fn claim(tx: &mut Tx, limit: i64) -> Result<Vec<Pending>, StoreError> 
 }
 
 /// Removes messages the broker confirmed.
+#[tracing::instrument(level = "debug", name = "store: remove published messages", skip_all, fields(messages = ids.len()))]
 pub async fn remove(tx: &mut Tx, ids: &[i64]) -> Result<(), StoreError> {
     sqlx::query!("delete from outbox where id = any($1)", ids)
         .execute(&mut **tx)

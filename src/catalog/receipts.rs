@@ -59,6 +59,7 @@ pub async fn digest_histories(
 }
 
 /// Stores receipts; a tenant that has one keeps it.
+#[tracing::instrument(level = "debug", name = "store: insert deletion receipts", skip_all, fields(receipts = receipts.len()))]
 pub async fn insert(
     tx: &mut Tx,
     receipts: &[(TenantId, chrono::DateTime<chrono::Utc>, Value)],

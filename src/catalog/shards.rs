@@ -52,6 +52,7 @@ pub async fn seed(db: &Db, seeds: &SeedShards) -> Result<(), StoreError> {
 /// the meantime, its increment matches no row and its tenants try again on a fresh read; each
 /// retry sees at least one more slot taken, so this ends. Tenants that find no room are left
 /// out.
+#[tracing::instrument(level = "debug", name = "store: claim slots", skip_all, fields(tenants = wanted.len()))]
 pub async fn claim_slots(
     tx: &mut Tx,
     wanted: &[(TenantId, Residency)],
@@ -125,6 +126,7 @@ pub async fn claim_slots(
 }
 
 /// Frees the slots of deleted tenants: `shard_ids` holds one entry per slot.
+#[tracing::instrument(level = "debug", name = "store: release slots", skip_all, fields(shards = shard_ids.len()))]
 pub async fn release_slots(tx: &mut Tx, shard_ids: &[ShardId]) -> Result<(), StoreError> {
     if shard_ids.is_empty() {
         return Ok(());
@@ -230,6 +232,7 @@ pub enum Declared {
 
 /// Creates or updates a shard. The region of an existing shard never changes (its tenants
 /// live there), and its capacity never goes below its fill.
+#[tracing::instrument(level = "debug", name = "store: declare a shard", skip_all, fields(shard = %spec.id))]
 pub async fn declare(tx: &mut Tx, spec: &ShardSpec) -> Result<Declared, StoreError> {
     let id = spec.id.as_str();
     let current = sqlx::query_as!(

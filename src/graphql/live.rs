@@ -86,6 +86,7 @@ fn init_token(payload: &serde_json::Value) -> Option<String> {
 }
 
 /// `GET /graphql` with `Upgrade: websocket`.
+#[tracing::instrument(name = "graphql websocket", skip_all)]
 pub async fn upgrade(
     state: web::Data<GraphqlState>,
     req: HttpRequest,

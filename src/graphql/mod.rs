@@ -225,6 +225,7 @@ pub fn internal(error: StoreError) -> async_graphql::Error {
     .graphql()
 }
 
+#[tracing::instrument(level = "debug", name = "graphql", skip_all)]
 async fn post<Q: ObjectType + 'static, S: SubscriptionType + 'static>(
     state: web::Data<GraphqlState<Q, S>>,
     req: HttpRequest,
@@ -276,6 +277,7 @@ async fn post<Q: ObjectType + 'static, S: SubscriptionType + 'static>(
     HttpResponse::Ok().json(response)
 }
 
+#[tracing::instrument(name = "graphiql", skip_all)]
 async fn graphiql<Q: ObjectType + 'static, S: SubscriptionType + 'static>(
     state: web::Data<GraphqlState<Q, S>>,
 ) -> HttpResponse {

@@ -43,6 +43,12 @@ pub fn request_id(req: &ServiceRequest) -> HeaderValue {
         })
 }
 
+/// The `{id}` of a request's path, as a log field: escaped and bounded, since the caller chose
+/// it.
+pub fn path_id(req: &actix_web::HttpRequest) -> String {
+    crate::untrusted::escape_controls(req.match_info().get("id").unwrap_or("-"), 64)
+}
+
 /// Records a request's latency under its route pattern (never the raw path, so the label set
 /// stays small).
 fn observe<B>(histogram: &HistogramVec, response: &ServiceResponse<B>, took: std::time::Duration) {

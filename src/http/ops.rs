@@ -26,10 +26,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics));
 }
 
+#[tracing::instrument(name = "healthz", skip_all)]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "alive"}))
 }
 
+#[tracing::instrument(name = "readyz", skip_all)]
 async fn readyz(state: web::Data<HttpState>) -> HttpResponse {
     let database = match sqlx::query_scalar::<_, i32>("select 1")
         .fetch_one(&state.db)
@@ -70,6 +72,7 @@ async fn readyz(state: web::Data<HttpState>) -> HttpResponse {
     }
 }
 
+#[tracing::instrument(name = "metrics", skip_all)]
 async fn metrics(state: web::Data<HttpState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

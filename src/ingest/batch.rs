@@ -169,6 +169,7 @@ pub(super) fn earlier_deliveries(delivery: &Delivery) -> i64 {
 /// doing (it was already delivered [`SUSPECT_AFTER`] times and failed each time), so it is
 /// dead-lettered with the panic as its reason instead of crashing the consumer again: the
 /// broker itself never dead-letters (see `amqp::topology::DELIVERY_LIMIT`).
+#[tracing::instrument(name = "Handling a suspect delivery", skip_all, fields(event_id = ?delivery.properties.message_id()))]
 pub(super) async fn handle_alone(
     c: &Intake,
     dlq: &Channel,

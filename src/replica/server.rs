@@ -204,10 +204,12 @@ impl RouteSource for Replica {
     }
 }
 
+#[tracing::instrument(name = "replica healthz", skip_all)]
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "alive"}))
 }
 
+#[tracing::instrument(name = "replica readyz", skip_all)]
 async fn readyz(state: web::Data<State>) -> HttpResponse {
     let r = &state.replica;
     let stats = r.stats();
@@ -226,6 +228,7 @@ async fn readyz(state: web::Data<State>) -> HttpResponse {
     }
 }
 
+#[tracing::instrument(name = "replica metrics", skip_all)]
 async fn render_metrics(state: web::Data<State>) -> HttpResponse {
     state.gauges.update(&state.replica);
     HttpResponse::Ok()

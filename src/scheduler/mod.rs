@@ -78,6 +78,7 @@ pub async fn run_scheduler(s: Scheduler, shutdown: CancellationToken) {
 }
 
 /// Fires every due timer and places every waiting tenant that now fits.
+#[tracing::instrument(level = "debug", name = "Scheduler round", skip_all)]
 pub async fn tick(s: &Scheduler) -> Result<(), StoreError> {
     s.metrics.lag.set(tenants::timer_lag(&s.db).await?);
     loop {
@@ -113,6 +114,7 @@ pub async fn tick(s: &Scheduler) -> Result<(), StoreError> {
 
 /// Places tenants waiting for a shard, as long as some shard has room for them. Returns how
 /// many were placed. Run every tick, and at once when an admin adds room.
+#[tracing::instrument(level = "debug", name = "Placing waiting tenants", skip_all)]
 pub async fn place_waiting(s: &Scheduler) -> Result<u64, StoreError> {
     let mut placed = 0;
     // Stop once a batch places nobody (no room left).

@@ -13,6 +13,7 @@ use chrono::Utc;
 /// Cancels the running moves whose deadline has passed, each in its own transaction. Returns
 /// how many it cancelled. Any number of instances may run this at once: a move another one
 /// cancelled first is found ended and left alone.
+#[tracing::instrument(level = "debug", name = "Cancelling overdue moves", skip_all)]
 pub async fn cancel_overdue(db: &Db, rules: &Rules, limit: i64) -> Result<u64, StoreError> {
     let now = Utc::now();
     let overdue = store::overdue(db, now, limit).await?;
@@ -57,6 +58,7 @@ pub struct Drained {
 /// shards with room in a region its residency allows). Each move starts in its own
 /// transaction; any number of instances may run this at once (the tenant lock and the unique
 /// running move make a second start of one tenant a refusal, which is not recorded).
+#[tracing::instrument(level = "debug", name = "Drain round", skip_all)]
 pub async fn drain_round(db: &Db, rules: &Rules) -> Result<Drained, StoreError> {
     let mut report = Drained::default();
     let drains = drains::drains(db).await?;
@@ -149,6 +151,7 @@ async fn candidates(db: &Db) -> Result<Vec<Candidate>, StoreError> {
 /// move was cancelled), up to `limit`, each to the shard placement would choose, each in its own
 /// transaction. Returns how many started; a start another instance made first is refused and
 /// rolled back.
+#[tracing::instrument(level = "debug", name = "Residency round", skip_all)]
 pub async fn residency_round(db: &Db, rules: &Rules, limit: i64) -> Result<u64, StoreError> {
     let misplaced = store::misplaced_tenants(db, limit).await?;
     if misplaced.is_empty() {

@@ -67,6 +67,7 @@ pub async fn load_many<'e>(
 }
 
 /// Inserts or replaces tenant rows, in one statement.
+#[tracing::instrument(level = "debug", name = "store: save tenant rows", skip_all)]
 pub async fn save<'r>(
     tx: &mut Tx,
     rows: impl IntoIterator<Item = &'r TenantRow>,
@@ -118,6 +119,7 @@ pub async fn save<'r>(
 }
 
 /// Makes exactly the tenant's old sites resolve to it.
+#[tracing::instrument(level = "debug", name = "store: save old sites", skip_all, fields(tenant_id = %row.id()))]
 pub async fn save_old_sites(tx: &mut Tx, row: &TenantRow) -> Result<(), StoreError> {
     let id = row.id().as_uuid();
     let old_sites: Vec<String> = row
