@@ -16,7 +16,7 @@ use crate::catalog::{Db, StoreError};
 use crate::domain::{Placement, RouteStatus as Status, ShardId, TenantId};
 use crate::graphql::lookup::parse_route_ids;
 use crate::lifecycle::ShownState;
-use crate::routing::{Note, Router};
+use crate::routing::{Note, Notes, Router};
 use crate::snapshot::{self, Destination};
 use async_graphql::{ID, Json, Object, Result, Subscription};
 use chrono::{DateTime, Utc};
@@ -25,7 +25,7 @@ use serde_json::Value;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::error::RecvError;
 
 #[derive(Default)]
 pub struct Subscription;
@@ -73,7 +73,7 @@ impl Subscription {
 /// The changes of a set of tenants: what is read and not yet sent, and where each stands.
 struct Feed {
     db: Db,
-    notes: broadcast::Receiver<Note>,
+    notes: Notes,
     tenants: HashSet<TenantId>,
     /// The last version read of each tenant.
     last: HashMap<TenantId, i64>,
@@ -94,13 +94,14 @@ impl Feed {
             return Err(bad_input("`afterVersion` must be 0 or more"));
         }
         // Listening before reading: a change committed in between is read, or heard of.
-        let notes = cx.router.subscribe();
+        let mut notes = cx.router.subscribe();
         let tenants: HashSet<TenantId> = wanted.into_iter().collect();
         let ids: Vec<TenantId> = tenants.iter().copied().collect();
         let last = match after {
             Some(v) => ids.iter().map(|id| (*id, v)).collect(),
             None => changes::latest(&cx.db, &ids).await.map_err(internal)?,
         };
+        notes.listening();
         Ok(Feed {
             db: cx.db.clone(),
             notes,

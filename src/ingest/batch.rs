@@ -42,6 +42,9 @@ pub struct IngestMetrics {
     pub outcomes: IntCounterVec,
     /// Messages ready in the lifecycle queue, as last seen by this process.
     pub lag: IntGauge,
+    /// Attempts to store a batch that failed and are tried again (the database away, a
+    /// race); the deliveries stay unacknowledged meanwhile.
+    pub retries: IntCounter,
 }
 
 impl IngestMetrics {
@@ -66,6 +69,10 @@ impl IngestMetrics {
             lag: m.gauge(
                 "tenant_catalog_consumer_lag",
                 "Messages ready in the lifecycle queue, last seen.",
+            ),
+            retries: m.counter(
+                "tenant_catalog_store_retries_total",
+                "Batches of deliveries whose storing failed and is tried again; the deliveries wait unacknowledged.",
             ),
         }
     }
@@ -261,6 +268,7 @@ async fn store(c: &Intake, events: &[NewEvent<'_>], shutdown: &CancellationToken
                         return Stored::Failed(error);
                     }
                 }
+                c.metrics.retries.inc();
                 tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "Storing events failed; retrying.");
                 tokio::select! {
                     _ = shutdown.cancelled() => return Stored::ShuttingDown,

@@ -89,7 +89,11 @@ pub async fn run(replica: Replica, settings: FollowSettings, shutdown: Cancellat
                     digest: String::new(),
                     late: HashMap::new(),
                 };
-                f.session(stop, up).await
+                let session = f.session(stop, up).await;
+                if session.is_err() {
+                    r.count_failure();
+                }
+                session
             }
         })
         .await;

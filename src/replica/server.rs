@@ -58,6 +58,7 @@ struct Gauges {
     gaps_healed: IntGauge,
     resyncs: IntGauge,
     dropped_older: IntGauge,
+    failures: IntGauge,
 }
 
 impl Gauges {
@@ -91,6 +92,10 @@ impl Gauges {
                 "tenant_catalog_replica_dropped_older_total",
                 "Entries and changes dropped because the replica held the same or a newer version.",
             ),
+            failures: m.gauge(
+                "tenant_catalog_replica_failures_total",
+                "Sessions of the follower that failed (serve or the broker unreachable); each is followed by another after a backoff.",
+            ),
         }
     }
 
@@ -108,6 +113,7 @@ impl Gauges {
         self.gaps_healed.set(n(s.gaps_healed));
         self.resyncs.set(n(s.resyncs));
         self.dropped_older.set(n(s.dropped_older));
+        self.failures.set(n(s.failures));
     }
 }
 

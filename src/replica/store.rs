@@ -59,6 +59,9 @@ pub struct Stats {
     /// Tenants refetched after a skipped version, and snapshots reloaded after a lost queue.
     pub gaps_healed: u64,
     pub resyncs: u64,
+    /// Sessions of the follower that failed (`serve` or the broker unreachable), each followed
+    /// by another after a backoff.
+    pub failures: u64,
 }
 
 /// The routes of every tenant, in memory; cheap to clone, shared by every thread.
@@ -84,6 +87,7 @@ struct Inner {
     dropped_older: AtomicU64,
     gaps_healed: AtomicU64,
     resyncs: AtomicU64,
+    failures: AtomicU64,
     /// Seconds from a change (its `changed_at`) to its arrival here.
     delay: prometheus::Histogram,
 }
@@ -123,6 +127,7 @@ impl Replica {
                 dropped_older: AtomicU64::new(0),
                 gaps_healed: AtomicU64::new(0),
                 resyncs: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
                 delay: delay_histogram(),
             }),
         }
@@ -228,6 +233,7 @@ impl Replica {
             dropped_older: i.dropped_older.load(Ordering::Relaxed),
             gaps_healed: i.gaps_healed.load(Ordering::Relaxed),
             resyncs: i.resyncs.load(Ordering::Relaxed),
+            failures: i.failures.load(Ordering::Relaxed),
         }
     }
 
@@ -349,6 +355,10 @@ impl Replica {
     /// How late changes arrive: the histogram `/metrics` shows.
     pub fn delay(&self) -> prometheus::Histogram {
         self.inner.delay.clone()
+    }
+
+    pub(crate) fn count_failure(&self) {
+        self.inner.failures.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn count_resync(&self) {

@@ -45,6 +45,36 @@ struct Inner {
     notes: broadcast::Sender<Note>,
 }
 
+/// A subscriber's notes. Counted in `tenant_catalog_route_subscribers` from when it says it
+/// listens (its subscription in place) until it is dropped.
+pub struct Notes {
+    rx: broadcast::Receiver<Note>,
+    listening: IntGauge,
+    counted: bool,
+}
+
+impl Notes {
+    pub async fn recv(&mut self) -> Result<Note, broadcast::error::RecvError> {
+        self.rx.recv().await
+    }
+
+    /// The subscriber is in place: everything it is told from now on reaches it.
+    pub fn listening(&mut self) {
+        if !self.counted {
+            self.listening.inc();
+            self.counted = true;
+        }
+    }
+}
+
+impl Drop for Notes {
+    fn drop(&mut self) {
+        if self.counted {
+            self.listening.dec();
+        }
+    }
+}
+
 /// What the routing cache counts.
 struct CacheMetrics {
     /// Lookups answered from the cache, and lookups that read the database.
@@ -52,6 +82,8 @@ struct CacheMetrics {
     misses: IntCounter,
     /// Whether the cache receives change notifications (1) or is bypassed (0).
     live: IntGauge,
+    /// Subscribers in place (GraphQL subscriptions).
+    subscribers: IntGauge,
 }
 
 impl CacheMetrics {
@@ -68,6 +100,10 @@ impl CacheMetrics {
             live: m.gauge(
                 "tenant_catalog_route_cache_live",
                 "1 while the routing cache receives change notifications; 0 while it is bypassed.",
+            ),
+            subscribers: m.gauge(
+                "tenant_catalog_route_subscribers",
+                "GraphQL subscriptions in place, hearing the change notes of this process.",
             ),
         }
     }
@@ -158,8 +194,12 @@ impl Router {
     }
 
     /// Hears every tenant change this process is notified of, from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Note> {
-        self.inner.notes.subscribe()
+    pub fn subscribe(&self) -> Notes {
+        Notes {
+            rx: self.inner.notes.subscribe(),
+            listening: self.inner.metrics.subscribers.clone(),
+            counted: false,
+        }
     }
 
     /// The endpoint of a shard, from the cache while notifications flow.

@@ -648,11 +648,11 @@ async fn waiting_tenants_are_placed_when_room_appears_and_never_on_a_draining_sh
         .await;
     app.wait_tenant(&third.tenant_id, "waiting", |t| t.state == "PROVISIONING")
         .await;
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    app.wait_scheduler_rounds(3.0).await;
     assert_eq!(
         app.tenant(&third.tenant_id).await.unwrap().state,
         "PROVISIONING",
-        "still waiting after several scheduler ticks"
+        "still waiting after several scheduler rounds"
     );
     let (_, list) = app.admin(Method::GET, "/admin/v1/shards", None).await;
     assert_eq!(list["waiting"], 1);

@@ -166,28 +166,30 @@ async fn an_admin_deletion_names_who_and_why_and_a_hold_stops_what_comes_next() 
 async fn a_timer_is_named_as_the_cause_and_show_prints_the_sentence() {
     let app = spawn_app().await;
     let mut c = Commerce::new();
-    // A trial that has ended, and whose data is not due for deletion yet: the first billing
-    // day and start date that the lifecycle engine folds to DEACTIVATED today.
+    // A trial that ended a few days ago, whose data is not due for deletion yet: it ends on
+    // the first billing day strictly after 30 days, so a trial started an hour less than 30
+    // days before a billing day ends on that day.
+    use chrono::{Datelike, Duration, TimeZone};
     let site = unique_site("why");
-    let trial = (1..=28)
-        .flat_map(|day| (31..60).map(move |ago| (day, ago)))
-        .map(|(day, ago)| {
-            c.event(
-                "trial.started",
-                days_ago(ago),
-                json!({"site": site, "products": ["jira"], "residency": "eu", "billing_day": day}),
-            )
-        })
-        .find(|t| {
-            expected(std::slice::from_ref(t), chrono::Utc::now())
-                .is_some_and(|t| t.lifecycle == "DEACTIVATED")
-        })
-        .expect("some start date ends the trial less than 15 days ago");
+    let mut ended = chrono::Utc::now() - Duration::days(3);
+    while ended.day() > 28 {
+        ended -= Duration::days(1);
+    }
+    let ended = chrono::Utc
+        .with_ymd_and_hms(ended.year(), ended.month(), ended.day(), 0, 0, 0)
+        .single()
+        .expect("a day of a month");
+    let trial = c.event(
+        "trial.started",
+        ended - Duration::days(30) - Duration::hours(1),
+        json!({"site": site, "products": ["jira"], "residency": "eu", "billing_day": ended.day()}),
+    );
     app.publish(&trial).await;
     let id = c.tenant_id.clone();
     let stored = app
         .wait_tenant(&id, "DEACTIVATED", |t| t.state == "DEACTIVATED")
         .await;
+    assert_eq!(stored.deletion_due_at, Some(ended + Duration::days(15)));
     let e = explain(&app, &id, None).await["explanation"].clone();
     assert_eq!(e["cause"]["kind"], "timer", "{e}");
     assert_eq!(e["cause"]["type"], "timer.trial_ended");

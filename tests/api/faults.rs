@@ -5,7 +5,6 @@
 
 use crate::helpers::*;
 use crate::load::generate::{self as loadgen, Spec};
-use std::time::Duration;
 use tenant_catalog::amqp::EventPublisher;
 
 #[tokio::test]
@@ -36,8 +35,10 @@ async fn kill_9_and_a_dropped_broker_connection_lose_nothing() {
         .unwrap();
     assert!(sent >= 10_000, "about 10,000 events sent, got {sent}");
 
+    let mut stored = 0;
     for kill in 0..3 {
-        tokio::time::sleep(Duration::from_millis(300 + 200 * kill)).await;
+        // Each kill comes while the processes are at work: after more events were stored.
+        stored = app.wait_stored_at_least(stored + 300 + 200 * kill).await;
         child.kill().expect("SIGKILL");
         child.wait().unwrap();
         child = serve_process(&app, "127.0.0.1:0", &key);

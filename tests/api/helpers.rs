@@ -450,6 +450,35 @@ impl TestApp {
             .unwrap_or(0.0)
     }
 
+    /// Waits until the catalog holds at least `count` events (the consumer is at work).
+    pub async fn wait_stored_at_least(&self, count: i64) -> i64 {
+        self.wait_for(30, &format!("at least {count} stored events"), || async {
+            let n: i64 = sqlx::query_scalar("select count(*) from tenant_events")
+                .fetch_one(&self.db)
+                .await
+                .expect("count");
+            (n >= count).then_some(n)
+        })
+        .await
+    }
+
+    /// Waits until a series of `/metrics` reaches `at_least` (10 s at most); returns it.
+    pub async fn wait_metric(&self, series: &str, at_least: f64) -> f64 {
+        self.wait_for(10, &format!("{series} to reach {at_least}"), || async {
+            let v = self.metric(series).await;
+            (v >= at_least).then_some(v)
+        })
+        .await
+    }
+
+    /// Waits until the scheduler has finished `rounds` more rounds than it had: whatever it
+    /// would do, it has had the chance to.
+    pub async fn wait_scheduler_rounds(&self, rounds: f64) {
+        let now = self.metric("tenant_catalog_scheduler_rounds_total").await;
+        self.wait_metric("tenant_catalog_scheduler_rounds_total", now + rounds)
+            .await;
+    }
+
     /// A token that this app accepts, for `scope`.
     pub fn token(&self, scope: Scope) -> String {
         let signer = tenant_catalog::auth::keys::signer(&self.settings.auth).expect("signing key");
@@ -794,38 +823,6 @@ impl From<TenantRow> for StoredTenant {
     }
 }
 
-/// What the pure lifecycle engine says the tenant must be after these events, at `now`.
-pub fn expected(events: &[Value], now: DateTime<Utc>) -> Option<StoredTenant> {
-    let parsed: Vec<tenant_catalog::lifecycle::Event> = events
-        .iter()
-        .map(|e| tenant_catalog::lifecycle::Event::parse(e.to_string().as_bytes()).expect("valid"))
-        .collect();
-    let on_time = tenant_catalog::lifecycle::Arrivals::new(chrono::Duration::zero());
-    let folded = tenant_catalog::lifecycle::fold(
-        &parsed,
-        &on_time,
-        now,
-        &|_: &tenant_catalog::domain::Site| false,
-    );
-    folded
-        .tenant
-        .map(|t| StoredTenant::from(TenantRow::project(&t, None)))
-}
-
-/// Asserts that the stored tenant says what `expected` says about its lifecycle and data
-/// (placement, version and cause are the catalog's own).
-pub fn assert_same_tenant(stored: &StoredTenant, expected: &StoredTenant) {
-    let strip = |r: &StoredTenant| StoredTenant {
-        state: String::new(),
-        region: None,
-        shard_id: None,
-        version: 0,
-        caused_by: None,
-        ..r.clone()
-    };
-    assert_eq!(strip(stored), strip(expected));
-}
-
 /// The admin actions in a tenant's history: (type, outcome, by, reason).
 pub async fn admin_actions(app: &TestApp, id: &str) -> Vec<(String, String, Value, Value)> {
     app.history(id)
@@ -854,4 +851,12 @@ pub fn time(v: &Value) -> DateTime<Utc> {
 pub fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
     use chrono::SubsecRound;
     t.trunc_subsecs(6)
+}
+
+/// Waits until the clock has passed `t` by a stored instant's resolution (a microsecond) and
+/// more, so that what happens next is stored as later than `t`.
+pub async fn after(t: DateTime<Utc>) {
+    while Utc::now() <= t + chrono::Duration::milliseconds(1) {
+        tokio::task::yield_now().await;
+    }
 }

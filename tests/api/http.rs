@@ -74,7 +74,9 @@ async fn readiness_reports_a_database_that_went_away_and_no_event_is_lost_meanwh
 
     // An event that arrives while the database is away waits in the queue, unacknowledged.
     app.publish(&c.trial(days_ago(1), "patient", "us")).await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Received and tried more often than a data error is before it is refused.
+    app.wait_metric("tenant_catalog_store_retries_total", 4.0)
+        .await;
     assert!(
         app.dead_letters().await.is_empty(),
         "nothing is dead-lettered while the database is away"

@@ -91,8 +91,9 @@ async fn a_subscriber_hears_each_change_and_resumes_without_a_gap() {
         "connection_ack"
     );
     subscribe(&mut socket, "1", CHANGES, json!({"ids": [id]})).await;
-    // Give the subscription a moment to be in place: it hears changes from now on.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The subscription hears changes from when it is in place.
+    app.wait_metric("tenant_catalog_route_subscribers", 1.0)
+        .await;
 
     let renamed = unique_site("live");
     app.publish(&c.event("site.renamed", days_ago(1), json!({"site": renamed})))
@@ -187,8 +188,10 @@ async fn route_changes_follow_a_move_and_the_token_rules_are_posts() {
     let routes = "subscription($ids: [ID!]!) {
       routeChanged(tenantIds: $ids) { tenantId version route { shard status epoch endpoint } }
     }";
+    let before = app.metric("tenant_catalog_route_subscribers").await;
     subscribe(&mut socket, "r", routes, json!({"ids": [id]})).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.wait_metric("tenant_catalog_route_subscribers", before + 1.0)
+        .await;
     let (status, body) = app
         .admin(
             reqwest::Method::POST,

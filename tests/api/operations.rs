@@ -278,11 +278,8 @@ async fn sigterm_under_load_finishes_in_flight_work_and_loses_nothing() {
         .unwrap();
 
     let mut child = spawn();
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let stored_before: i64 = sqlx::query_scalar("select count(*) from tenant_events")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    // SIGTERM while it is at work.
+    let stored_before = app.wait_stored_at_least(500).await;
     let asked = Instant::now();
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -60,7 +60,9 @@ async fn a_replica_answers_nothing_before_its_snapshot_then_what_serve_answers()
     let port = free_port();
     let source = format!("http://127.0.0.1:{port}");
     let replica = spawn_replica(&app, &source, 2_000).await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    replica
+        .wait_metric("tenant_catalog_replica_failures_total", 1.0)
+        .await;
     let (status, body) = readyz(&replica).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "not_ready");
