@@ -267,7 +267,12 @@ impl Folded {
     ) -> Outcome {
         let next = match apply(self.tenant.as_ref(), event, sites) {
             Ok(next) => next,
-            Err(reason) => return Outcome::Rejected { reason },
+            // The rejection's text is what the history keeps.
+            Err(rejection) => {
+                return Outcome::Rejected {
+                    reason: rejection.to_string(),
+                };
+            }
         };
         if self.tenant.is_none() && next.site.is_none() {
             self.refused_claims.push(event.id);

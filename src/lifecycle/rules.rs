@@ -4,10 +4,10 @@
 //! order: it either returns the changed tenant or the reason the event changes nothing.
 
 use super::billing::trial_end;
-use super::events::{Event, EventKind, NewTenant};
+use super::events::{Event, EventKind, EventType, NewTenant};
 use super::state::{LegalHold, Lifecycle, Tenant};
 use super::timers::{DELETION_GRACE_DAYS, deletion_fell_due};
-use crate::domain::{EventId, Site};
+use crate::domain::{EventId, Site, TenantId};
 use Lifecycle::*;
 use chrono::{DateTime, Duration, Utc};
 
@@ -23,12 +23,55 @@ impl<F: Fn(&Site) -> bool> SiteRegistry for F {
     }
 }
 
+/// Why an event changes nothing: each rule of the table that refuses it, with what the caller
+/// (or the history's reader) needs to know. Its text is the outcome's reason in the history.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("tenant already exists; tenant is {0}")]
+    AlreadyExists(Lifecycle),
+    #[error("{event} {rule}; tenant is {state}")]
+    NotAllowed {
+        event: EventType,
+        rule: &'static str,
+        state: Lifecycle,
+    },
+    #[error("tenant is already suspended")]
+    AlreadySuspended,
+    #[error("tenant is not suspended; tenant is {0}")]
+    NotSuspended(Lifecycle),
+    #[error("{}: no deletion is carried out or requested while it stands; lift it first (DELETE /admin/v1/tenants/{tenant}/hold)", held(.hold))]
+    Held { hold: LegalHold, tenant: TenantId },
+    #[error("{}: lift it first to place another", held(.0))]
+    HoldStands(LegalHold),
+    #[error("no legal hold stands: nothing to lift; tenant is {0}")]
+    NoHold(Lifecycle),
+    /// A move step refused by the move workflow, for the reason it recorded.
+    #[error("{0}")]
+    MoveRefused(String),
+    #[error("admin.deletion_cancelled is judged by the fold")]
+    JudgedByTheFold,
+    #[error("{0} is not a {1} event")]
+    NotOfTheTable(EventType, &'static str),
+    #[error("site `{0}` is taken by another tenant")]
+    SiteTaken(Site),
+    #[error("tenant is {state}{}, not DEACTIVATED: deleting it needs `force: true`", if *.suspended { " and suspended" } else { "" })]
+    ForceRequired { state: Lifecycle, suspended: bool },
+    #[error(
+        "tenant unknown: a subscription.activated without a trial needs site, products and residency, and {0}"
+    )]
+    IncompletePurchase(String),
+    #[error("tenant unknown: {0} needs an existing tenant")]
+    Unknown(EventType),
+    #[error("{}", deletion_fell_due(*.0))]
+    DeletionFellDue(Option<DateTime<Utc>>),
+}
+
 /// Applies one event to the tenant (`None`: not created yet). `Err` holds why it is rejected.
 pub fn apply(
     tenant: Option<&Tenant>,
     event: &Event,
     sites: &dyn SiteRegistry,
-) -> Result<Tenant, String> {
+) -> Result<Tenant, Rejection> {
     let mut t = match tenant {
         None => create(event, sites)?,
         Some(current) if current.lifecycle == Deleted => return after_due(current, event),
@@ -46,7 +89,7 @@ pub fn apply(
 /// carried out yet (the fold decides that, in catalog time): admin actions are acts in catalog
 /// time, so a hold may still be placed or lifted, and a deletion requested (which changes
 /// nothing, it is due already). Commerce's events and move steps change nothing.
-fn after_due(t: &Tenant, event: &Event) -> Result<Tenant, String> {
+fn after_due(t: &Tenant, event: &Event) -> Result<Tenant, Rejection> {
     match &event.kind {
         EventKind::AdminHoldPlaced { .. } | EventKind::AdminHoldLifted { .. } => {
             let mut t = t.clone();
@@ -54,20 +97,21 @@ fn after_due(t: &Tenant, event: &Event) -> Result<Tenant, String> {
             Ok(t)
         }
         EventKind::AdminDeletionRequested { .. } => match &t.legal_hold {
-            Some(hold) => Err(refused_while_held(hold, t.id)),
+            Some(hold) => Err(Rejection::Held {
+                hold: hold.clone(),
+                tenant: t.id,
+            }),
             None => Ok(t.clone()),
         },
-        _ => Err(deletion_fell_due(t.deleted_at)),
+        _ => Err(Rejection::DeletionFellDue(t.deleted_at)),
     }
 }
 
 /// One row of the transition table: the event applied to a tenant that exists and is not
 /// deleted.
-fn transition(t: &mut Tenant, event: &Event, sites: &dyn SiteRegistry) -> Result<(), String> {
+fn transition(t: &mut Tenant, event: &Event, sites: &dyn SiteRegistry) -> Result<(), Rejection> {
     match &event.kind {
-        EventKind::TrialStarted { .. } => {
-            Err(format!("tenant already exists; tenant is {}", t.lifecycle))
-        }
+        EventKind::TrialStarted { .. } => Err(Rejection::AlreadyExists(t.lifecycle)),
         EventKind::SiteRenamed { site } => rename(t, site, event.id, sites),
         EventKind::DataDeletionRequested { .. } => {
             t.lifecycle = Deactivated;
@@ -86,9 +130,15 @@ fn transition(t: &mut Tenant, event: &Event, sites: &dyn SiteRegistry) -> Result
 
 /// The rows of the subscription's events: activated, renewed, cancelled, reactivated,
 /// suspended, unsuspended.
-fn subscription_transition(t: &mut Tenant, event: &Event) -> Result<(), String> {
+fn subscription_transition(t: &mut Tenant, event: &Event) -> Result<(), Rejection> {
     let l = t.lifecycle;
-    let refuse = |rule: &str| Err(format!("{} {rule}; tenant is {l}", event.kind.event_type()));
+    let refuse = |rule: &'static str| {
+        Err(Rejection::NotAllowed {
+            event: event.kind.event_type(),
+            rule,
+            state: l,
+        })
+    };
     match &event.kind {
         EventKind::SubscriptionActivated {
             plan,
@@ -131,40 +181,40 @@ fn subscription_transition(t: &mut Tenant, event: &Event) -> Result<(), String> 
                 return refuse("is allowed only in TRIAL, ACTIVE or CANCELLING");
             }
             if t.suspended {
-                return Err("tenant is already suspended".into());
+                return Err(Rejection::AlreadySuspended);
             }
             t.suspended = true;
         }
         EventKind::SubscriptionUnsuspended => {
             if !t.suspended {
-                return Err(format!("tenant is not suspended; tenant is {l}"));
+                return Err(Rejection::NotSuspended(l));
             }
             t.suspended = false;
         }
         other => {
-            return Err(format!(
-                "{} is not a subscription event",
-                other.event_type()
-            ));
+            return Err(Rejection::NotOfTheTable(other.event_type(), "subscription"));
         }
     }
     Ok(())
 }
 
 /// The rows of the admin API's events: deletions, holds and move steps.
-fn admin_transition(t: &mut Tenant, event: &Event) -> Result<(), String> {
+fn admin_transition(t: &mut Tenant, event: &Event) -> Result<(), Rejection> {
     match &event.kind {
         EventKind::AdminDeletionRequested {
             immediate, force, ..
         } => {
             if let Some(hold) = &t.legal_hold {
-                return Err(refused_while_held(hold, t.id));
+                return Err(Rejection::Held {
+                    hold: hold.clone(),
+                    tenant: t.id,
+                });
             }
             admin_deletion(t, *immediate, *force, event.occurred_at)?
         }
         EventKind::AdminHoldPlaced { by, reason } => {
             if let Some(hold) = &t.legal_hold {
-                return Err(format!("{}: lift it first to place another", held(hold)));
+                return Err(Rejection::HoldStands(hold.clone()));
             }
             t.legal_hold = Some(LegalHold {
                 since: event.occurred_at,
@@ -174,10 +224,7 @@ fn admin_transition(t: &mut Tenant, event: &Event) -> Result<(), String> {
         }
         EventKind::AdminHoldLifted { .. } => {
             if t.legal_hold.take().is_none() {
-                return Err(format!(
-                    "no legal hold stands: nothing to lift; tenant is {}",
-                    t.lifecycle
-                ));
+                return Err(Rejection::NoHold(t.lifecycle));
             }
             t.hold_lifted_at = Some(event.occurred_at);
         }
@@ -185,24 +232,16 @@ fn admin_transition(t: &mut Tenant, event: &Event) -> Result<(), String> {
         // Whether the step was refused depended on the shards at the time: it is recorded.
         EventKind::AdminMove(step) => {
             if let Some(why) = &step.refused {
-                return Err(why.clone());
+                return Err(Rejection::MoveRefused(why.clone()));
             }
         }
         // Judged by the fold, which knows which admin deletions it cancels.
         EventKind::AdminDeletionCancelled { .. } => {
-            return Err("admin.deletion_cancelled is judged by the fold".into());
+            return Err(Rejection::JudgedByTheFold);
         }
-        other => return Err(format!("{} is not an admin event", other.event_type())),
+        other => return Err(Rejection::NotOfTheTable(other.event_type(), "admin")),
     }
     Ok(())
-}
-
-/// Why an admin deletion request is refused while a hold stands.
-fn refused_while_held(hold: &LegalHold, tenant: crate::domain::TenantId) -> String {
-    format!(
-        "{}: no deletion is carried out or requested while it stands; lift it first (DELETE /admin/v1/tenants/{tenant}/hold)",
-        held(hold)
-    )
 }
 
 /// Says which hold stands, for a refusal.
@@ -222,12 +261,12 @@ fn rename(
     site: &Site,
     claimed_by: EventId,
     sites: &dyn SiteRegistry,
-) -> Result<(), String> {
+) -> Result<(), Rejection> {
     if t.site.as_ref() == Some(site) {
         return Ok(());
     }
     if sites.is_taken(site, claimed_by) {
-        return Err(format!("site `{site}` is taken by another tenant"));
+        return Err(Rejection::SiteTaken(site.clone()));
     }
     t.old_sites.retain(|old| old != site);
     if let Some(previous) = t.site.replace(site.clone()) {
@@ -243,7 +282,7 @@ fn admin_deletion(
     immediate: bool,
     force: bool,
     now: DateTime<Utc>,
-) -> Result<(), String> {
+) -> Result<(), Rejection> {
     let l = t.lifecycle;
     if l == Deactivated {
         // Deletion is scheduled already; `immediate` only brings it forward.
@@ -251,10 +290,10 @@ fn admin_deletion(
             t.deletion_due_at = Some(now);
         }
     } else if !force {
-        let how = if t.suspended { " and suspended" } else { "" };
-        return Err(format!(
-            "tenant is {l}{how}, not DEACTIVATED: deleting it needs `force: true`"
-        ));
+        return Err(Rejection::ForceRequired {
+            state: l,
+            suspended: t.suspended,
+        });
     } else {
         t.lifecycle = Deactivated;
         t.suspended = false;
@@ -268,7 +307,7 @@ fn admin_deletion(
 }
 
 /// The two events that create a tenant; anything else for an unknown tenant is rejected.
-fn create(event: &Event, sites: &dyn SiteRegistry) -> Result<Tenant, String> {
+fn create(event: &Event, sites: &dyn SiteRegistry) -> Result<Tenant, Rejection> {
     let (new, lifecycle) = match &event.kind {
         EventKind::TrialStarted { tenant, .. } => (tenant, Trial),
         EventKind::SubscriptionActivated {
@@ -277,15 +316,10 @@ fn create(event: &Event, sites: &dyn SiteRegistry) -> Result<Tenant, String> {
         EventKind::SubscriptionActivated {
             tenant: Err(why), ..
         } => {
-            return Err(format!(
-                "tenant unknown: a subscription.activated without a trial needs site, products and residency, and {why}"
-            ));
+            return Err(Rejection::IncompletePurchase(why.to_string()));
         }
         other => {
-            return Err(format!(
-                "tenant unknown: {} needs an existing tenant",
-                other.event_type()
-            ));
+            return Err(Rejection::Unknown(other.event_type()));
         }
     };
     let NewTenant {

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::domain::{Products, Residency, TenantId};
-use crate::lifecycle::rules::apply;
+use crate::lifecycle::rules::{Rejection, apply};
 use crate::lifecycle::{EventType, Lifecycle, Tenant};
 use serde_json::json;
 
@@ -119,7 +119,7 @@ fn a_move_step_leaves_the_lifecycle_alone_and_a_refused_one_keeps_its_reason() {
     );
     assert_eq!(
         apply(Some(&tenant), &refused, &no_sites_taken),
-        Err("shard eu-2 is full".to_owned())
+        Err(Rejection::MoveRefused("shard eu-2 is full".to_owned()))
     );
 }
 
@@ -151,7 +151,7 @@ fn every_state_and_event_type_follows_the_transition_table() {
             let expect = allowed(state.map(|s| s.0), state.is_some_and(|s| s.1), t);
             assert_eq!(result.is_ok(), expect, "{state:?} + {t}: {result:?}");
             if let Err(reason) = result {
-                assert!(!reason.is_empty());
+                assert!(!reason.to_string().is_empty());
             }
             checked += 1;
         }
@@ -177,7 +177,14 @@ fn a_direct_purchase_creates_an_unknown_tenant_but_not_without_its_data() {
 
     let bare = one_of(EventType::SubscriptionActivated);
     let reason = apply(None, &bare, &no_sites_taken).expect_err("needs site");
-    assert!(reason.contains("site, products and residency"), "{reason}");
+    assert!(
+        matches!(reason, Rejection::IncompletePurchase(_)),
+        "{reason}"
+    );
+    assert!(
+        reason.to_string().contains("site, products and residency"),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -237,7 +244,14 @@ fn a_taken_site_leaves_a_creation_without_a_site_and_rejects_a_rename() {
     assert_eq!((created.lifecycle, created.site), (Lifecycle::Trial, None));
     let active = tenant_in(Lifecycle::Active, false);
     let reason = apply(Some(&active), &one_of(EventType::SiteRenamed), &taken).expect_err("taken");
-    assert!(reason.contains("site `renamed` is taken"), "{reason}");
+    assert_eq!(
+        reason,
+        Rejection::SiteTaken(Site::try_from("renamed").expect("a site"))
+    );
+    assert_eq!(
+        reason.to_string(),
+        "site `renamed` is taken by another tenant"
+    );
 }
 
 #[test]
