@@ -3,10 +3,10 @@
 //! fold in contract order makes them.
 
 use super::*;
-use crate::domain::Site;
+use crate::domain::{BillingDay, Products, Residency, Site};
 use crate::lifecycle::Tenant;
+use crate::lifecycle::{EventKind, NewTenant};
 use proptest::prelude::*;
-use serde_json::json;
 use std::collections::BTreeMap;
 
 const SITES: [&str; 3] = ["alpha", "bravo", "charlie"];
@@ -25,12 +25,38 @@ fn tenant(n: usize) -> TenantId {
         .expect("uuid")
 }
 
-fn event(n: u32, t: usize, kind: &str, when: DateTime<Utc>, data: serde_json::Value) -> Event {
-    let body = json!({
-        "id": format!("10000000-0000-4000-8000-{n:012}"), "type": kind,
-        "tenant_id": tenant(t).to_string(), "occurred_at": when.to_rfc3339(), "data": data,
-    });
-    Event::parse(body.to_string().as_bytes()).expect("valid event")
+fn event(n: u32, t: usize, when: DateTime<Utc>, kind: EventKind) -> Event {
+    Event {
+        id: format!("10000000-0000-4000-8000-{n:012}")
+            .parse()
+            .expect("uuid"),
+        tenant_id: tenant(t),
+        occurred_at: when,
+        sequence: None,
+        kind,
+    }
+}
+
+fn site(name: &str) -> Site {
+    Site::try_from(name).expect("a site")
+}
+
+/// `trial.started` of tenant `t` on `name` (products jira, residency eu, billing day 1).
+fn trial(n: u32, t: usize, when: DateTime<Utc>, name: &str) -> Event {
+    let kind = EventKind::TrialStarted {
+        tenant: NewTenant {
+            site: site(name),
+            products: Products::try_from(vec!["jira".to_owned()]).expect("products"),
+            residency: Residency::Eu,
+        },
+        billing_day: BillingDay::try_from(1).expect("a billing day"),
+    };
+    event(n, t, when, kind)
+}
+
+/// `site.renamed` of tenant `t` to `name`.
+fn rename(n: u32, t: usize, when: DateTime<Utc>, name: &str) -> Event {
+    event(n, t, when, EventKind::SiteRenamed { site: site(name) })
 }
 
 /// Up to 5 tenants, each a creation and up to two renames, on 3 sites, in 6 days (ties
@@ -46,10 +72,9 @@ fn arb_events() -> impl Strategy<Value = Vec<Event>> {
                 let site = SITES[site];
                 let n = n as u32;
                 if created.insert(t) || kind == 0 {
-                    let data = json!({"site": site, "products": ["jira"], "residency": "eu", "billing_day": 1});
-                    event(n, t, "trial.started", at(day, hour), data)
+                    trial(n, t, at(day, hour), site)
                 } else {
-                    event(n, t, "site.renamed", at(day + 3, hour), json!({"site": site}))
+                    rename(n, t, at(day + 3, hour), site)
                 }
             })
             .collect()
@@ -158,20 +183,8 @@ proptest! {
 
 #[test]
 fn the_earlier_claim_wins_whichever_arrived_first() {
-    let late_but_earlier = event(
-        1,
-        1,
-        "trial.started",
-        at(0, 0),
-        json!({"site": "alpha", "products": ["jira"], "residency": "eu", "billing_day": 1}),
-    );
-    let first_but_later = event(
-        2,
-        2,
-        "trial.started",
-        at(1, 0),
-        json!({"site": "alpha", "products": ["jira"], "residency": "eu", "billing_day": 1}),
-    );
+    let late_but_earlier = trial(1, 1, at(0, 0), "alpha");
+    let first_but_later = trial(2, 2, at(1, 0), "alpha");
     let state = incremental(&[
         vec![first_but_later.clone()],
         vec![late_but_earlier.clone()],
@@ -192,22 +205,10 @@ fn the_earlier_claim_wins_whichever_arrived_first() {
 
 #[test]
 fn an_old_site_stays_with_its_tenant() {
-    let a = event(
-        1,
-        1,
-        "trial.started",
-        at(0, 0),
-        json!({"site": "alpha", "products": ["jira"], "residency": "eu", "billing_day": 1}),
-    );
-    let rename = event(2, 1, "site.renamed", at(1, 0), json!({"site": "bravo"}));
-    let b = event(
-        3,
-        2,
-        "trial.started",
-        at(2, 0),
-        json!({"site": "alpha", "products": ["jira"], "residency": "eu", "billing_day": 1}),
-    );
-    let state = incremental(&[vec![a, rename], vec![b]]);
+    let a = trial(1, 1, at(0, 0), "alpha");
+    let renamed = rename(2, 1, at(1, 0), "bravo");
+    let b = trial(3, 2, at(2, 0), "alpha");
+    let state = incremental(&[vec![a, renamed], vec![b]]);
     assert_eq!(
         state[&tenant(2)].as_ref().map(|t| t.site.clone()),
         Some(None),
