@@ -5,7 +5,8 @@
 -- Environment (read in every wrk thread):
 --   TOKEN    bearer token, scope read (required)
 --   TENANTS  size of the catalog; ids are drawn uniformly from 1..TENANTS (default 1000000)
---   MODE     `route` (one id a request) or `routes` (BATCH ids a request)   (default route)
+--   MODE     `route` (one id a request, in a variable), `inline` (one id a request,
+--            written into the query text) or `routes` (BATCH ids a request)   (default route)
 --   BATCH    ids per `routes` request                                        (default 50)
 --   RATE     if > 0: pace the requests to RATE a second in total (an open-loop schedule per
 --            wrk thread, through wrk's delay(); wrk itself has no rate limit)   (default 0)
@@ -40,6 +41,8 @@ local function random_id()
 end
 
 local route_query = '{"query":"query($id: ID!){ route(tenantId: $id){ region shard endpoint serving } }","variables":{"id":"'
+local inline_query = '{"query":"{ route(tenantId: \\"'
+local inline_tail = '\\"){ region shard endpoint serving } }"}'
 local routes_query = '{"query":"query($ids: [ID!]!){ routes(tenantIds: $ids){ region shard endpoint serving } }","variables":{"ids":["'
 
 -- ---- main state: keep the threads to add up their counters in done() ----
@@ -70,6 +73,8 @@ function request()
     local ids = {}
     for k = 1, batch do ids[k] = random_id() end
     body = routes_query .. table.concat(ids, '","') .. '"]}}'
+  elseif mode == "inline" then
+    body = inline_query .. random_id() .. inline_tail
   else
     body = route_query .. random_id() .. '"}}'
   end

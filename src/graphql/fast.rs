@@ -49,6 +49,37 @@ pub struct Plan {
     fields: Vec<(String, RouteField)>,
 }
 
+impl Plan {
+    /// This plan for another text of its shape, whose string literals are `literals` in the
+    /// order written (`parsed::lift_literals`). The literals of a prepared lookup are its root's
+    /// arguments and nothing else; `None` when they do not fit.
+    pub fn with_literals(&self, mut literals: Vec<String>) -> Option<Plan> {
+        let root = match &self.root {
+            Root::ById(Arg::Literal(_)) if literals.len() == 1 => {
+                Root::ById(Arg::Literal(literals.pop()?))
+            }
+            Root::ByHost(Arg::Literal(_)) if literals.len() == 1 => {
+                Root::ByHost(Arg::Literal(literals.pop()?))
+            }
+            Root::Many(Arg::Literal(ids)) if ids.len() == literals.len() => {
+                Root::Many(Arg::Literal(literals))
+            }
+            variable @ (Root::ById(Arg::Variable(_))
+            | Root::ByHost(Arg::Variable(_))
+            | Root::Many(Arg::Variable(_)))
+                if literals.is_empty() =>
+            {
+                variable.clone()
+            }
+            _ => return None,
+        };
+        Some(Plan {
+            root,
+            ..self.clone()
+        })
+    }
+}
+
 fn is_named(ty: &Type, name: &str) -> bool {
     matches!(&ty.base, BaseType::Named(n) if n.as_str() == name)
 }

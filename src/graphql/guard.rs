@@ -7,6 +7,7 @@
 //! again.
 
 use super::cost::{self, Limits, Refusal};
+use super::fast::Plan;
 use super::parsed::{Kept, ParsedCache};
 use crate::metrics::Metrics;
 use async_graphql::{ErrorExtensionValues, Request, Response, ServerError};
@@ -44,16 +45,32 @@ pub enum Judged {
     /// Refused: answer this.
     Refused(Box<Response>),
     /// A prepared lookup within the limits. The request holds no parsed document yet: if the
-    /// lookup cannot answer, [`Judged::into_request`] puts it there for the executor.
-    Prepared(Arc<Kept>),
+    /// lookup cannot answer, [`Judged::into_request`] readies it for the executor.
+    Prepared(Prepared),
     /// Within the limits, its parsed document in the request, for the executor.
     Ready,
 }
 
+/// A prepared lookup: of the text itself, or of another text of its shape (then with this
+/// text's own literals).
+pub struct Prepared {
+    kept: Arc<Kept>,
+    like: Option<Plan>,
+}
+
+impl Prepared {
+    pub fn plan(&self) -> Option<&Plan> {
+        self.like.as_ref().or(self.kept.plan.as_ref())
+    }
+}
+
 impl Judged {
-    /// Readies `request` for the executor after a prepared lookup gave way.
-    pub fn into_request(kept: &Kept, request: &mut Request) {
-        request.set_parsed_query(kept.document.clone());
+    /// Readies `request` for the executor after a prepared lookup gave way: the kept document
+    /// of its text, or (a text only its shape was kept of) the executor parses the text.
+    pub fn into_request(prepared: &Prepared, request: &mut Request) {
+        if prepared.like.is_none() {
+            request.set_parsed_query(prepared.kept.document.clone());
+        }
     }
 }
 
@@ -69,10 +86,21 @@ pub fn judge(
         Err(Refusal::TextTooLong)
     } else if let Some(kept) = parsed.get(&request.query) {
         match cost::check(&kept.document, &request.variables, limits) {
-            Ok(_) if kept.plan.is_some() => return Judged::Prepared(kept),
+            Ok(_) if kept.plan.is_some() => {
+                return Judged::Prepared(Prepared { kept, like: None });
+            }
             Ok(_) => {
                 request.set_parsed_query(kept.document.clone());
                 Ok(())
+            }
+            Err(refusal) => Err(refusal),
+        }
+    } else if let Some((kept, plan)) = parsed.prepared_like(&request.query) {
+        // The shape's document costs what this text does: only string literals differ.
+        match cost::check(&kept.document, &request.variables, limits) {
+            Ok(_) => {
+                let like = Some(plan);
+                return Judged::Prepared(Prepared { kept, like });
             }
             Err(refusal) => Err(refusal),
         }

@@ -41,8 +41,8 @@ impl Guarded {
     fn judge(&self, request: &mut Request) -> Option<Response> {
         match guard::judge(request, &self.limits, &self.metrics, &self.parsed) {
             Judged::Refused(refused) => Some(*refused),
-            Judged::Prepared(kept) => {
-                Judged::into_request(&kept, request);
+            Judged::Prepared(prepared) => {
+                Judged::into_request(&prepared, request);
                 None
             }
             Judged::Ready => None,

@@ -253,8 +253,8 @@ async fn post<Q: ObjectType + 'static, S: SubscriptionType + 'static>(
     };
     match guard::judge(&mut request, &state.limits, &state.metrics, &state.parsed) {
         guard::Judged::Refused(refused) => return HttpResponse::Ok().json(*refused),
-        guard::Judged::Prepared(kept) => {
-            if let Some(plan) = &kept.plan
+        guard::Judged::Prepared(prepared) => {
+            if let Some(plan) = prepared.plan()
                 && let Some(body) =
                     fast::answer(plan, &request, &*state.lookups, state.max_route_ids).await
             {
@@ -263,7 +263,7 @@ async fn post<Q: ObjectType + 'static, S: SubscriptionType + 'static>(
                     .content_type("application/json")
                     .body(body);
             }
-            guard::Judged::into_request(&kept, &mut request);
+            guard::Judged::into_request(&prepared, &mut request);
         }
         guard::Judged::Ready => {}
     }

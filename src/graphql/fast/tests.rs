@@ -145,49 +145,94 @@ mod against_the_executor {
                 max_route_ids: 10,
             })
             .finish();
-        let unknown = id(99).to_string();
-        let roots = [
+        let (one, two, unknown) = (id(1).to_string(), id(2).to_string(), id(99).to_string());
+        // Each lookup in its variable form and with its arguments written into the text.
+        let forms = [
             (
                 "query($v: ID) { r: route(tenantId: $v) { SEL } }",
-                serde_json::json!(id(1).to_string()),
+                serde_json::json!(one),
+                format!("{{ r: route(tenantId: \"{one}\") {{ SEL }} }}"),
             ),
             (
                 "query($v: String) { route(host: $v) { SEL } }",
                 serde_json::json!("GLOBEX.example.net."),
+                "{ route(host: \"GLOBEX.example.net.\") { SEL } }".to_owned(),
             ),
             (
                 "query($v: [ID!]!) { routes(tenantIds: $v) { SEL } }",
-                serde_json::json!([id(2).to_string(), unknown, id(1).to_string()]),
+                serde_json::json!([two, unknown, one]),
+                format!("{{ routes(tenantIds: [\"{two}\", \"{unknown}\", \"{one}\"]) {{ SEL }} }}"),
             ),
             (
                 "query($v: ID) { route(tenantId: $v) { SEL } }",
                 serde_json::json!(unknown),
+                format!("{{ route(tenantId: \"{unknown}\") {{ SEL }} }}"),
             ),
         ];
         let mut compared = 0;
         for mask in 1..(1u32 << RouteField::ALL.len()) {
             for aliased in [false, true] {
-                for (text, variable) in &roots {
-                    let query = text.replace("SEL", &selection(mask, aliased));
+                let sel = selection(mask, aliased);
+                for (text, variable, literal) in &forms {
+                    let query = text.replace("SEL", &sel);
+                    let request = || {
+                        Request::new(query.clone())
+                            .variables(Variables::from_json(serde_json::json!({ "v": variable })))
+                    };
+                    let executed =
+                        serde_json::to_vec(&schema.execute(request()).await).expect("json");
                     let doc = async_graphql::parser::parse_query(&query).expect("parses");
                     let plan = plan(&doc).unwrap_or_else(|| panic!("prepared: {query}"));
-                    let request = Request::new(query.clone())
-                        .variables(Variables::from_json(serde_json::json!({ "v": variable })));
-                    let prepared = answer(&plan, &request, &*source, 10)
+                    let prepared = answer(&plan, &request(), &*source, 10)
                         .await
                         .unwrap_or_else(|| panic!("answered: {query}"));
-                    let executed =
-                        serde_json::to_vec(&schema.execute(request).await).expect("json");
                     assert_eq!(
                         String::from_utf8_lossy(&prepared),
                         String::from_utf8_lossy(&executed),
                         "{query}"
                     );
-                    compared += 1;
+                    // The same lookup with its arguments in the text: the executor says the
+                    // same, and so does the prepared lookup of another text of its shape.
+                    let inlined = literal.replace("SEL", &sel);
+                    let executed_inline =
+                        serde_json::to_vec(&schema.execute(Request::new(inlined.clone())).await)
+                            .expect("json");
+                    assert_eq!(executed_inline, executed, "{inlined}");
+                    let prepared =
+                        answer_like(&inlined, &Request::new(inlined.clone()), &source).await;
+                    assert_eq!(
+                        String::from_utf8_lossy(&prepared),
+                        String::from_utf8_lossy(&executed_inline),
+                        "{inlined}"
+                    );
+                    compared += 2;
                 }
             }
         }
-        assert_eq!(compared, 1023 * 2 * roots.len());
+        assert_eq!(compared, 1023 * 2 * 2 * forms.len());
+    }
+
+    /// The prepared answer to `text` from a cache that has seen only another text of its shape
+    /// (its literals each replaced by another id or host).
+    async fn answer_like(text: &str, request: &Request, source: &Memory) -> Vec<u8> {
+        let other = text
+            .replace(&id(1).to_string(), &id(7).to_string())
+            .replace(&id(2).to_string(), &id(8).to_string())
+            .replace(&id(99).to_string(), &id(9).to_string())
+            .replace("GLOBEX", "initech");
+        assert_ne!(other, text, "another text of the same shape");
+        let cache = crate::graphql::parsed::ParsedCache::default();
+        cache.insert(
+            &other,
+            &async_graphql::parser::parse_query(&other).expect("parses"),
+        );
+        assert!(cache.get(text).is_none(), "the text itself was never seen");
+        let (_, plan) = cache
+            .prepared_like(text)
+            .unwrap_or_else(|| panic!("a prepared lookup of the shape of {text}"));
+        answer(&plan, request, source, 10)
+            .await
+            .unwrap_or_else(|| panic!("answered: {text}"))
     }
 
     #[tokio::test]
