@@ -33,6 +33,14 @@ impl Metrics {
         collector
     }
 
+    /// Registers a collector built elsewhere (a replica's delay histogram).
+    pub fn add<C>(&self, collector: C) -> C
+    where
+        C: Collector + Clone + 'static,
+    {
+        self.register(Ok(collector))
+    }
+
     pub fn counter(&self, name: &str, help: &str) -> IntCounter {
         self.register(IntCounter::new(name, help))
     }

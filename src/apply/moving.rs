@@ -236,7 +236,10 @@ async fn locked(
         return Ok(not_found());
     };
     let Some(row) = load(tx, m.tenant_id).await? else {
-        return Ok(not_found());
+        return Ok(Locked::NotFound(Refusal::NotFound(format!(
+            "move {id} is of tenant {}, which the catalog has no row of: run `tenant-catalog verify`",
+            m.tenant_id
+        ))));
     };
     if !row.is_deleted() {
         return Ok(Locked::Live(m, row));
@@ -283,15 +286,7 @@ async fn write_step(
     now: DateTime<Utc>,
     rules: &Rules,
 ) -> Result<(), StoreError> {
-    let note = MoveNote {
-        id: m.id,
-        phase: m.phase,
-        from_shard: m.from.clone(),
-        to_shard: m.to.clone(),
-        origin: m.origin,
-        by: step.by.clone(),
-        reason: step.reason.clone(),
-    };
+    let note = MoveNote::of(m, &step.by, &step.reason);
     tracing::info!(
         tenant_id = %m.tenant_id,
         move_id = %m.id,

@@ -144,15 +144,7 @@ async fn residency_move(
     n.row.route_status = RouteStatus::Moving;
     raise_epoch(&mut n.row, n.previous.as_ref());
     n.row.caused_by = Some(event.as_uuid());
-    Ok(Some(MoveNote {
-        id: m.id,
-        phase: MovePhase::Copying,
-        from_shard: m.from,
-        to_shard: m.to,
-        origin: MoveOrigin::Residency,
-        by: SERVICE.to_owned(),
-        reason,
-    }))
+    Ok(Some(MoveNote::of(&m, SERVICE, &reason)))
 }
 
 /// Records a residency move from `from` to `to` (its target's slot taken already): the move

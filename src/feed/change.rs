@@ -2,6 +2,7 @@
 //! (CONTRACT.md sections 3 and 8). Every writer of a tenant builds its message here, so a
 //! commerce event, a timer, an admin action and a move step read alike on the wire.
 
+use crate::catalog::moves::Move;
 use crate::catalog::outbox;
 use crate::domain::{
     MoveId, MoveOrigin, MovePhase, Products, Region, RouteStatus, ShardId, TenantId,
@@ -121,6 +122,19 @@ pub struct MoveNote {
 }
 
 impl MoveNote {
+    /// The note of a step of `m` (in the phase it entered), taken by `by` for `reason`.
+    pub fn of(m: &Move, by: &str, reason: &str) -> Self {
+        MoveNote {
+            id: m.id,
+            phase: m.phase,
+            from_shard: m.from.clone(),
+            to_shard: m.to.clone(),
+            origin: m.origin,
+            by: by.to_owned(),
+            reason: reason.to_owned(),
+        }
+    }
+
     fn cause(&self) -> &'static str {
         match self.phase {
             MovePhase::Copying => "move started",

@@ -132,7 +132,7 @@ impl ReplicaApp {
             &metrics,
             source,
         );
-        metrics.register(Ok(replica.delay()));
+        metrics.add(replica.delay());
         let state = State {
             replica: replica.clone(),
             metrics: metrics.clone(),
