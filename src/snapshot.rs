@@ -177,7 +177,8 @@ impl TenantSnapshot {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
     pub tenant_id: TenantId,
-    pub host: String,
+    /// Held inline up to 24 bytes (most hosts): no allocation of its own.
+    pub host: compact_str::CompactString,
     pub state: ShownState,
     pub serving: bool,
     pub placement: Placement,
@@ -200,7 +201,7 @@ impl Destination {
         }
         Some(Destination {
             tenant_id,
-            host,
+            host: host.into(),
             state,
             serving: state.serving(),
             placement,

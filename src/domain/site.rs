@@ -1,12 +1,13 @@
 //! The tenant's site name: the left-most label of its host.
 
 use super::InvalidValue;
+use compact_str::CompactString;
 use std::fmt;
 
 /// 3 to 63 characters of `a-z`, `0-9` and `-`, not starting or ending with `-`: a valid DNS
-/// label, so `<site>.<base domain>` is always a valid host.
+/// label, so `<site>.<base domain>` is always a valid host. Held inline up to 24 bytes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Site(String);
+pub struct Site(CompactString);
 
 impl Site {
     pub fn as_str(&self) -> &str {
@@ -23,7 +24,7 @@ impl TryFrom<&str> for Site {
             && !s.starts_with('-')
             && !s.ends_with('-');
         if ok {
-            Ok(Self(s.to_owned()))
+            Ok(Self(CompactString::from(s)))
         } else {
             Err(InvalidValue(format!(
                 "site must be 3 to 63 characters of a-z, 0-9 and `-`, not starting or ending with `-`, got {}",

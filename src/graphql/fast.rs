@@ -259,6 +259,9 @@ pub async fn answer(
         (Some(asked), Some(ours)) if asked == ours => {}
         _ => return None,
     }
+    if !lookups.answering() {
+        return None;
+    }
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(b"{\"data\":{\"");
     out.extend_from_slice(plan.key.as_bytes());

@@ -28,6 +28,12 @@ pub trait RouteSource: Send + Sync {
     ) -> BoxFuture<'a, Result<Option<snapshot::Route>>>;
     /// The base domain hosts are under.
     fn base_domain(&self) -> Result<&BaseDomain>;
+    /// Whether lookups would answer now rather than fail for a reason of the source's (a
+    /// replica staler than its bound): the prepared path leaves a source that would not to
+    /// the executor, so that one refusal is one refusal.
+    fn answering(&self) -> bool {
+        true
+    }
 }
 
 impl RouteSource for Router {

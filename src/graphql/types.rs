@@ -301,7 +301,7 @@ impl RouteField {
         let to = &route.to;
         match self {
             RouteField::TenantId => Cow::Owned(to.tenant_id.to_string()),
-            RouteField::Host => Cow::Borrowed(&to.host),
+            RouteField::Host => Cow::Borrowed(to.host.as_str()),
             RouteField::Region => Cow::Borrowed(to.placement.region.as_str()),
             RouteField::Shard => Cow::Borrowed(to.placement.shard.as_str()),
             RouteField::Endpoint => Cow::Borrowed(route.endpoint.as_str()),

@@ -65,7 +65,25 @@ pub enum FollowError {
     BaseDomain { ours: String, theirs: String },
 }
 
-/// Follows the catalog until `shutdown`, starting over after any failure.
+/// Follows the catalog until `shutdown` on a thread of its own with a runtime of its own, so
+/// that the follower never waits behind the tasks of the process that embeds it (request
+/// handlers keeping every core busy): changes and heartbeats are taken as they arrive. The
+/// thread ends once `shutdown` is cancelled.
+pub fn start(
+    replica: Replica,
+    settings: FollowSettings,
+    shutdown: CancellationToken,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("replica-follower".into())
+        .spawn(move || runtime.block_on(run(replica, settings, shutdown)))
+}
+
+/// Follows the catalog until `shutdown`, starting over after any failure, as a task of the
+/// caller's runtime (see [`start`] for a thread of its own).
 pub async fn run(replica: Replica, settings: FollowSettings, shutdown: CancellationToken) {
     let source = match Source::new(&settings.source, &settings.credentials) {
         Ok(s) => s,
@@ -320,6 +338,9 @@ impl Follower<'_> {
                 tracing::warn!(%error, "The replica could not fetch the new shard list.");
                 return;
             }
+            let delay = chrono::Utc::now() - beat.watermark;
+            self.replica
+                .observe_heartbeat_delay(delay.num_microseconds().unwrap_or(0) as f64 / 1e6);
             self.replica
                 .advance_watermark(beat.watermark.timestamp_millis());
             return;

@@ -10,7 +10,7 @@
 //!   `crate::export`;
 //! - [`server`]: `tenant-catalog replica`, the replica behind GraphQL `route` and `routes`.
 //!
-//! A Rust service embeds one with [`Replica::empty`] and [`follow::run`]; see
+//! A Rust service embeds one with [`Replica::empty`] and [`follow::start`]; see
 //! docs/replica.md.
 
 mod entry;

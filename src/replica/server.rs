@@ -31,6 +31,8 @@ pub enum ReplicaError {
     Key(#[from] KeyError),
     #[error(transparent)]
     Http(#[from] ServerError),
+    #[error("cannot start the replica's follower thread: {0}")]
+    Follower(std::io::Error),
 }
 
 /// A built, not yet running, replica process.
@@ -59,6 +61,7 @@ struct Gauges {
     resyncs: IntGauge,
     dropped_older: IntGauge,
     failures: IntGauge,
+    refused: IntGauge,
 }
 
 impl Gauges {
@@ -96,6 +99,10 @@ impl Gauges {
                 "tenant_catalog_replica_failures_total",
                 "Sessions of the follower that failed (serve or the broker unreachable); each is followed by another after a backoff.",
             ),
+            refused: m.gauge(
+                "tenant_catalog_replica_refusals_total",
+                "Lookups refused with NOT_READY (snapshot not loaded, or staler than the bound).",
+            ),
         }
     }
 
@@ -109,11 +116,12 @@ impl Gauges {
                 .staleness()
                 .map_or(-1, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
         );
-        self.ready.set(i64::from(replica.ready().is_ok()));
+        self.ready.set(i64::from(replica.freshness().is_ok()));
         self.gaps_healed.set(n(s.gaps_healed));
         self.resyncs.set(n(s.resyncs));
         self.dropped_older.set(n(s.dropped_older));
         self.failures.set(n(s.failures));
+        self.refused.set(n(s.refused));
     }
 }
 
@@ -133,6 +141,7 @@ impl ReplicaApp {
             source,
         );
         metrics.add(replica.delay());
+        metrics.add(replica.heartbeat_delay());
         let state = State {
             replica: replica.clone(),
             metrics: metrics.clone(),
@@ -172,9 +181,10 @@ impl ReplicaApp {
     /// Serves and follows until the shutdown token is cancelled.
     pub async fn run_until_stopped(self) -> Result<(), ReplicaError> {
         let shutdown = self.shutdown.clone();
-        let follower = tokio::spawn(follow::run(self.replica, self.follow, shutdown.clone()));
+        let follower = follow::start(self.replica, self.follow, shutdown.clone())
+            .map_err(ReplicaError::Follower)?;
         let served = http::serve_until(self.server, &shutdown).await;
-        let _ = follower.await;
+        let _ = tokio::task::spawn_blocking(move || follower.join()).await;
         Ok(served?)
     }
 }
@@ -208,6 +218,9 @@ impl RouteSource for Replica {
     fn base_domain(&self) -> async_graphql::Result<&BaseDomain> {
         Replica::base_domain(self).ok_or_else(|| not_ready(NotReady::Loading))
     }
+    fn answering(&self) -> bool {
+        self.freshness().is_ok()
+    }
 }
 
 #[tracing::instrument(name = "replica healthz", skip_all)]
@@ -225,7 +238,7 @@ async fn readyz(state: web::Data<State>) -> HttpResponse {
         "staleness_ms": r.staleness().map(|d| d.as_millis() as u64),
         "max_staleness_ms": r.max_staleness().as_millis() as u64,
     });
-    match r.ready() {
+    match r.freshness() {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ready", "details": details})),
         Err(why) => HttpResponse::ServiceUnavailable().json(json!({
             "error": {"code": Code::NotReady.as_str(), "message": why.to_string()},

@@ -25,17 +25,29 @@ pub enum NotReady {
 }
 
 /// A tenant as the replica holds it, deleted and withdrawn tenants included, so that a late
-/// message of an older version cannot bring them back.
+/// message of an older version cannot bring them back. Held inline in the map's entry: one
+/// allocation (the entry) for the tenant, one for its destination.
 #[derive(Debug)]
 struct Held {
     version: i64,
     epoch: i64,
-    /// The current site and the old ones: the keys this tenant has in the site map.
-    sites: Vec<Site>,
-    to: Option<Arc<Destination>>,
     /// The snapshot (or resync) that last touched it.
     generation: u64,
+    to: Option<Arc<Destination>>,
+    /// The keys this tenant has in the site map: its current site (most tenants have no
+    /// other) and the old ones.
+    site: Option<Site>,
+    old_sites: Box<[Site]>,
 }
+
+impl Held {
+    fn sites(&self) -> impl Iterator<Item = &Site> {
+        self.site.iter().chain(self.old_sites.iter())
+    }
+}
+
+/// The maps' hasher: fast on 16-byte ids, seeded at random per map.
+type Hasher = foldhash::fast::RandomState;
 
 /// What applying an entry did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +74,8 @@ pub struct Stats {
     /// Sessions of the follower that failed (`serve` or the broker unreachable), each followed
     /// by another after a backoff.
     pub failures: u64,
+    /// Lookups refused with [`NotReady`] (the caller asked `serve` instead, or should have).
+    pub refused: u64,
 }
 
 /// The routes of every tenant, in memory; cheap to clone, shared by every thread.
@@ -75,9 +89,9 @@ pub struct Replica {
 }
 
 struct Inner {
-    tenants: papaya::HashMap<TenantId, Arc<Held>>,
-    sites: papaya::HashMap<Site, TenantId>,
-    shards: papaya::HashMap<ShardId, Endpoint>,
+    tenants: papaya::HashMap<TenantId, Held, Hasher>,
+    sites: papaya::HashMap<Site, TenantId, Hasher>,
+    shards: papaya::HashMap<ShardId, Endpoint, Hasher>,
     base_domain: OnceLock<BaseDomain>,
     loaded: AtomicBool,
     /// Catalog time (ms since the epoch) before which every committed change is applied.
@@ -88,16 +102,15 @@ struct Inner {
     gaps_healed: AtomicU64,
     resyncs: AtomicU64,
     failures: AtomicU64,
+    refused: AtomicU64,
     /// Seconds from a change (its `changed_at`) to its arrival here.
     delay: prometheus::Histogram,
+    /// Seconds from a heartbeat's watermark to its arrival here: how far behind the feed runs.
+    heartbeat_delay: prometheus::Histogram,
 }
 
-fn delay_histogram() -> prometheus::Histogram {
-    let opts = prometheus::HistogramOpts::new(
-        "tenant_catalog_replica_change_delay_seconds",
-        "Seconds from a change in the catalog (its changed_at) to its arrival at the replica.",
-    )
-    .buckets(vec![
+fn delay_histogram(name: &str, help: &str) -> prometheus::Histogram {
+    let opts = prometheus::HistogramOpts::new(name, help).buckets(vec![
         0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
     ]);
     // A fixed, valid definition.
@@ -112,13 +125,13 @@ fn now_ms() -> i64 {
 
 impl Replica {
     /// An empty replica that answers nothing until it is loaded and fresh; see
-    /// [`super::follow::start`] for one that follows a catalog.
+    /// [`super::follow::start`] to have it follow a catalog.
     pub fn empty(max_staleness: Duration) -> Self {
         Replica {
             inner: Arc::new(Inner {
-                tenants: papaya::HashMap::new(),
-                sites: papaya::HashMap::new(),
-                shards: papaya::HashMap::new(),
+                tenants: papaya::HashMap::with_hasher(Hasher::default()),
+                sites: papaya::HashMap::with_hasher(Hasher::default()),
+                shards: papaya::HashMap::with_hasher(Hasher::default()),
                 base_domain: OnceLock::new(),
                 loaded: AtomicBool::new(false),
                 watermark_ms: AtomicI64::new(0),
@@ -128,13 +141,29 @@ impl Replica {
                 gaps_healed: AtomicU64::new(0),
                 resyncs: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
-                delay: delay_histogram(),
+                refused: AtomicU64::new(0),
+                delay: delay_histogram(
+                    "tenant_catalog_replica_change_delay_seconds",
+                    "Seconds from a change in the catalog (its changed_at) to its arrival at the replica.",
+                ),
+                heartbeat_delay: delay_histogram(
+                    "tenant_catalog_replica_heartbeat_delay_seconds",
+                    "Seconds from a heartbeat's watermark (catalog time) to its arrival at the replica.",
+                ),
             }),
         }
     }
 
-    /// `Ok` while answers may be trusted.
+    /// `Ok` while answers may be trusted; an `Err` counts as a refused lookup (see
+    /// [`Replica::freshness`] for a check that is not one).
     pub fn ready(&self) -> Result<(), NotReady> {
+        self.freshness().inspect_err(|_| {
+            self.inner.refused.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+
+    /// What [`Replica::ready`] answers, without counting a refusal: for `/readyz` and gauges.
+    pub fn freshness(&self) -> Result<(), NotReady> {
         let i = &self.inner;
         if !i.loaded.load(Ordering::Acquire) {
             return Err(NotReady::Loading);
@@ -234,6 +263,7 @@ impl Replica {
             gaps_healed: i.gaps_healed.load(Ordering::Relaxed),
             resyncs: i.resyncs.load(Ordering::Relaxed),
             failures: i.failures.load(Ordering::Relaxed),
+            refused: i.refused.load(Ordering::Relaxed),
         }
     }
 
@@ -267,7 +297,7 @@ impl Replica {
         let skipped = held.is_some_and(|h| entry.version > h.version + 1);
         let sites = i.sites.pin();
         if let Some(h) = held {
-            for site in h.sites.iter().filter(|s| !entry.sites.contains(s)) {
+            for site in h.sites().filter(|s| !entry.sites.contains(s)) {
                 let _ = sites.remove_if(site, |_, holder| *holder == entry.id);
             }
         }
@@ -281,15 +311,17 @@ impl Replica {
             }
             Arc::new(to)
         });
+        let mut held_sites = entry.sites.into_iter();
         tenants.insert(
             entry.id,
-            Arc::new(Held {
+            Held {
                 version: entry.version,
                 epoch: entry.epoch,
-                sites: entry.sites,
-                to,
                 generation,
-            }),
+                to,
+                site: held_sites.next(),
+                old_sites: held_sites.collect(),
+            },
         );
         i.applied.fetch_add(1, Ordering::Relaxed);
         Applied::Newer { skipped }
@@ -324,7 +356,7 @@ impl Replica {
         let gone: Vec<(TenantId, Vec<Site>)> = tenants
             .iter()
             .filter(|(_, h)| h.generation < generation)
-            .map(|(id, h)| (*id, h.sites.clone()))
+            .map(|(id, h)| (*id, h.sites().cloned().collect()))
             .collect();
         for (id, held_sites) in &gone {
             tenants.remove(id);
@@ -355,6 +387,15 @@ impl Replica {
     /// How late changes arrive: the histogram `/metrics` shows.
     pub fn delay(&self) -> prometheus::Histogram {
         self.inner.delay.clone()
+    }
+
+    pub(crate) fn observe_heartbeat_delay(&self, seconds: f64) {
+        self.inner.heartbeat_delay.observe(seconds.max(0.0));
+    }
+
+    /// How late heartbeats arrive: the histogram `/metrics` shows.
+    pub fn heartbeat_delay(&self) -> prometheus::Histogram {
+        self.inner.heartbeat_delay.clone()
     }
 
     pub(crate) fn count_failure(&self) {

@@ -63,11 +63,15 @@ fn nothing_is_answered_before_the_snapshot_is_loaded_or_after_the_bound() {
         r.route(id(1)),
         Err(NotReady::Stale { bound_ms: 500, .. })
     ));
+    // Each refused lookup is counted once; asking whether it would answer is not a lookup.
+    assert!(r.freshness().is_err());
+    assert_eq!(r.stats().refused, 2);
     r.advance_watermark(now_ms());
     assert_eq!(r.route(id(1)), Ok(None));
     // A watermark never goes back.
     r.advance_watermark(now_ms() - 10_000);
     assert!(r.ready().is_ok());
+    assert_eq!(r.stats().refused, 2);
 }
 
 #[test]

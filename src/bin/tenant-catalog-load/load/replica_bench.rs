@@ -96,13 +96,10 @@ pub async fn run(settings: &Settings, spec: &Spec) -> Result<Report, String> {
         credentials: Credentials::sign(&settings.auth).map_err(|e| e.to_string())?,
         page_size: 20_000,
     };
-    let follower = tokio::spawn(follow::run(
-        replica.clone(),
-        follow_settings,
-        shutdown.clone(),
-    ));
+    let follower = follow::start(replica.clone(), follow_settings, shutdown.clone())
+        .map_err(|e| format!("starting the follower: {e}"))?;
     let started = Instant::now();
-    while replica.ready().is_err() {
+    while replica.freshness().is_err() {
         if started.elapsed() > Duration::from_secs(600) {
             return Err("the replica did not load its snapshot within 600 s".into());
         }
@@ -114,7 +111,7 @@ pub async fn run(settings: &Settings, spec: &Spec) -> Result<Report, String> {
     let (found, took, single) = time_lookups(&replica, spec).await?;
     let (sent, delays) = staleness(settings, spec, &replica).await?;
     shutdown.cancel();
-    let _ = follower.await;
+    let _ = tokio::task::spawn_blocking(move || follower.join()).await;
     let ms = |us: u64| (us as f64 / 100.0).round() / 10.0;
     let lookups = spec.lookups;
     Ok(Report {
@@ -219,6 +216,27 @@ async fn staleness(
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     Ok((sent, delays(settings, &seen).await?))
+}
+
+/// Publishes `rate` new tenants a second for `length`, paced from the start (a late send
+/// does not push the later ones back); returns how many were sent.
+pub async fn stream(
+    publisher: &EventPublisher,
+    rate: u64,
+    length: Duration,
+) -> Result<u64, tenant_catalog::amqp::BrokerError> {
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+    let t0 = Instant::now();
+    let mut sent = 0u64;
+    while t0.elapsed() < length {
+        let id = TenantId::from_uuid(Uuid::new_v4());
+        publisher
+            .publish(activation(id).to_string().as_bytes())
+            .await?;
+        sent += 1;
+        tokio::time::sleep_until((t0 + interval * sent as u32).into()).await;
+    }
+    Ok(sent)
 }
 
 /// A new tenant, bought directly.
