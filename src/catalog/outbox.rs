@@ -14,7 +14,9 @@ pub struct Message {
     pub payload: Value,
 }
 
-/// Queues change messages in the same transaction as their changes, in order.
+/// Queues change messages in the same transaction as their changes, in order, and keeps each
+/// in the change log (`tenant_changes`, read by as-of lookups) in the same statement. A
+/// deletion removes the hosts from the tenant's earlier changes, as from its history.
 #[tracing::instrument(level = "debug", name = "store: queue change messages", skip_all, fields(messages = messages.len()))]
 pub async fn enqueue(tx: &mut Tx, messages: &[Message]) -> Result<(), StoreError> {
     if messages.is_empty() {
@@ -23,10 +25,29 @@ pub async fn enqueue(tx: &mut Tx, messages: &[Message]) -> Result<(), StoreError
     let tenants: Vec<Uuid> = messages.iter().map(|m| m.tenant_id).collect();
     let keys: Vec<&str> = messages.iter().map(|m| m.routing_key.as_str()).collect();
     let payloads: Vec<Value> = messages.iter().map(|m| m.payload.clone()).collect();
+    // `created_at` is when the messages were queued, the batch's last work before its commit,
+    // not when its transaction began: the relay's watermark (`watermark`) holds back to the
+    // oldest waiting message, and a long transaction would hold it back by its whole length.
+    // Of two messages of one tenant version in a batch, the later is kept, as a second upsert
+    // would keep it.
     sqlx::query!(
-        r#"insert into outbox (tenant_id, routing_key, payload)
-           select t, k, p from unnest($1::uuid[], $2::text[], $3::jsonb[]) with ordinality as m(t, k, p, n)
-           order by n"#,
+        r#"with queued as (
+               insert into outbox (tenant_id, routing_key, payload, created_at)
+               select t, k, p, clock_timestamp()
+               from unnest($1::uuid[], $2::text[], $3::jsonb[]) with ordinality as m(t, k, p, n)
+               order by n
+               returning id, tenant_id, routing_key, payload, created_at
+           )
+           insert into tenant_changes (tenant_id, version, changed_at, routing_key, payload)
+           select distinct on (tenant_id, (payload->>'version')::bigint)
+                  tenant_id, (payload->>'version')::bigint,
+                  coalesce((payload->>'changed_at')::timestamptz, created_at), routing_key, payload
+           from queued
+           where payload ? 'version'
+           order by tenant_id, (payload->>'version')::bigint, id desc
+           on conflict (tenant_id, version) do update
+               set changed_at = excluded.changed_at, routing_key = excluded.routing_key,
+                   payload = excluded.payload"#,
         &tenants,
         &keys as &[&str],
         &payloads
@@ -34,6 +55,26 @@ pub async fn enqueue(tx: &mut Tx, messages: &[Message]) -> Result<(), StoreError
     .execute(&mut **tx)
     .await
     .doing(|| format!("queueing {} change messages", messages.len()))?;
+    let deleted: Vec<Uuid> = messages
+        .iter()
+        .filter(|m| m.payload.get("state").and_then(Value::as_str) == Some("DELETED"))
+        .map(|m| m.tenant_id)
+        .collect();
+    if !deleted.is_empty() {
+        sqlx::query!(
+            r#"update tenant_changes set payload = payload - 'host' - 'old_hosts'
+               where tenant_id = any($1) and (payload ? 'host' or payload ? 'old_hosts')"#,
+            &deleted
+        )
+        .execute(&mut **tx)
+        .await
+        .doing(|| {
+            format!(
+                "removing the hosts of {} deleted tenants' changes",
+                deleted.len()
+            )
+        })?;
+    }
     Ok(())
 }
 

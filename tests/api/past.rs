@@ -281,6 +281,17 @@ async fn known_at_counts_what_had_arrived_and_route_as_of_tells_where_requests_w
     assert_eq!(gone["tenant"]["lifecycle"], "ACTIVE", "{gone}");
     assert_eq!(gone["tenant"]["site"], Value::Null, "{gone}");
     assert_eq!(gone["tenant"]["host"], Value::Null);
+    // Nor does the change log: every change it kept of the tenant, the deletion's included.
+    let (kept, named): (i64, i64) = sqlx::query_as(
+        "select count(*), count(*) filter (where payload ? 'host' or payload ? 'old_hosts')
+         from tenant_changes where tenant_id = $1::uuid",
+    )
+    .bind(&id)
+    .fetch_one(&app.db)
+    .await
+    .expect("reading the change log");
+    assert!(kept >= 2, "the tenant's changes are kept: {kept}");
+    assert_eq!(named, 0, "no kept change names a host of a deleted tenant");
 }
 
 #[tokio::test]
