@@ -6,7 +6,7 @@ CARGO ?= cargo
 DEV_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tenant_catalog_sqlx
 export SQLX_OFFLINE := true
 
-.PHONY: run test lint bench bench-ingest bench-lookup bench-timers bench-drain bench-history bench-live chaos restore-drill schema openapi services sqlx-prepare clean-test-leftovers
+.PHONY: run test lint bench bench-ingest bench-lookup bench-timers bench-drain bench-history bench-live bench-compare chaos restore-drill schema openapi services sqlx-prepare clean-test-leftovers
 
 ## run: start PostgreSQL and RabbitMQ if needed, migrate the database, serve on HTTP_ADDR
 run: services
@@ -53,6 +53,11 @@ bench-timers: services
 bench-lookup: services
 	$(CARGO) build --release --locked
 	./scripts/lookup-bench.sh
+
+## bench-compare: route from serve and the replica next to PostGraphile 4's tenantById (installed with npm if missing), on 1,000,000 tenants
+bench-compare: services
+	$(CARGO) build --release --locked
+	./scripts/compare-postgraphile.sh
 
 ## bench-history: lookups of the past (asOf) of one tenant with 1,000 events
 bench-history: services

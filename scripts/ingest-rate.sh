@@ -11,6 +11,9 @@
 #   Then, as the reference, the same writes per event done directly by pgbench
 #   (scripts/bench/direct-writes.sql: one transaction per event, one connection, as the one
 #   consumer), on the same catalog.
+#   STATEMENTS=1: then one more run of BIN with pg_stat_statements on, and what each batch spent
+#   where, statement by statement (loads pg_stat_statements into PostgreSQL with ALTER SYSTEM
+#   and a restart of the server when it is not loaded yet; RESET ALL and a restart undo it).
 # Runs on its own database and vhost (tc_bench_ingest) and removes them afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -105,6 +108,31 @@ if [ -z "${COMPARE:-}" ] && [ "$rounds" = 1 ]; then
 else
   echo "applied: median $(median "${a[@]}") events/s ($bin, ${a[*]}; one serve, release build, $preload tenants preloaded)"
   [ -n "${COMPARE:-}" ] && echo "applied: median $(median "${b[@]}") events/s ($COMPARE, ${b[*]})"
+fi
+
+if [ "${STATEMENTS:-0}" = 1 ]; then
+  psql_() { psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 "$@"; }
+  case $(psql_ -d postgres -tAc "show shared_preload_libraries") in
+    *pg_stat_statements*) ;;
+    *) echo "STATEMENTS=1: loading pg_stat_statements into PostgreSQL (ALTER SYSTEM, then a restart of the server)"
+       psql_ -d postgres -qc "alter system set shared_preload_libraries = 'pg_stat_statements'"
+       pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main restart ;;
+  esac
+  psql_ -d "$name" -qc "create extension if not exists pg_stat_statements"
+  psql_ -d "$name" -qc "select pg_stat_statements_reset()" >/dev/null
+  rate=$(run_once "$bin" "bench-statements")
+  echo "with pg_stat_statements on: $rate events/s; what the batches spent, statement by statement (times in the server, not the round trips):"
+  psql_ -d "$name" -P pager=off -c "
+    with s as (
+      select calls, total_exec_time, rows, regexp_replace(query, '\s+', ' ', 'g') as query
+      from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
+    ), batches as (select max(calls) as n from s where query like 'with queued as (%')
+    select s.calls, round((s.calls::numeric / nullif(batches.n, 0)), 1) as per_batch,
+           round(s.total_exec_time::numeric, 0) as total_ms,
+           round((100 * s.total_exec_time / sum(s.total_exec_time) over ())::numeric, 1) as pct,
+           round((s.total_exec_time / nullif(batches.n, 0))::numeric, 2) as ms_per_batch,
+           s.rows, left(s.query, 110) as statement
+    from s, batches order by s.total_exec_time desc limit 25"
 fi
 
 # The reference: the same rows written directly, one event a transaction, one connection.

@@ -20,9 +20,11 @@
 # it causes against a quiet window of the same length, and then beside `route` paced at half the
 # pgbench -S rate, to compare that p99 with the run without it. ATTACKERS threads (default 2).
 # Then the replica (docs/replica.md): `tenant-catalog replica` loads the snapshot from serve and is
-# measured over HTTP with the same wrk runs; `tenant-catalog-load replica-bench` embeds one in its
-# own process and measures one-core lookups, memory, and staleness from commit to route over a
-# steady stream of CHANGES new tenants (default 3000) at CHANGE_RATE a second (default 100), which
+# measured over HTTP with the same wrk runs, saturated, while CHANGE_RATE new tenants a second
+# stream in through serve (`tenant-catalog-load stream`): the lookups it refused NOT_READY
+# (goal 0), its staleness read from /readyz every 100 ms, and how late the changes arrived.
+# `tenant-catalog-load replica-bench` embeds one in its own process and measures one-core
+# lookups, memory, and staleness from commit to route over a steady stream of CHANGES new tenants (default 3000) at CHANGE_RATE a second (default 100), which
 # the replica process measures too. LOOKUPS (default 20000000) lookups on one thread.
 # Prints a Markdown summary at the end.
 # Runs on its own database and vhost (tc_bench_lookup) and removes them afterwards.
@@ -167,25 +169,7 @@ run_wrk route-cold route
 
 echo "== warm-up: every tenant once through routes(100 ids), so the cache holds the whole catalog =="
 t0=$(date +%s.%N)
-python3 - "$base/graphql" "$token" "$tenants" "$threads" <<'PY'
-import http.client, json, sys, threading, urllib.parse
-url, token, n, workers = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]) * 2
-u = urllib.parse.urlsplit(url)
-q = "query($ids: [ID!]!){ routes(tenantIds: $ids){ shard } }"
-def tid(i): return "%08x-0000-4000-8000-%012x" % (i * 2654435761 % 2**32, i)
-bad = []
-def work(w):
-    c = http.client.HTTPConnection(u.hostname, u.port)
-    for start in range(1 + w * 100, n + 1, workers * 100):
-        body = json.dumps({"query": q, "variables": {"ids": [tid(i) for i in range(start, min(start + 100, n + 1))]}})
-        c.request("POST", u.path, body, {"Authorization": "Bearer " + token, "Content-Type": "application/json"})
-        r = c.getresponse(); data = r.read()
-        if r.status != 200 or b'"errors"' in data or b"null" in data: bad.append((r.status, data[:200]))
-ts = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
-for t in ts: t.start()
-for t in ts: t.join()
-if bad: sys.exit(f"warm-up: {len(bad)} bad answers, first: {bad[0]}")
-PY
+python3 scripts/bench/warm-up.py "$base/graphql" "$token" "$tenants" $(( threads * 2 ))
 echo "warm-up: $tenants tenants in $(python3 -c "print(f'{$(date +%s.%N) - $t0:.1f}')") s; cache lookups so far: $(cache hit) hits, $(cache miss) misses"
 echo "serve resident memory with the whole catalog cached: $(awk '/^VmRSS/ {printf "%.0f MiB", $2 / 1024}' "/proc/$serve_pid/status")"
 
@@ -219,22 +203,12 @@ sample=$(curl -sf "$rbase/graphql" -H "Authorization: Bearer $token" -H 'Content
   -d '{"query":"{ route(tenantId: \"9e3779b1-0000-4000-8000-000000000001\") { host region shard endpoint state serving } }"}')
 echo "tenant 1 from the replica: $sample"
 case $sample in *'"host":"t0000001.'*) ;; *) echo "unexpected answer for tenant 1 from the replica" >&2; exit 1 ;; esac
-echo "== route from the replica over HTTP, full load =="
-target=$rbase; target_pid=$replica_pid
-run_wrk replica-route route
-echo "== routes($batch random ids) from the replica over HTTP, full load =="
-run_wrk replica-routes routes
-target=$base; target_pid=
+rmetric() { curl -sf "$rbase/metrics" | awk -v n="$1" '$1 == n {v = $2} END {print v + 0}'; }
 delay_buckets() { curl -sf "$rbase/metrics" | awk '/^tenant_catalog_replica_change_delay_seconds_(bucket|count)/'; }
-delay_buckets >"$work/delay-before.txt"
-echo "== the replica embedded in a process (tenant-catalog-load replica-bench): snapshot, one-core lookups, staleness of new tenants =="
-"$(dirname "$bin")/tenant-catalog-load" replica-bench --source "$base" --tenants "$tenants" \
-  --lookups "${LOOKUPS:-20000000}" --changes "${CHANGES:-3000}" --rate "${CHANGE_RATE:-100}" \
-  >"$work/embedded.json" 2>"$work/embedded.log" || { cat "$work/embedded.log" >&2; exit 1; }
-cat "$work/embedded.json"
-delay_buckets >"$work/delay-after.txt"
-# The replica process's own view of the same stream: the share of changes that arrived within each bucket.
-http_delay=$(python3 - "$work/delay-before.txt" "$work/delay-after.txt" <<'PY'
+# The replica process's own view of a stream of changes: the share that arrived within each
+# bucket of its change_delay histogram between two readings.
+delay_shares() {
+  python3 - "$1" "$2" <<'PY'
 import re, sys
 def read(path):
     b, n = {}, 0
@@ -251,7 +225,58 @@ for le in ["0.05", "0.1", "0.25", "0.5", "1"]:
     out.append(f"{100 * got / max(n, 1):.1f}% within {float(le) * 1000:.0f} ms")
 print(f"{n:.0f} changes; " + ", ".join(out))
 PY
-)
+}
+# run_replica_wrk LABEL MODE: run_wrk against the replica while CHANGE_RATE new tenants a second
+# stream in through the catalog, and its staleness is read from /readyz every 100 ms; adds to
+# R[LABEL.*]: refused (NOT_READY answers the replica counted), sent, stale_p99_ms,
+# stale_max_ms, delays (the change_delay shares).
+run_replica_wrk() {
+  local label=$1 mode=$2 r0 stream_pid sampler_pid
+  r0=$(rmetric tenant_catalog_replica_refusals_total)
+  delay_buckets >"$work/$label-delay-before.txt"
+  "$(dirname "$bin")/tenant-catalog-load" stream --rate "${CHANGE_RATE:-100}" --seconds "$duration" \
+    >"$work/$label-stream.json" 2>"$work/$label-stream.log" & stream_pid=$!
+  python3 - "$rbase/readyz" "$duration" >"$work/$label-staleness.txt" <<'PY' & sampler_pid=$!
+import json, sys, time, urllib.request
+url, secs = sys.argv[1], float(sys.argv[2])
+end = time.time() + secs
+while time.time() < end:
+    try:
+        body = urllib.request.urlopen(url, timeout=2).read()
+    except urllib.error.HTTPError as e:
+        body = e.read()
+    except Exception:
+        body = b"{}"
+    print(json.loads(body).get("details", {}).get("staleness_ms", -1), flush=True)
+    time.sleep(0.1)
+PY
+  run_wrk "$label" "$mode"
+  wait "$stream_pid" || { cat "$work/$label-stream.log" >&2; exit 1; }
+  wait "$sampler_pid" || true
+  delay_buckets >"$work/$label-delay-after.txt"
+  R[$label.refused]=$(( $(rmetric tenant_catalog_replica_refusals_total) - r0 ))
+  R[$label.sent]=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['sent'])" "$work/$label-stream.json")
+  read -r R[$label.stale_p99_ms] R[$label.stale_max_ms] < <(python3 -c "
+import sys
+v = sorted(int(x) for x in open(sys.argv[1]) if x.strip().lstrip('-').isdigit())
+print(v[min(len(v) - 1, int(len(v) * 0.99))] if v else -1, v[-1] if v else -1)" "$work/$label-staleness.txt")
+  R[$label.delays]=$(delay_shares "$work/$label-delay-before.txt" "$work/$label-delay-after.txt")
+  echo "  while ${R[$label.sent]} new tenants streamed in: ${R[$label.refused]} lookups refused NOT_READY; staleness (/readyz every 100 ms) p99 ${R[$label.stale_p99_ms]} ms, max ${R[$label.stale_max_ms]} ms; change delay: ${R[$label.delays]}"
+}
+echo "== route from the replica over HTTP, full load, changes streaming in =="
+target=$rbase; target_pid=$replica_pid
+run_replica_wrk replica-route route
+echo "== routes($batch random ids) from the replica over HTTP, full load, changes streaming in =="
+run_replica_wrk replica-routes routes
+target=$base; target_pid=
+delay_buckets >"$work/delay-before.txt"
+echo "== the replica embedded in a process (tenant-catalog-load replica-bench): snapshot, one-core lookups, staleness of new tenants =="
+"$(dirname "$bin")/tenant-catalog-load" replica-bench --source "$base" --tenants "$tenants" \
+  --lookups "${LOOKUPS:-20000000}" --changes "${CHANGES:-3000}" --rate "${CHANGE_RATE:-100}" \
+  >"$work/embedded.json" 2>"$work/embedded.log" || { cat "$work/embedded.log" >&2; exit 1; }
+cat "$work/embedded.json"
+delay_buckets >"$work/delay-after.txt"
+http_delay=$(delay_shares "$work/delay-before.txt" "$work/delay-after.txt")
 echo "replica process, change delay over the same stream: $http_delay"
 emb() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/embedded.json" "$1"; }
 
@@ -314,6 +339,9 @@ cat <<EOF
 Replicas:
 - \`tenant-catalog replica\`: snapshot of $replica_entries tenants loaded in $replica_load_s s; resident memory $replica_rss MiB
   (the embedded replica added $(emb memory_mib) MiB to its process: $(emb memory_mib_per_million) MiB per million tenants)
+- replica over HTTP while saturated, with ${CHANGE_RATE:-100} new tenants a second streaming in (goal: 0 refused):
+  \`route\`: ${R[replica-route.refused]} lookups refused NOT_READY, staleness p99 ${R[replica-route.stale_p99_ms]} ms, max ${R[replica-route.stale_max_ms]} ms (bound $replica_bound_ms ms); change delay: ${R[replica-route.delays]};
+  \`routes\`: ${R[replica-routes.refused]} refused, staleness p99 ${R[replica-routes.stale_p99_ms]} ms, max ${R[replica-routes.stale_max_ms]} ms; change delay: ${R[replica-routes.delays]}
 - replica over HTTP \`route\`: ${R[replica-route.rps]} requests/s, $(python3 -c "print(f'{${R[replica-route.rps]}/$pg_tps:.2f}')")x \`pgbench -S\` (goal 2x)
 - embedded, one thread: $(emb lookups_per_s) lookups/s, single lookups p50 $(emb lookup_p50_ns) ns, p99 $(emb lookup_p99_ns) ns, p99.9 $(emb lookup_p999_ns) ns (each timed; the clock's ~20 ns included) (goal 1,000,000/s, p50 under 1 µs)
 - staleness, commit to route in the embedded replica, $(emb changes_seen) of $(emb changes) new tenants at ${CHANGE_RATE:-100}/s: p50 $(emb staleness_p50_ms) ms, p99 $(emb staleness_p99_ms) ms, max $(emb staleness_max_ms) ms (goal p99 under 1 s)

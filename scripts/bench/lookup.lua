@@ -3,10 +3,12 @@
 -- machine-readable `RESULT` line at the end.
 --
 -- Environment (read in every wrk thread):
---   TOKEN    bearer token, scope read (required)
+--   TOKEN    bearer token, scope read (required but for the `pg` modes)
 --   TENANTS  size of the catalog; ids are drawn uniformly from 1..TENANTS (default 1000000)
 --   MODE     `route` (one id a request, in a variable), `inline` (one id a request,
---            written into the query text) or `routes` (BATCH ids a request)   (default route)
+--            written into the query text) or `routes` (BATCH ids a request); `pg` and
+--            `pg-inline`: PostGraphile's `tenantById` the same two ways, sent without a
+--            token (scripts/compare-postgraphile.sh)                           (default route)
 --   BATCH    ids per `routes` request                                        (default 50)
 --   RATE     if > 0: pace the requests to RATE a second in total (an open-loop schedule per
 --            wrk thread, through wrk's delay(); wrk itself has no rate limit)   (default 0)
@@ -17,9 +19,10 @@
 -- hhhhhhhh = (n * 2654435761) mod 2^32 in hex, so ids are spread over the primary-key index.
 -- The same formula is in lookup-bench.sh (SQL load and warm-up); keep them in step.
 
-local token   = os.getenv("TOKEN") or error("TOKEN is not set")
-local tenants = tonumber(os.getenv("TENANTS") or "1000000")
 local mode    = os.getenv("MODE") or "route"
+local postgraphile = mode == "pg" or mode == "pg-inline"
+local token   = os.getenv("TOKEN") or (postgraphile and "") or error("TOKEN is not set")
+local tenants = tonumber(os.getenv("TENANTS") or "1000000")
 local batch   = tonumber(os.getenv("BATCH") or "50")
 local rate    = tonumber(os.getenv("RATE") or "0")
 local nthreads = tonumber(os.getenv("THREADS") or "2")
@@ -28,7 +31,10 @@ local label   = os.getenv("LABEL") or mode
 wrk.method = "POST"
 wrk.path = "/graphql"
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer " .. token
+if not postgraphile then
+  -- PostGraphile without a JWT secret refuses any bearer token.
+  wrk.headers["Authorization"] = "Bearer " .. token
+end
 
 local function tenant_id(n)
   -- (n * 0x9E3779B1) mod 2^32, exact in doubles: split the multiplier into 16-bit halves.
@@ -43,6 +49,10 @@ end
 local route_query = '{"query":"query($id: ID!){ route(tenantId: $id){ region shard endpoint serving } }","variables":{"id":"'
 local inline_query = '{"query":"{ route(tenantId: \\"'
 local inline_tail = '\\"){ region shard endpoint serving } }"}'
+-- PostGraphile's lookup by primary key, asking the nearest it has to `route`'s fields.
+local pg_query = '{"query":"query($id: UUID!){ tenantById(id: $id){ region shardId state } }","variables":{"id":"'
+local pg_inline_query = '{"query":"{ tenantById(id: \\"'
+local pg_inline_tail = '\\"){ region shardId state } }"}'
 local routes_query = '{"query":"query($ids: [ID!]!){ routes(tenantIds: $ids){ region shard endpoint serving } }","variables":{"ids":["'
 
 -- ---- main state: keep the threads to add up their counters in done() ----
@@ -75,6 +85,10 @@ function request()
     body = routes_query .. table.concat(ids, '","') .. '"]}}'
   elseif mode == "inline" then
     body = inline_query .. random_id() .. inline_tail
+  elseif mode == "pg" then
+    body = pg_query .. random_id() .. '"}}'
+  elseif mode == "pg-inline" then
+    body = pg_inline_query .. random_id() .. pg_inline_tail
   else
     body = route_query .. random_id() .. '"}}'
   end

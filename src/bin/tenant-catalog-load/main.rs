@@ -77,6 +77,14 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         rate: u64,
     },
+    /// Publish --rate new tenants a second (as commerce does) to AMQP_URL for --seconds: a
+    /// stream of changes to run beside other measurements. Prints how many it sent as JSON.
+    Stream {
+        #[arg(long, default_value_t = 100)]
+        rate: u64,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
     /// Publish one tenant with a long history (--events, as commerce does) to AMQP_URL, then
     /// time lookups of its past at the serve at --source: `tenant(id, asOf)` with and without
     /// its history, `route(tenantId, asOf)`, and `tenant(id)` now. Prints the figures as JSON.
@@ -176,6 +184,16 @@ async fn run(cli: Cli) -> Result<(), LoadError> {
                 .await
                 .map_err(LoadError::Usage)?;
             println!("{}", serde_json::to_value(&report).unwrap_or_default());
+            Ok(())
+        }
+        Command::Stream { rate, seconds } => {
+            let publisher = EventPublisher::connect(&settings.amqp_url).await?;
+            let sent =
+                load::replica_bench::stream(&publisher, rate, Duration::from_secs(seconds)).await?;
+            println!(
+                "{}",
+                serde_json::json!({"sent": sent, "rate": rate, "seconds": seconds})
+            );
             Ok(())
         }
         Command::HistoryBench {
