@@ -13,7 +13,7 @@
 #   consumer), on the same catalog.
 #   STATEMENTS=1: then one more run of BIN with pg_stat_statements on, and what each batch spent
 #   where, statement by statement (loads pg_stat_statements into PostgreSQL with ALTER SYSTEM
-#   and a restart of the server when it is not loaded yet; RESET ALL and a restart undo it).
+#   and a restart of the server when it is not loaded yet, and undoes both at the end).
 # Runs on its own database and vhost (tc_bench_ingest) and removes them afterwards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -116,7 +116,8 @@ if [ "${STATEMENTS:-0}" = 1 ]; then
     *pg_stat_statements*) ;;
     *) echo "STATEMENTS=1: loading pg_stat_statements into PostgreSQL (ALTER SYSTEM, then a restart of the server)"
        psql_ -d postgres -qc "alter system set shared_preload_libraries = 'pg_stat_statements'"
-       pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main restart ;;
+       pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main restart
+       unload_statements=1 ;;
   esac
   psql_ -d "$name" -qc "create extension if not exists pg_stat_statements"
   psql_ -d "$name" -qc "select pg_stat_statements_reset()" >/dev/null
@@ -133,6 +134,10 @@ if [ "${STATEMENTS:-0}" = 1 ]; then
            round((s.total_exec_time / nullif(batches.n, 0))::numeric, 2) as ms_per_batch,
            s.rows, left(s.query, 110) as statement
     from s, batches order by s.total_exec_time desc limit 25"
+  if [ "${unload_statements:-0}" = 1 ]; then
+    psql_ -d postgres -qc "alter system reset shared_preload_libraries"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main restart
+  fi
 fi
 
 # The reference: the same rows written directly, one event a transaction, one connection.

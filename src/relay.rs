@@ -51,7 +51,7 @@ impl RelayMetrics {
             ),
             backlog: m.gauge(
                 "tenant_catalog_outbox_backlog",
-                "Change messages waiting to be published.",
+                "Change messages waiting to be published (about: the span of their ids, an upper bound).",
             ),
         }
     }
