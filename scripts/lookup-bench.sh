@@ -204,11 +204,12 @@ sample=$(curl -sf "$rbase/graphql" -H "Authorization: Bearer $token" -H 'Content
 echo "tenant 1 from the replica: $sample"
 case $sample in *'"host":"t0000001.'*) ;; *) echo "unexpected answer for tenant 1 from the replica" >&2; exit 1 ;; esac
 rmetric() { curl -sf "$rbase/metrics" | awk -v n="$1" '$1 == n {v = $2} END {print v + 0}'; }
-delay_buckets() { curl -sf "$rbase/metrics" | awk '/^tenant_catalog_replica_change_delay_seconds_(bucket|count)/'; }
+# delay_buckets [NAME]: the replica's histogram NAME (default change_delay) as /metrics shows it.
+delay_buckets() { curl -sf "$rbase/metrics" | awk -v n="tenant_catalog_replica_${1:-change_delay}_seconds_" 'index($0, n "bucket") == 1 || index($0, n "count") == 1'; }
 # The replica process's own view of a stream of changes: the share that arrived within each
 # bucket of its change_delay histogram between two readings.
 delay_shares() {
-  python3 - "$1" "$2" <<'PY'
+  python3 - "$@" <<'PY'
 import re, sys
 def read(path):
     b, n = {}, 0
@@ -223,7 +224,7 @@ out = []
 for le in ["0.05", "0.1", "0.25", "0.5", "1"]:
     got = b1.get(le, 0) - b0.get(le, 0)
     out.append(f"{100 * got / max(n, 1):.1f}% within {float(le) * 1000:.0f} ms")
-print(f"{n:.0f} changes; " + ", ".join(out))
+print(f"{n:.0f} {sys.argv[3] if len(sys.argv) > 3 else 'changes'}; " + ", ".join(out))
 PY
 }
 # run_replica_wrk LABEL MODE: run_wrk against the replica while CHANGE_RATE new tenants a second
@@ -234,6 +235,7 @@ run_replica_wrk() {
   local label=$1 mode=$2 r0 stream_pid sampler_pid
   r0=$(rmetric tenant_catalog_replica_refusals_total)
   delay_buckets >"$work/$label-delay-before.txt"
+  delay_buckets heartbeat_delay >"$work/$label-beats-before.txt"
   "$(dirname "$bin")/tenant-catalog-load" stream --rate "${CHANGE_RATE:-100}" --seconds "$duration" \
     >"$work/$label-stream.json" 2>"$work/$label-stream.log" & stream_pid=$!
   python3 - "$rbase/readyz" "$duration" >"$work/$label-staleness.txt" <<'PY' & sampler_pid=$!
@@ -254,6 +256,8 @@ PY
   wait "$stream_pid" || { cat "$work/$label-stream.log" >&2; exit 1; }
   wait "$sampler_pid" || true
   delay_buckets >"$work/$label-delay-after.txt"
+  delay_buckets heartbeat_delay >"$work/$label-beats-after.txt"
+  R[$label.beats]=$(delay_shares "$work/$label-beats-before.txt" "$work/$label-beats-after.txt" heartbeats)
   R[$label.refused]=$(( $(rmetric tenant_catalog_replica_refusals_total) - r0 ))
   R[$label.sent]=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['sent'])" "$work/$label-stream.json")
   read -r R[$label.stale_p99_ms] R[$label.stale_max_ms] < <(python3 -c "
@@ -261,7 +265,7 @@ import sys
 v = sorted(int(x) for x in open(sys.argv[1]) if x.strip().lstrip('-').isdigit())
 print(v[min(len(v) - 1, int(len(v) * 0.99))] if v else -1, v[-1] if v else -1)" "$work/$label-staleness.txt")
   R[$label.delays]=$(delay_shares "$work/$label-delay-before.txt" "$work/$label-delay-after.txt")
-  echo "  while ${R[$label.sent]} new tenants streamed in: ${R[$label.refused]} lookups refused NOT_READY; staleness (/readyz every 100 ms) p99 ${R[$label.stale_p99_ms]} ms, max ${R[$label.stale_max_ms]} ms; change delay: ${R[$label.delays]}"
+  echo "  while ${R[$label.sent]} new tenants streamed in: ${R[$label.refused]} lookups refused NOT_READY; staleness (/readyz every 100 ms) p99 ${R[$label.stale_p99_ms]} ms, max ${R[$label.stale_max_ms]} ms; change delay: ${R[$label.delays]}; heartbeats, watermark to arrival: ${R[$label.beats]}"
 }
 echo "== route from the replica over HTTP, full load, changes streaming in =="
 target=$rbase; target_pid=$replica_pid

@@ -1,8 +1,8 @@
 //! The outbox relay: publishes committed tenant changes to `tenant-catalog.changes` with
 //! publisher confirms, and deletes them only once the broker has confirmed every one.
 //! A crash between confirm and delete republishes a message: consumers of the change feed
-//! dedupe on (`tenant_id`, `version`). Between batches it publishes heartbeats for replicas
-//! (`catalog.heartbeat`, see docs/replica.md).
+//! dedupe on (`tenant_id`, `version`). Beside the batches, on a ticker of its own, it publishes
+//! heartbeats for replicas (`catalog.heartbeat`, see docs/replica.md).
 
 use crate::amqp::topology::CHANGES_EXCHANGE;
 use crate::amqp::{BrokerError, Doing as _, confirm_channel, confirmed};
@@ -14,7 +14,7 @@ use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Channel};
 use prometheus::{IntCounter, IntGauge};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 const BATCH: i64 = 500;
 /// How often to look for changes committed by other processes.
 const POLL: Duration = Duration::from_millis(250);
-/// Least time between two heartbeats of one relay.
+/// How often one relay publishes a heartbeat.
 const HEARTBEAT_EVERY: Duration = Duration::from_millis(200);
 
 #[derive(Clone)]
@@ -82,27 +82,67 @@ enum RelayError {
 
 async fn session(r: &Relay, shutdown: &CancellationToken, up: Up) -> Result<(), RelayError> {
     let (_conn, channel) = confirm_channel(&r.amqp_url, "relay").await?;
+    let (_beats_conn, beats_channel) = confirm_channel(&r.amqp_url, "relay heartbeats").await?;
     up.set();
-    let mut beat_at: Option<Instant> = None;
+    // Each loop stops at its own waiting points, never inside a transaction (sqlx #4385), when
+    // the other fails or the process stops; the session then ends with the first error.
+    let stop = shutdown.child_token();
+    let (published, beats) = tokio::join!(
+        async {
+            let result = publish_loop(r, &channel, &stop).await;
+            stop.cancel();
+            result
+        },
+        async {
+            let result = heartbeats(r, &beats_channel, &stop).await;
+            stop.cancel();
+            result
+        },
+    );
+    published.and(beats)
+}
+
+/// Publishes waiting changes, a batch at a time, whenever this process committed some or
+/// every `POLL` (for other processes').
+async fn publish_loop(
+    r: &Relay,
+    channel: &Channel,
+    stop: &CancellationToken,
+) -> Result<(), RelayError> {
     loop {
-        let published = publish_batch(r, &channel).await?;
+        let published = publish_batch(r, channel).await?;
         if published == BATCH as usize {
             continue;
         }
-        if beat_at.is_none_or(|at| at.elapsed() >= HEARTBEAT_EVERY) {
-            heartbeat(r, &channel).await?;
-            beat_at = Some(Instant::now());
-        }
         tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
+            _ = stop.cancelled() => return Ok(()),
             _ = r.changes.notified() => {}
             _ = tokio::time::sleep(POLL) => {}
         }
     }
 }
 
-/// Publishes a heartbeat ([`Heartbeat`]) after the messages this relay published: replicas
-/// learn how fresh they are from it, and whether the shard list changed.
+/// Heartbeats on a ticker and a connection of their own, beside the batches: a relay kept busy
+/// (a flood of changes, or a machine whose cores are saturated) still tells replicas how fresh
+/// they are every `HEARTBEAT_EVERY`. Sound whenever it is sent: every change committed before
+/// a heartbeat's watermark was confirmed into every queue before the watermark was read.
+async fn heartbeats(
+    r: &Relay,
+    channel: &Channel,
+    stop: &CancellationToken,
+) -> Result<(), RelayError> {
+    let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            _ = tick.tick() => heartbeat(r, channel).await?,
+        }
+    }
+}
+
+/// Publishes a heartbeat ([`Heartbeat`]): replicas learn how fresh they are from it, and
+/// whether the shard list changed.
 #[tracing::instrument(level = "debug", name = "Publishing a heartbeat", skip_all)]
 async fn heartbeat(r: &Relay, channel: &Channel) -> Result<(), RelayError> {
     let watermark = outbox::watermark(&r.db).await?;
