@@ -17,6 +17,7 @@ mod entry;
 pub mod follow;
 pub mod server;
 mod source;
+mod stats;
 pub mod store;
 
 pub use follow::{Credentials, FollowSettings};

@@ -5,6 +5,8 @@
 //! is newer than the one held, so a late or repeated message never rolls an answer back.
 
 use super::entry::Entry;
+pub use super::stats::Stats;
+use super::stats::delay_histogram;
 use crate::domain::{BaseDomain, Endpoint, ShardId, Site, TenantId};
 use crate::snapshot::{Destination, Route};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -59,25 +61,6 @@ pub enum Applied {
     Older,
 }
 
-/// Counters of one replica, for `/metrics`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Tenants held (deleted and withdrawn ones included).
-    pub entries: usize,
-    /// Tenants with a route.
-    pub routes: usize,
-    pub applied: u64,
-    pub dropped_older: u64,
-    /// Tenants refetched after a skipped version, and snapshots reloaded after a lost queue.
-    pub gaps_healed: u64,
-    pub resyncs: u64,
-    /// Sessions of the follower that failed (`serve` or the broker unreachable), each followed
-    /// by another after a backoff.
-    pub failures: u64,
-    /// Lookups refused with [`NotReady`] (the caller asked `serve` instead, or should have).
-    pub refused: u64,
-}
-
 /// The routes of every tenant, in memory; cheap to clone, shared by every thread.
 ///
 /// A lookup answers only while the replica is fresh: its snapshot is loaded, and the catalog
@@ -107,14 +90,6 @@ struct Inner {
     delay: prometheus::Histogram,
     /// Seconds from a heartbeat's watermark to its arrival here: how far behind the feed runs.
     heartbeat_delay: prometheus::Histogram,
-}
-
-fn delay_histogram(name: &str, help: &str) -> prometheus::Histogram {
-    let opts = prometheus::HistogramOpts::new(name, help).buckets(vec![
-        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-    ]);
-    // A fixed, valid definition.
-    prometheus::Histogram::with_opts(opts).expect("valid histogram")
 }
 
 fn now_ms() -> i64 {
