@@ -338,9 +338,7 @@ impl Follower<'_> {
                 tracing::warn!(%error, "The replica could not fetch the new shard list.");
                 return;
             }
-            let delay = chrono::Utc::now() - beat.watermark;
-            self.replica
-                .observe_heartbeat_delay(delay.num_microseconds().unwrap_or(0) as f64 / 1e6);
+            self.replica.observe_heartbeat_delay(beat.watermark);
             self.replica
                 .advance_watermark(beat.watermark.timestamp_millis());
             return;
@@ -353,9 +351,7 @@ impl Follower<'_> {
             return;
         };
         if let Some(at) = wire.changed_at {
-            let delay = chrono::Utc::now() - at;
-            self.replica
-                .observe_delay(delay.num_microseconds().unwrap_or(0) as f64 / 1e6);
+            self.replica.observe_delay(at);
         }
         // Routes to a new shard are built as its list comes in.
         if self.apply(&wire, &base, true)

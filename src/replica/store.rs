@@ -92,6 +92,12 @@ struct Inner {
     heartbeat_delay: prometheus::Histogram,
 }
 
+/// Seconds from catalog time `at` to now, never below 0 (the clocks may be slightly apart).
+fn seconds_since(at: chrono::DateTime<chrono::Utc>) -> f64 {
+    let delay = chrono::Utc::now() - at;
+    (delay.num_microseconds().unwrap_or(0) as f64 / 1e6).max(0.0)
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -355,8 +361,9 @@ impl Replica {
         self.inner.gaps_healed.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub(crate) fn observe_delay(&self, seconds: f64) {
-        self.inner.delay.observe(seconds.max(0.0));
+    /// A change stamped `at` (catalog time) arrived now.
+    pub(crate) fn observe_delay(&self, at: chrono::DateTime<chrono::Utc>) {
+        self.inner.delay.observe(seconds_since(at));
     }
 
     /// How late changes arrive: the histogram `/metrics` shows.
@@ -364,8 +371,9 @@ impl Replica {
         self.inner.delay.clone()
     }
 
-    pub(crate) fn observe_heartbeat_delay(&self, seconds: f64) {
-        self.inner.heartbeat_delay.observe(seconds.max(0.0));
+    /// A heartbeat of watermark `at` (catalog time) arrived now.
+    pub(crate) fn observe_heartbeat_delay(&self, at: chrono::DateTime<chrono::Utc>) {
+        self.inner.heartbeat_delay.observe(seconds_since(at));
     }
 
     /// How late heartbeats arrive: the histogram `/metrics` shows.
