@@ -219,7 +219,8 @@ mod against_the_executor {
             .replace(&id(1).to_string(), &id(7).to_string())
             .replace(&id(2).to_string(), &id(8).to_string())
             .replace(&id(99).to_string(), &id(9).to_string())
-            .replace("GLOBEX", "initech");
+            .replace("GLOBEX", "initech")
+            .replace(".example.net", "-other.example.net");
         assert_ne!(other, text, "another text of the same shape");
         let cache = crate::graphql::parsed::ParsedCache::default();
         cache.insert(
@@ -233,6 +234,85 @@ mod against_the_executor {
         answer(&plan, request, source, 10)
             .await
             .unwrap_or_else(|| panic!("answered: {text}"))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Any `routes` lookup (ids known and unknown, repeated, in any order, any selection)
+        /// and any `route(host:)` (any case, with or without the trailing dot) answers the same
+        /// with its arguments written into the text as with them in variables: through the
+        /// executor, the prepared lookup of the text, and that of another text of its shape.
+        #[test]
+        fn literal_and_variable_forms_answer_alike(
+            picks in proptest::collection::vec(0usize..3, 1..8),
+            mask in 1u32..(1 << RouteField::ALL.len()),
+            aliased: bool,
+            upper in proptest::collection::vec(proptest::bool::ANY, 6),
+            dot: bool,
+        ) {
+            let known = [id(1), id(2), id(99)];
+            let ids: Vec<String> = picks.iter().map(|&n| known[n].to_string()).collect();
+            let host: String = "globex"
+                .chars()
+                .zip(&upper)
+                .map(|(c, &up)| if up { c.to_ascii_uppercase() } else { c })
+                .collect::<String>()
+                + ".example.net"
+                + if dot { "." } else { "" };
+            let sel = selection(mask, aliased);
+            let forms = [
+                (
+                    format!("query($v: [ID!]!) {{ routes(tenantIds: $v) {{ {sel} }} }}"),
+                    serde_json::json!(ids),
+                    format!("{{ routes(tenantIds: [\"{}\"]) {{ {sel} }} }}", ids.join("\", \"")),
+                ),
+                (
+                    format!("query($v: String) {{ route(host: $v) {{ {sel} }} }}"),
+                    serde_json::json!(host),
+                    format!("{{ route(host: \"{host}\") {{ {sel} }} }}"),
+                ),
+            ];
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let source = memory();
+                let schema = Schema::build(RouteQuery, EmptyMutation, EmptySubscription)
+                    .data(Lookups { source: source.clone(), max_route_ids: 10 })
+                    .finish();
+                for (text, variable, literal) in &forms {
+                    let with_variables = Request::new(text.clone())
+                        .variables(Variables::from_json(serde_json::json!({ "v": variable })));
+                    let executed =
+                        serde_json::to_vec(&schema.execute(with_variables).await).expect("json");
+                    let inline =
+                        serde_json::to_vec(&schema.execute(Request::new(literal.clone())).await)
+                            .expect("json");
+                    assert_eq!(
+                        String::from_utf8_lossy(&inline),
+                        String::from_utf8_lossy(&executed),
+                        "{literal}"
+                    );
+                    let doc = async_graphql::parser::parse_query(literal).expect("parses");
+                    let plan = plan(&doc).unwrap_or_else(|| panic!("prepared: {literal}"));
+                    let prepared = answer(&plan, &Request::new(literal.clone()), &*source, 10)
+                        .await
+                        .unwrap_or_else(|| panic!("answered: {literal}"));
+                    assert_eq!(
+                        String::from_utf8_lossy(&prepared),
+                        String::from_utf8_lossy(&executed),
+                        "{literal}"
+                    );
+                    let like = answer_like(literal, &Request::new(literal.clone()), &source).await;
+                    assert_eq!(
+                        String::from_utf8_lossy(&like),
+                        String::from_utf8_lossy(&executed),
+                        "{literal}"
+                    );
+                }
+            });
+        }
     }
 
     #[tokio::test]
