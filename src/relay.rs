@@ -7,9 +7,9 @@
 use crate::amqp::topology::CHANGES_EXCHANGE;
 use crate::amqp::{BrokerError, Doing as _, confirm_channel, confirmed};
 use crate::catalog::{Db, Doing as _, outbox, shards};
-use crate::feed::wire::{HEARTBEAT_KEY, Heartbeat, WireShard, shards_digest};
+use crate::feed::wire::{HEARTBEAT_KEY, Heartbeat, MAX_WAITING, Waiting, WireShard, shards_digest};
 use crate::metrics::Metrics;
-use crate::supervise::{Supervisor, Up};
+use crate::supervise::Supervisor;
 use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Channel};
 use prometheus::{IntCounter, IntGauge};
@@ -64,12 +64,31 @@ const SUPERVISOR: Supervisor = Supervisor {
     max_retry: Duration::from_secs(10),
 };
 
-/// Relays until `shutdown`, reconnecting with backoff.
+const HEARTBEATS: Supervisor = Supervisor {
+    lost: "The relay's heartbeats failed; retrying.",
+    stopped: "The relay's heartbeats stopped.",
+    ..SUPERVISOR
+};
+
+/// Relays until `shutdown`, reconnecting with backoff. The heartbeats run beside the batches
+/// on a connection and a loop of their own, each retried on its own: a batch the broker
+/// refuses (a message it nacks, again and again) holds back the watermark but not the
+/// heartbeats, which keep naming what waits, so replicas go on answering every other tenant.
+/// Each loop stops at its own waiting points, never inside a transaction (sqlx #4385).
 pub async fn run_relay(r: Relay, shutdown: CancellationToken) {
     let (r, stop) = (&r, &shutdown);
-    SUPERVISOR
-        .run(stop, move |up| async move { session(r, stop, up).await })
-        .await;
+    tokio::join!(
+        SUPERVISOR.run(stop, move |up| async move {
+            let (_conn, channel) = confirm_channel(&r.amqp_url, "relay").await?;
+            up.set();
+            publish_loop(r, &channel, stop).await
+        }),
+        HEARTBEATS.run(stop, move |up| async move {
+            let (_conn, channel) = confirm_channel(&r.amqp_url, "relay heartbeats").await?;
+            up.set();
+            heartbeats(r, &channel, stop).await
+        }),
+    );
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,28 +97,6 @@ enum RelayError {
     Broker(#[from] BrokerError),
     #[error(transparent)]
     Store(#[from] crate::catalog::StoreError),
-}
-
-async fn session(r: &Relay, shutdown: &CancellationToken, up: Up) -> Result<(), RelayError> {
-    let (_conn, channel) = confirm_channel(&r.amqp_url, "relay").await?;
-    let (_beats_conn, beats_channel) = confirm_channel(&r.amqp_url, "relay heartbeats").await?;
-    up.set();
-    // Each loop stops at its own waiting points, never inside a transaction (sqlx #4385), when
-    // the other fails or the process stops; the session then ends with the first error.
-    let stop = shutdown.child_token();
-    let (published, beats) = tokio::join!(
-        async {
-            let result = publish_loop(r, &channel, &stop).await;
-            stop.cancel();
-            result
-        },
-        async {
-            let result = heartbeats(r, &beats_channel, &stop).await;
-            stop.cancel();
-            result
-        },
-    );
-    published.and(beats)
 }
 
 /// Publishes waiting changes, a batch at a time, whenever this process committed some or
@@ -145,7 +142,8 @@ async fn heartbeats(
 /// whether the shard list changed.
 #[tracing::instrument(level = "debug", name = "Publishing a heartbeat", skip_all)]
 async fn heartbeat(r: &Relay, channel: &Channel) -> Result<(), RelayError> {
-    let watermark = outbox::watermark(&r.db).await?;
+    let looked = outbox::watermark(&r.db, MAX_WAITING).await?;
+    let watermark = looked.at;
     let list: Vec<WireShard> = shards::list(&r.db, None)
         .await?
         .iter()
@@ -154,6 +152,11 @@ async fn heartbeat(r: &Relay, channel: &Channel) -> Result<(), RelayError> {
     let beat = Heartbeat {
         watermark,
         shards: shards_digest(&list),
+        waiting: looked.waiting.map(|(tenants, hosts)| Waiting {
+            as_of: looked.as_of,
+            tenants,
+            hosts,
+        }),
     };
     let body = serde_json::to_vec(&beat).unwrap_or_default();
     let properties = BasicProperties::default()

@@ -119,15 +119,45 @@ pub async fn backlog(db: &super::Db) -> Result<i64, StoreError> {
         .doing(|| "counting outbox messages".into())
 }
 
-/// The catalog's time up to which every committed change has been published: now, or the
-/// queueing time of the oldest message still waiting (any relay's, claimed or not), whichever
-/// is earlier. A message is queued before its change commits, so a change committed before
-/// this instant is not waiting any more.
-pub async fn watermark(db: &super::Db) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
-    sqlx::query_scalar!(
-        r#"select least(statement_timestamp(), (select min(created_at) from outbox)) as "at!""#
+/// What the relay saw in the outbox at one instant, for a heartbeat.
+#[derive(Debug, Clone)]
+pub struct Watermark {
+    /// The catalog's time up to which every committed change has been published: `as_of`,
+    /// or the queueing time of the oldest message still waiting (any relay's, claimed or not),
+    /// whichever is earlier. A message is queued before its change commits, so a change
+    /// committed before this instant is not waiting any more.
+    pub at: chrono::DateTime<chrono::Utc>,
+    /// When it looked.
+    pub as_of: chrono::DateTime<chrono::Utc>,
+    /// The waiting messages' tenants and every host they name (current and old), when no more
+    /// than the `name_up_to` asked for were waiting; `None` when more were.
+    pub waiting: Option<(Vec<Uuid>, Vec<String>)>,
+}
+
+/// The outbox's watermark, and what is still waiting, read at one instant (one statement, one
+/// snapshot): every change committed before `as_of` is published but those of the tenants
+/// named.
+pub async fn watermark(db: &super::Db, name_up_to: usize) -> Result<Watermark, StoreError> {
+    let limit = i64::try_from(name_up_to).unwrap_or(i64::MAX - 1) + 1;
+    let row = sqlx::query!(
+        r#"with waiting as (select tenant_id, payload from outbox order by id limit $1)
+           select statement_timestamp() as "as_of!",
+                  least(statement_timestamp(), (select min(created_at) from outbox)) as "at!",
+                  (select count(*) from waiting) as "n!",
+                  array(select distinct tenant_id from waiting) as "tenants!",
+                  array(select payload->>'host' from waiting
+                        where jsonb_typeof(payload->'host') = 'string'
+                        union
+                        select jsonb_array_elements_text(payload->'old_hosts') from waiting
+                        where jsonb_typeof(payload->'old_hosts') = 'array') as "hosts!""#,
+        limit
     )
     .fetch_one(db)
     .await
-    .doing(|| "reading the outbox's watermark".into())
+    .doing(|| "reading the outbox's watermark".into())?;
+    Ok(Watermark {
+        at: row.at,
+        as_of: row.as_of,
+        waiting: (row.n < limit).then_some((row.tenants, row.hosts)),
+    })
 }

@@ -91,11 +91,32 @@ impl WireShard {
 }
 
 /// The body of a heartbeat: every change the catalog committed before `watermark` has been
-/// published (before this heartbeat, on the same channel), and the shards' digest then.
+/// published (and confirmed into every bound queue) before this heartbeat, and the shards'
+/// digest then.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Heartbeat {
     pub watermark: DateTime<Utc>,
     pub shards: String,
+    /// The changes still waiting in the outbox when the relay looked, named when they were
+    /// few ([`MAX_WAITING`]); absent when there were more (or from a relay of before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
+}
+
+/// Most waiting changes a heartbeat names: past it, a heartbeat carries its watermark only.
+pub const MAX_WAITING: usize = 500;
+
+/// Every change the catalog committed before `as_of` has been published before the heartbeat
+/// that carries this, but those of `tenants`: a replica is as fresh as `as_of` for every other
+/// tenant and host, and as its watermark for these.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    pub as_of: DateTime<Utc>,
+    /// The tenants of the waiting changes.
+    pub tenants: Vec<Uuid>,
+    /// Every host those changes name, current and old: a host that a waiting change gives to
+    /// a tenant is not answered from what the replica holds either.
+    pub hosts: Vec<String>,
 }
 
 /// A digest of what routes depend on in the shard list (ids, regions, endpoints): a replica

@@ -34,6 +34,9 @@ pub trait RouteSource: Send + Sync {
     fn answering(&self) -> bool {
         true
     }
+    /// Called once for each lookup the executor answers with the source's error (its
+    /// `routes` and `route_by_site` count none, since the prepared path may have asked first).
+    fn refused(&self) {}
 }
 
 impl RouteSource for Router {
@@ -94,6 +97,11 @@ pub(crate) fn parse_host(base: &BaseDomain, host: &str) -> Result<Site> {
         .ok_or_else(refuse)
 }
 
+/// Tells the source that the executor answered with its error.
+fn refusal<T>(source: &dyn RouteSource, found: Result<T>) -> Result<T> {
+    found.inspect_err(|_| source.refused())
+}
+
 /// `route`: by tenant id or by host, exactly one of them.
 pub async fn route(
     source: &dyn RouteSource,
@@ -103,15 +111,13 @@ pub async fn route(
     let found = match (tenant_id, host) {
         (Some(id), None) => {
             let id = parse_id(&id, "tenantId")?;
-            source
-                .routes(std::slice::from_ref(&id))
-                .await?
+            refusal(source, source.routes(std::slice::from_ref(&id)).await)?
                 .pop()
                 .flatten()
         }
         (None, Some(host)) => {
             let site = parse_host(source.base_domain()?, &host)?;
-            source.route_by_site(&site).await?
+            refusal(source, source.route_by_site(&site).await)?
         }
         _ => return Err(bad_input("give exactly one of `tenantId` and `host`")),
     };
@@ -125,7 +131,7 @@ pub async fn routes(
     max: usize,
 ) -> Result<Vec<Option<Route>>> {
     let ids = parse_route_ids(tenant_ids, max)?;
-    let found = source.routes(&ids).await?;
+    let found = refusal(source, source.routes(&ids).await)?;
     Ok(found.into_iter().map(|r| r.map(Route)).collect())
 }
 

@@ -2,7 +2,7 @@
 //! holds it.
 
 use crate::domain::{BaseDomain, Placement, RouteStatus, ShardId, Site, TenantId};
-use crate::feed::wire::WireRoute;
+use crate::feed::wire::{Waiting, WireRoute};
 use crate::lifecycle::ShownState;
 use crate::snapshot::Destination;
 
@@ -20,11 +20,7 @@ impl Entry {
     /// Checks a snapshot entry or change message; `Err` says which field is wrong.
     pub fn parse(wire: &WireRoute, base: &BaseDomain) -> Result<Entry, String> {
         let id = TenantId::from_uuid(wire.tenant_id);
-        let site_of = |host: &str| {
-            base.site_of(host)
-                .and_then(|s| Site::try_from(s.as_str()).ok())
-                .ok_or_else(|| format!("host `{host}` is not a site under {base}"))
-        };
+        let site_of = |host: &str| site_of(host, base);
         let mut sites = Vec::with_capacity(1 + wire.old_hosts.len());
         if let Some(host) = &wire.host {
             sites.push(site_of(host)?);
@@ -61,4 +57,22 @@ impl Entry {
             sites,
         })
     }
+}
+
+fn site_of(host: &str, base: &BaseDomain) -> Result<Site, String> {
+    base.site_of(host)
+        .and_then(|s| Site::try_from(s.as_str()).ok())
+        .ok_or_else(|| format!("host `{host}` is not a site under {base}"))
+}
+
+/// The tenants and sites a heartbeat names as waiting, checked; `Err` names a host that is
+/// not a site (the heartbeat's watermark alone is then taken).
+pub fn waiting(w: &Waiting, base: &BaseDomain) -> Result<(Vec<TenantId>, Vec<Site>), String> {
+    let tenants = w.tenants.iter().copied().map(TenantId::from_uuid).collect();
+    let sites = w
+        .hosts
+        .iter()
+        .map(|h| site_of(h, base))
+        .collect::<Result<_, _>>()?;
+    Ok((tenants, sites))
 }

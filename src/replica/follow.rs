@@ -10,14 +10,14 @@
 //! snapshot. Meanwhile the replica answers from what it has only while its watermark is within
 //! its bound.
 
-use super::entry::Entry;
+use super::entry::{self, Entry};
 pub use super::source::Credentials;
 use super::source::{Source, SourceError};
 use super::store::{Applied, Replica};
 use crate::amqp::topology::CHANGES_EXCHANGE;
 use crate::amqp::{BrokerError, Doing as _, connect, topology};
 use crate::domain::{BaseDomain, Endpoint, ShardId, TenantId};
-use crate::feed::wire::{HEARTBEAT_KEY, Heartbeat, ShardList, SnapshotPage, WireRoute};
+use crate::feed::wire::{HEARTBEAT_KEY, Heartbeat, ShardList, SnapshotPage, Waiting, WireRoute};
 use crate::supervise::{Supervisor, Up};
 use futures_util::{FutureExt, StreamExt};
 use lapin::options::{
@@ -325,6 +325,23 @@ impl Follower<'_> {
         unknown_shard
     }
 
+    /// A heartbeat's waiting changes, when it names them: every other tenant is as fresh as
+    /// its `as_of`.
+    fn take_waiting(&self, waiting: Option<&Waiting>) {
+        let (Some(w), Some(base)) = (waiting, self.replica.base_domain()) else {
+            return;
+        };
+        match entry::waiting(w, base) {
+            Ok((tenants, sites)) => {
+                self.replica
+                    .advance_but_waiting(w.as_of.timestamp_millis(), &tenants, &sites)
+            }
+            Err(why) => {
+                tracing::warn!(%why, "The replica got a heartbeat naming a host it cannot read; it takes its watermark only.")
+            }
+        }
+    }
+
     async fn handle(&mut self, routing_key: &lapin::types::ShortString, body: &[u8]) {
         if routing_key.as_str() == HEARTBEAT_KEY {
             let Ok(beat) = serde_json::from_slice::<Heartbeat>(body) else {
@@ -341,6 +358,7 @@ impl Follower<'_> {
             self.replica.observe_heartbeat_delay(beat.watermark);
             self.replica
                 .advance_watermark(beat.watermark.timestamp_millis());
+            self.take_waiting(beat.waiting.as_ref());
             return;
         }
         let Ok(wire) = serde_json::from_slice::<WireRoute>(body) else {

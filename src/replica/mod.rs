@@ -2,6 +2,7 @@
 //! ask on every request, kept fresh by the change feed.
 //!
 //! - [`store`]: the [`Replica`] type, lock-free lookups and the versioned writes behind them;
+//!   `fresh`: how far behind the catalog it may be, and so which lookups it answers;
 //! - [`follow`]: loads a snapshot from a `serve` and follows `tenant-catalog.changes`, healing
 //!   gaps;
 //! - `entry` checks what `serve` sends (`crate::feed::wire`) into entries; `source` is the
@@ -15,6 +16,7 @@
 
 mod entry;
 pub mod follow;
+mod fresh;
 pub mod server;
 mod source;
 mod stats;

@@ -62,6 +62,7 @@ struct Gauges {
     dropped_older: IntGauge,
     failures: IntGauge,
     refused: IntGauge,
+    waiting: IntGauge,
 }
 
 impl Gauges {
@@ -81,7 +82,7 @@ impl Gauges {
             ),
             ready: m.gauge(
                 "tenant_catalog_replica_ready",
-                "1 while the replica answers (snapshot loaded, within its bound), else 0.",
+                "1 while the replica answers (snapshot loaded, within its bound for every tenant but those named as waiting), else 0.",
             ),
             gaps_healed: m.gauge(
                 "tenant_catalog_replica_gaps_healed_total",
@@ -103,6 +104,10 @@ impl Gauges {
                 "tenant_catalog_replica_refusals_total",
                 "Lookups refused with NOT_READY (snapshot not loaded, or staler than the bound).",
             ),
+            waiting: m.gauge(
+                "tenant_catalog_replica_waiting_tenants",
+                "Tenants whose changes the last heartbeat named as still waiting in the catalog's outbox: refused while the watermark is past the bound.",
+            ),
         }
     }
 
@@ -122,6 +127,7 @@ impl Gauges {
         self.dropped_older.set(n(s.dropped_older));
         self.failures.set(n(s.failures));
         self.refused.set(n(s.refused));
+        self.waiting.set(n(replica.waiting() as u64));
     }
 }
 
@@ -204,7 +210,7 @@ impl RouteSource for Replica {
         ids: &'a [TenantId],
     ) -> BoxFuture<'a, async_graphql::Result<Vec<Option<Route>>>> {
         Box::pin(std::future::ready(
-            Replica::routes(self, ids).map_err(not_ready),
+            Replica::routes_uncounted(self, ids).map_err(not_ready),
         ))
     }
     fn route_by_site<'a>(
@@ -212,7 +218,7 @@ impl RouteSource for Replica {
         site: &'a Site,
     ) -> BoxFuture<'a, async_graphql::Result<Option<Route>>> {
         Box::pin(std::future::ready(
-            Replica::route_by_site(self, site).map_err(not_ready),
+            Replica::route_by_site_uncounted(self, site).map_err(not_ready),
         ))
     }
     fn base_domain(&self) -> async_graphql::Result<&BaseDomain> {
@@ -220,6 +226,9 @@ impl RouteSource for Replica {
     }
     fn answering(&self) -> bool {
         self.freshness().is_ok()
+    }
+    fn refused(&self) {
+        self.count_refusal();
     }
 }
 
@@ -236,6 +245,8 @@ async fn readyz(state: web::Data<State>) -> HttpResponse {
         "entries": stats.entries,
         "routes": stats.routes,
         "staleness_ms": r.staleness().map(|d| d.as_millis() as u64),
+        "staleness_but_waiting_ms": r.staleness_but_waiting().map(|d| d.as_millis() as u64),
+        "waiting": r.waiting(),
         "max_staleness_ms": r.max_staleness().as_millis() as u64,
     });
     match r.freshness() {

@@ -5,26 +5,15 @@
 //! is newer than the one held, so a late or repeated message never rolls an answer back.
 
 use super::entry::Entry;
+use super::fresh::Freshness;
+pub use super::fresh::NotReady;
 pub use super::stats::Stats;
 use super::stats::delay_histogram;
 use crate::domain::{BaseDomain, Endpoint, ShardId, Site, TenantId};
 use crate::snapshot::{Destination, Route};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// Why a replica does not answer: it could be wrong by more than its bound.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NotReady {
-    #[error(
-        "the replica has not loaded its snapshot yet: ask the catalog (serve) or try again shortly"
-    )]
-    Loading,
-    #[error(
-        "the replica's routes may be {age_ms} ms old, over its bound of {bound_ms} ms (no news from the catalog's change feed): ask the catalog (serve) or try again shortly"
-    )]
-    Stale { age_ms: i64, bound_ms: i64 },
-}
+use std::time::Duration;
 
 /// A tenant as the replica holds it, deleted and withdrawn tenants included, so that a late
 /// message of an older version cannot bring them back. Held inline in the map's entry: one
@@ -76,10 +65,7 @@ struct Inner {
     sites: papaya::HashMap<Site, TenantId, Hasher>,
     shards: papaya::HashMap<ShardId, Endpoint, Hasher>,
     base_domain: OnceLock<BaseDomain>,
-    loaded: AtomicBool,
-    /// Catalog time (ms since the epoch) before which every committed change is applied.
-    watermark_ms: AtomicI64,
-    max_staleness_ms: i64,
+    freshness: Freshness,
     applied: AtomicU64,
     dropped_older: AtomicU64,
     gaps_healed: AtomicU64,
@@ -98,12 +84,6 @@ fn seconds_since(at: chrono::DateTime<chrono::Utc>) -> f64 {
     (delay.num_microseconds().unwrap_or(0) as f64 / 1e6).max(0.0)
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 impl Replica {
     /// An empty replica that answers nothing until it is loaded and fresh; see
     /// [`super::follow::start`] to have it follow a catalog.
@@ -114,9 +94,7 @@ impl Replica {
                 sites: papaya::HashMap::with_hasher(Hasher::default()),
                 shards: papaya::HashMap::with_hasher(Hasher::default()),
                 base_domain: OnceLock::new(),
-                loaded: AtomicBool::new(false),
-                watermark_ms: AtomicI64::new(0),
-                max_staleness_ms: i64::try_from(max_staleness.as_millis()).unwrap_or(i64::MAX),
+                freshness: Freshness::new(max_staleness),
                 applied: AtomicU64::new(0),
                 dropped_older: AtomicU64::new(0),
                 gaps_healed: AtomicU64::new(0),
@@ -135,59 +113,88 @@ impl Replica {
         }
     }
 
-    /// `Ok` while answers may be trusted; an `Err` counts as a refused lookup (see
-    /// [`Replica::freshness`] for a check that is not one).
+    /// `Ok` while lookups answer (all but those of tenants whose changes were still waiting
+    /// in the catalog at the last heartbeat, if its watermark is past the bound); an `Err`
+    /// counts as a refused lookup (see [`Replica::freshness`] for a check that is not one).
     pub fn ready(&self) -> Result<(), NotReady> {
-        self.freshness().inspect_err(|_| {
-            self.inner.refused.fetch_add(1, Ordering::Relaxed);
-        })
+        self.counted(self.freshness())
     }
 
     /// What [`Replica::ready`] answers, without counting a refusal: for `/readyz` and gauges.
     pub fn freshness(&self) -> Result<(), NotReady> {
-        let i = &self.inner;
-        if !i.loaded.load(Ordering::Acquire) {
-            return Err(NotReady::Loading);
-        }
-        let age_ms = now_ms() - i.watermark_ms.load(Ordering::Acquire);
-        if age_ms > i.max_staleness_ms {
-            return Err(NotReady::Stale {
-                age_ms,
-                bound_ms: i.max_staleness_ms,
-            });
-        }
-        Ok(())
+        self.inner.freshness.fresh().map(|_| ())
+    }
+
+    fn counted<T>(&self, answer: Result<T, NotReady>) -> Result<T, NotReady> {
+        answer.inspect_err(|_| self.count_refusal())
+    }
+
+    /// Counts a lookup refused with [`NotReady`], for a caller that asks through the
+    /// uncounted lookups (the GraphQL side, whose prepared path may ask twice).
+    pub(crate) fn count_refusal(&self) {
+        self.inner.refused.fetch_add(1, Ordering::Relaxed);
     }
 
     /// How old the replica's knowledge may be: now less the last watermark (`None` before
     /// the first).
     pub fn staleness(&self) -> Option<Duration> {
-        let w = self.inner.watermark_ms.load(Ordering::Acquire);
-        (w > 0).then(|| Duration::from_millis(u64::try_from(now_ms() - w).unwrap_or(0)))
+        self.inner.freshness.staleness()
+    }
+
+    /// How old its knowledge of every tenant may be but of those the last heartbeat named as
+    /// waiting in the catalog: never more than [`Replica::staleness`].
+    pub fn staleness_but_waiting(&self) -> Option<Duration> {
+        self.inner.freshness.staleness_but_waiting()
+    }
+
+    /// How many tenants the last heartbeat named as waiting (their changes committed in the
+    /// catalog, not yet published): lookups of them are refused while the watermark is past
+    /// the bound.
+    pub fn waiting(&self) -> usize {
+        self.inner.freshness.waiting()
     }
 
     /// The bound past which the replica refuses to answer.
     pub fn max_staleness(&self) -> Duration {
-        Duration::from_millis(u64::try_from(self.inner.max_staleness_ms).unwrap_or(0))
+        self.inner.freshness.max_staleness()
     }
 
     /// The route of one tenant: `Ok(None)` for unknown, PROVISIONING, DELETED and withdrawn
     /// tenants, as `serve` answers.
     pub fn route(&self, id: TenantId) -> Result<Option<Route>, NotReady> {
-        self.ready()?;
+        let fresh = self.inner.freshness.fresh();
+        self.counted(fresh.and_then(|f| self.inner.freshness.judge(f, &[id], None)))?;
         Ok(self.held_route(&id))
     }
 
     /// The routes of `ids`, in the order asked, all read at one readiness check.
     pub fn routes(&self, ids: &[TenantId]) -> Result<Vec<Option<Route>>, NotReady> {
-        self.ready()?;
+        self.counted(self.routes_uncounted(ids))
+    }
+
+    /// [`Replica::routes`] without counting a refusal ([`Replica::count_refusal`]).
+    pub(crate) fn routes_uncounted(
+        &self,
+        ids: &[TenantId],
+    ) -> Result<Vec<Option<Route>>, NotReady> {
+        let fresh = self.inner.freshness.fresh()?;
+        self.inner.freshness.judge(fresh, ids, None)?;
         Ok(ids.iter().map(|id| self.held_route(id)).collect())
     }
 
     /// The tenant that holds `site`, as its current or an old site.
     pub fn tenant_of_site(&self, site: &Site) -> Result<Option<TenantId>, NotReady> {
-        self.ready()?;
-        Ok(self.inner.sites.pin().get(site).copied())
+        self.counted(self.tenant_of_site_uncounted(site))
+    }
+
+    /// Whom `site` names, if what the replica holds of the site and its tenant is fresh.
+    fn tenant_of_site_uncounted(&self, site: &Site) -> Result<Option<TenantId>, NotReady> {
+        let fresh = self.inner.freshness.fresh()?;
+        let id = self.inner.sites.pin().get(site).copied();
+        self.inner
+            .freshness
+            .judge(fresh, id.as_slice(), Some(site))?;
+        Ok(id)
     }
 
     /// The route of the tenant whose host (current or old) is `host`; `Ok(None)` also for a
@@ -206,8 +213,12 @@ impl Replica {
 
     /// The route of the tenant whose current or old site is `site`.
     pub fn route_by_site(&self, site: &Site) -> Result<Option<Route>, NotReady> {
-        self.ready()?;
-        let id = self.inner.sites.pin().get(site).copied();
+        self.counted(self.route_by_site_uncounted(site))
+    }
+
+    /// [`Replica::route_by_site`] without counting a refusal ([`Replica::count_refusal`]).
+    pub(crate) fn route_by_site_uncounted(&self, site: &Site) -> Result<Option<Route>, NotReady> {
+        let id = self.tenant_of_site_uncounted(site)?;
         Ok(id.and_then(|id| self.held_route(&id)))
     }
 
@@ -350,11 +361,19 @@ impl Replica {
 
     /// The catalog says every change committed before `at_ms` has been applied.
     pub(crate) fn advance_watermark(&self, at_ms: i64) {
-        self.inner.watermark_ms.fetch_max(at_ms, Ordering::AcqRel);
+        self.inner.freshness.advance_watermark(at_ms);
+    }
+
+    /// The catalog says every change committed before `as_of_ms` has been applied but those
+    /// of `tenants`, which name `sites` (see `Freshness::advance_but_waiting`).
+    pub(crate) fn advance_but_waiting(&self, as_of_ms: i64, tenants: &[TenantId], sites: &[Site]) {
+        self.inner
+            .freshness
+            .advance_but_waiting(as_of_ms, tenants, sites);
     }
 
     pub(crate) fn set_loaded(&self) {
-        self.inner.loaded.store(true, Ordering::Release);
+        self.inner.freshness.set_loaded();
     }
 
     pub(crate) fn count_gap_healed(&self, n: u64) {

@@ -586,8 +586,13 @@ impl TestApp {
         out
     }
 
-    /// Starts listening to the change feed; call before causing changes.
-    pub async fn listen_changes(&self) -> ChangeFeed {
+    /// A queue of the test's own (exclusive: gone with the connection) with `args`, bound to
+    /// the change feed by `routing_key`.
+    pub async fn change_queue(
+        &self,
+        routing_key: &str,
+        args: FieldTable,
+    ) -> (lapin::Connection, lapin::Channel, lapin::types::ShortString) {
         let conn = tenant_catalog::amqp::connect(&self.settings.amqp_url, "test")
             .await
             .expect("connect");
@@ -599,7 +604,7 @@ impl TestApp {
                     exclusive: true,
                     ..Default::default()
                 },
-                FieldTable::default(),
+                args,
             )
             .await
             .expect("queue");
@@ -607,15 +612,21 @@ impl TestApp {
             .queue_bind(
                 q.name().clone(),
                 CHANGES_EXCHANGE.into(),
-                "tenant.#".into(),
+                routing_key.into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )
             .await
             .expect("bind");
+        (conn, channel, q.name().clone())
+    }
+
+    /// Starts listening to the change feed; call before causing changes.
+    pub async fn listen_changes(&self) -> ChangeFeed {
+        let (conn, channel, queue) = self.change_queue("tenant.#", FieldTable::default()).await;
         let consumer = channel
             .basic_consume(
-                q.name().clone(),
+                queue,
                 "".into(),
                 BasicConsumeOptions {
                     no_ack: true,

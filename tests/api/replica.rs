@@ -357,3 +357,90 @@ async fn with_serve_gone_the_replica_stops_answering_within_its_bound_and_comes_
     )
     .await;
 }
+
+/// A queue on the change feed that takes nothing: the broker nacks every message routed to it,
+/// as a broker that refuses a change would. Gone with the connection returned.
+async fn refusing_queue(app: &TestApp, routing_key: &str) -> lapin::Connection {
+    use lapin::types::{AMQPValue, FieldTable, ShortString};
+    let mut args = FieldTable::default();
+    args.insert(ShortString::from("x-max-length"), AMQPValue::LongLongInt(0));
+    args.insert(
+        ShortString::from("x-overflow"),
+        AMQPValue::LongString("reject-publish".into()),
+    );
+    app.change_queue(routing_key, args).await.0
+}
+
+#[tokio::test]
+async fn a_change_the_catalog_cannot_publish_makes_the_replica_refuse_its_tenant_only() {
+    let app = spawn_app().await;
+    let (a, a_site) = active(&app, "eu").await;
+    let (mut b, b_site) = active(&app, "eu").await;
+    let bound = Duration::from_millis(1_500);
+    let replica = spawn_replica(&app, &app.address, bound.as_millis() as u64).await;
+    replica.wait_ready().await;
+    same_answer(&app, &replica, BY_ID, json!({"id": b.tenant_id}), "b").await;
+
+    // The broker refuses b's suspension: it stays in the outbox, and holds the watermark back.
+    let refusing = refusing_queue(&app, "tenant.suspended").await;
+    app.publish(&b.event(
+        "subscription.suspended",
+        chrono::Utc::now(),
+        json!({"reason": "payment_overdue"}),
+    ))
+    .await;
+    app.wait_tenant(&b.tenant_id, "SUSPENDED", |t| t.state == "SUSPENDED")
+        .await;
+    tokio::time::sleep(bound + Duration::from_millis(500)).await;
+    let (status, body) = readyz(&replica).await;
+    assert_eq!(status, 200, "ready for all but b: {body}");
+    assert_eq!(body["details"]["waiting"], 1, "{body}");
+    let oldest = body["details"]["staleness_ms"].as_u64().unwrap_or_default();
+    assert!(oldest > bound.as_millis() as u64, "{body}");
+
+    // Past the bound for b's change, a's route is still answered as serve answers it, b's is
+    // refused by id and by host, alone or in a list.
+    same_answer(&app, &replica, BY_ID, json!({"id": a.tenant_id}), "a").await;
+    let a_host = format!("{a_site}.example.net");
+    same_answer(
+        &app,
+        &replica,
+        BY_HOST,
+        json!({"host": a_host}),
+        "a by host",
+    )
+    .await;
+    for (query, vars) in [
+        (BY_ID, json!({"id": b.tenant_id})),
+        (BY_HOST, json!({"host": format!("{b_site}.example.net")})),
+        (MANY, json!({"ids": [a.tenant_id, b.tenant_id]})),
+    ] {
+        let answer = replica.graphql(query, vars).await;
+        assert!(not_ready(&answer), "{answer}");
+        let message = answer["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("waited to be published"), "{answer}");
+    }
+    assert_eq!(
+        replica
+            .metric("tenant_catalog_replica_refusals_total")
+            .await,
+        3.0
+    );
+
+    // The broker takes it again: b's change is published and answered.
+    refusing.close(0, "test done".into()).await.expect("closed");
+    same_answer(
+        &app,
+        &replica,
+        BY_ID,
+        json!({"id": b.tenant_id}),
+        "b, suspended",
+    )
+    .await;
+    replica
+        .wait_for(5, "a heartbeat naming nothing waiting", || async {
+            let (status, body) = readyz(&replica).await;
+            (status == 200 && body["details"]["waiting"] == 0).then_some(())
+        })
+        .await;
+}

@@ -1,3 +1,4 @@
+use super::super::fresh::now_ms;
 use super::*;
 use crate::feed::wire::WireRoute;
 use proptest::prelude::*;
@@ -72,6 +73,77 @@ fn nothing_is_answered_before_the_snapshot_is_loaded_or_after_the_bound() {
     r.advance_watermark(now_ms() - 10_000);
     assert!(r.ready().is_ok());
     assert_eq!(r.stats().refused, 2);
+}
+
+fn site(s: &str) -> Site {
+    Site::try_from(s).expect("site")
+}
+
+#[test]
+fn past_the_bound_only_the_tenants_and_hosts_a_heartbeat_named_as_waiting_are_refused() {
+    let r = Replica::empty(Duration::from_millis(500));
+    r.set_base_domain(base()).expect("first");
+    r.set_shards(vec![(
+        ShardId::try_from("eu-west-1-1").expect("id"),
+        Endpoint::try_from("https://one.example.net").expect("endpoint"),
+    )]);
+    r.set_loaded();
+    r.apply(entry(&wire(1, 1, Some("acme"), &[], "eu-west-1-1")), 1);
+    r.apply(entry(&wire(2, 1, Some("globex"), &[], "eu-west-1-1")), 1);
+    // The oldest waiting change (of tenant 1, renaming it to `acme-new`) is 2 s old; the
+    // heartbeat that says so was read just now.
+    r.advance_watermark(now_ms() - 2_000);
+    r.advance_but_waiting(now_ms(), &[id(1)], &[site("acme-new")]);
+    assert!(r.freshness().is_ok(), "ready: it answers all but tenant 1");
+    assert_eq!(r.waiting(), 1);
+    assert!(r.staleness().expect("known") >= Duration::from_millis(2_000));
+    assert!(r.staleness_but_waiting().expect("known") < Duration::from_millis(500));
+    assert!(matches!(r.route(id(2)), Ok(Some(_))));
+    assert!(matches!(r.route_by_host("globex.example.net"), Ok(Some(_))));
+    assert_eq!(r.route(id(404)), Ok(None));
+    for refused in [
+        r.route(id(1)),
+        r.route_by_host("acme.example.net"),
+        r.route_by_host("acme-new.example.net"),
+    ] {
+        assert!(
+            matches!(refused, Err(NotReady::Waiting { bound_ms: 500, .. })),
+            "{refused:?}"
+        );
+    }
+    assert!(
+        r.routes(&[id(2), id(1)]).is_err(),
+        "a list with one waiting"
+    );
+    assert!(matches!(
+        r.tenant_of_site(&site("acme-new")),
+        Err(NotReady::Waiting { .. })
+    ));
+    assert_eq!(r.stats().refused, 5);
+
+    // A heartbeat read earlier than the one taken (another relay's, late) changes nothing.
+    r.advance_but_waiting(now_ms() - 100, &[id(2)], &[]);
+    assert!(matches!(r.route(id(2)), Ok(Some(_))));
+    assert!(r.route(id(1)).is_err());
+    // The next one no longer names tenant 1: its change arrived before that heartbeat.
+    r.advance_but_waiting(now_ms() + 1, &[], &[]);
+    assert_eq!(r.waiting(), 0);
+    assert!(matches!(r.route(id(1)), Ok(Some(_))));
+    assert!(matches!(r.route_by_host("acme-new.example.net"), Ok(None)));
+}
+
+#[test]
+fn past_the_bound_for_every_tenant_nothing_is_answered_whatever_was_named() {
+    let r = Replica::empty(Duration::from_millis(500));
+    r.set_base_domain(base()).expect("first");
+    r.set_loaded();
+    r.advance_watermark(now_ms() - 3_000);
+    r.advance_but_waiting(now_ms() - 1_000, &[id(1)], &[]);
+    assert!(matches!(r.route(id(2)), Err(NotReady::Stale { .. })));
+    assert!(matches!(r.freshness(), Err(NotReady::Stale { .. })));
+    // Within the bound for everyone, nothing waits, whatever a heartbeat named.
+    r.advance_watermark(now_ms());
+    assert_eq!(r.route(id(1)), Ok(None));
 }
 
 #[test]
