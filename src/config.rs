@@ -204,11 +204,13 @@ impl Env<'_> {
             ));
         }
         let amqp_url = self.var("AMQP_URL", DEFAULT_AMQP_URL);
-        if !amqp_url.starts_with("amqp://") {
+        let nodes: Vec<&str> = amqp_nodes(&amqp_url).collect();
+        if nodes.is_empty() || nodes.iter().any(|u| !u.starts_with("amqp://")) {
+            let shown: Vec<String> = nodes.iter().map(|u| redact(u)).collect();
             return Err(bad(
                 "AMQP_URL",
-                &redact(&amqp_url),
-                "expected a URL like amqp://user:pass@host:5672/%2f (TLS is not built in)".into(),
+                &shown.join(","),
+                "expected a URL like amqp://user:pass@host:5672/%2f, or several separated by commas (the nodes of a cluster; TLS is not built in)".into(),
             ));
         }
         Ok((database_url, amqp_url))
@@ -329,6 +331,11 @@ impl Env<'_> {
 /// The URL without its password, for messages and logs. The credentials end at the last `@`
 /// before the path, so a password with an unescaped `@` is hidden whole. Text that is not a
 /// URL at all is shown only by its scheme, if any: it may be a password pasted in error.
+/// The nodes of `AMQP_URL`: one URL, or several separated by commas (the nodes of a cluster).
+pub fn amqp_nodes(amqp_url: &str) -> impl Iterator<Item = &str> {
+    amqp_url.split(',').map(str::trim).filter(|u| !u.is_empty())
+}
+
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "(not a URL)".to_owned();

@@ -51,6 +51,8 @@ fn a_bad_value_names_the_variable_and_the_fix() {
     for (var, value) in [
         ("DATABASE_URL", "mysql://x"),
         ("AMQP_URL", "http://x"),
+        ("AMQP_URL", "amqp://a:5672/%2f,http://b"),
+        ("AMQP_URL", " , "),
         ("SEED_SHARD_REGIONS", "us-east-1,mars-1"),
         ("SCHEDULER_INTERVAL_MS", "60000"),
         ("BASE_DOMAIN", "Example.NET"),
@@ -77,4 +79,15 @@ fn a_bad_url_is_never_echoed_with_its_password() {
         "amqp://guest@host/%2f"
     );
     assert_eq!(redact("s3cret"), "(not a URL)");
+}
+
+#[test]
+fn amqp_url_may_name_the_nodes_of_a_cluster() {
+    let list = "amqp://u:secret@a:5672/%2f, amqp://u:secret@b:5672/%2f,";
+    let s = settings(&[("AMQP_URL", list)]).expect("valid");
+    let nodes: Vec<&str> = amqp_nodes(&s.amqp_url).collect();
+    assert_eq!(nodes, ["amqp://u:secret@a:5672/%2f", "amqp://u:secret@b:5672/%2f"]);
+    let err = settings(&[("AMQP_URL", "amqp://u:secret@a/%2f,amqps://u:secret@b/%2f")])
+        .expect_err("amqps is not built in");
+    assert!(!err.to_string().contains("secret"), "{err}");
 }

@@ -33,23 +33,35 @@ async fn healthz() -> HttpResponse {
 
 #[tracing::instrument(name = "readyz", skip_all)]
 async fn readyz(state: web::Data<HttpState>) -> HttpResponse {
-    let database = match sqlx::query_scalar::<_, i32>("select 1")
-        .fetch_one(&state.db)
-        .await
+    // A server that takes no writes (a standby after a failover went wrong, or one set
+    // read-only) is not ready either: events would wait unacknowledged behind it.
+    let database = match sqlx::query_scalar::<_, bool>(
+        "select not pg_is_in_recovery() and current_setting('transaction_read_only') = 'off'",
+    )
+    .fetch_one(&state.db)
+    .await
     {
-        Ok(_) => Ok(()),
+        Ok(true) => Ok(()),
+        Ok(false) => Err((
+            "read-only",
+            "database read-only: the catalog database takes no writes (a standby, or a server set read-only); events wait unacknowledged until a primary answers".to_owned(),
+        )),
         Err(error) => {
             // The cause is for the operator's log; callers of /readyz get no SQL or addresses.
             tracing::warn!(%error, "The readiness check could not reach the database.");
-            Err("database unreachable: the catalog database does not answer (the log has the cause)".to_owned())
+            Err(("down", "database unreachable: the catalog database does not answer (the log has the cause)".to_owned()))
         }
     };
     let broker = if state.health.consuming() {
         Ok(())
     } else {
-        Err("broker unreachable: the lifecycle consumer is not consuming".to_owned())
+        Err((
+            "down",
+            "broker unreachable: the lifecycle consumer is not consuming".to_owned(),
+        ))
     };
-    let status = |r: &Result<(), String>| if r.is_ok() { "up" } else { "down" };
+    let status =
+        |r: &Result<(), (&str, String)>| r.as_ref().err().map_or("up", |(s, _)| *s).to_owned();
     let checks = json!({"database": status(&database), "broker": status(&broker)});
     let auth = if state.trusts_dev_key {
         "development key: tokens signed with AUTH_SIGNING_KEY are trusted (set AUTH_PUBLIC_KEYS_DIR and AUTH_DEV_KEY=false in production)"
@@ -60,6 +72,7 @@ async fn readyz(state: web::Data<HttpState>) -> HttpResponse {
     let problems: Vec<String> = [database, broker]
         .into_iter()
         .filter_map(Result::err)
+        .map(|(_, why)| why)
         .collect();
     if problems.is_empty() {
         HttpResponse::Ok().json(json!({"status": "ready", "checks": checks, "details": details}))

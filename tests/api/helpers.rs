@@ -673,6 +673,13 @@ pub fn serve_process(app: &TestApp, http_addr: &str, key: &std::path::Path) -> s
         .expect("serve starts")
 }
 
+/// `GET /readyz`: its status and body.
+pub async fn readyz(app: &TestApp) -> (u16, Value) {
+    let r = app.get("/readyz").await;
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 /// A GET on RabbitMQ's management API (`path` after `/api/`); `None` when it does not answer.
 pub async fn management_get(path: &str) -> Option<Value> {
     reqwest::Client::new()

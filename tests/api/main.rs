@@ -16,6 +16,7 @@ mod broker;
 mod cli;
 mod concurrency;
 mod explanation;
+mod failover;
 mod faults;
 mod grace;
 mod graphql;

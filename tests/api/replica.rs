@@ -42,12 +42,6 @@ async fn same_answer(
         .await
 }
 
-async fn readyz(app: &TestApp) -> (u16, Value) {
-    let r = app.get("/readyz").await;
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 fn not_ready(answer: &Value) -> bool {
     answer["errors"][0]["extensions"]["code"] == "NOT_READY"
 }
