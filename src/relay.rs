@@ -13,6 +13,7 @@ use crate::supervise::Supervisor;
 use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Channel};
 use prometheus::{IntCounter, IntGauge};
+use sqlx::postgres::PgPoolOptions;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -71,24 +72,62 @@ const HEARTBEATS: Supervisor = Supervisor {
 };
 
 /// Relays until `shutdown`, reconnecting with backoff. The heartbeats run beside the batches
-/// on a connection and a loop of their own, each retried on its own: a batch the broker
-/// refuses (a message it nacks, again and again) holds back the watermark but not the
-/// heartbeats, which keep naming what waits, so replicas go on answering every other tenant.
-/// Each loop stops at its own waiting points, never inside a transaction (sqlx #4385).
+/// on a thread, a runtime, a database connection and a broker connection of their own, each
+/// retried on its own: neither a batch the broker refuses (nacked again and again) nor a
+/// process whose tasks keep its runtime busy holds them back, so replicas keep learning what
+/// waits and go on answering every other tenant. Each loop stops at its own waiting points,
+/// never inside a transaction (sqlx #4385).
 pub async fn run_relay(r: Relay, shutdown: CancellationToken) {
+    let beats = match start_heartbeats(r.clone(), shutdown.clone()) {
+        Ok(thread) => Some(thread),
+        Err(error) => {
+            tracing::error!(%error, "The relay could not start its heartbeat thread; no replica can stay fresh.");
+            None
+        }
+    };
     let (r, stop) = (&r, &shutdown);
-    tokio::join!(
-        SUPERVISOR.run(stop, move |up| async move {
+    SUPERVISOR
+        .run(stop, move |up| async move {
             let (_conn, channel) = confirm_channel(&r.amqp_url, "relay").await?;
             up.set();
             publish_loop(r, &channel, stop).await
-        }),
-        HEARTBEATS.run(stop, move |up| async move {
-            let (_conn, channel) = confirm_channel(&r.amqp_url, "relay heartbeats").await?;
-            up.set();
-            heartbeats(r, &channel, stop).await
-        }),
-    );
+        })
+        .await;
+    if let Some(thread) = beats {
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+}
+
+/// The heartbeat loop on a thread of its own until `shutdown`, with a pool of one connection
+/// opened on that thread's runtime.
+fn start_heartbeats(
+    r: Relay,
+    shutdown: CancellationToken,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("relay-heartbeats".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let db = PgPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_lazy_with((*r.db.connect_options()).clone());
+                let r = Relay { db, ..r };
+                let (r, stop) = (&r, &shutdown);
+                HEARTBEATS
+                    .run(stop, move |up| async move {
+                        let (_conn, channel) =
+                            confirm_channel(&r.amqp_url, "relay heartbeats").await?;
+                        up.set();
+                        heartbeats(r, &channel, stop).await
+                    })
+                    .await;
+                r.db.close().await;
+            })
+        })
 }
 
 #[derive(Debug, thiserror::Error)]
