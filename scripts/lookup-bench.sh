@@ -206,6 +206,8 @@ case $sample in *'"host":"t0000001.'*) ;; *) echo "unexpected answer for tenant 
 rmetric() { curl -sf "$rbase/metrics" | awk -v n="$1" '$1 == n {v = $2} END {print v + 0}'; }
 # delay_buckets [NAME]: the replica's histogram NAME (default change_delay) as /metrics shows it.
 delay_buckets() { curl -sf "$rbase/metrics" | awk -v n="tenant_catalog_replica_${1:-change_delay}_seconds_" 'index($0, n "bucket") == 1 || index($0, n "count") == 1'; }
+# serve's own: how long its relay's heartbeats took, from reading the outbox to publishing.
+beat_buckets() { curl -sf "$base/metrics" | awk -v n="tenant_catalog_relay_heartbeat_seconds_" 'index($0, n "bucket") == 1 || index($0, n "count") == 1'; }
 # The replica process's own view of a stream of changes: the share that arrived within each
 # bucket of its change_delay histogram between two readings.
 delay_shares() {
@@ -236,6 +238,7 @@ run_replica_wrk() {
   r0=$(rmetric tenant_catalog_replica_refusals_total)
   delay_buckets >"$work/$label-delay-before.txt"
   delay_buckets heartbeat_delay >"$work/$label-beats-before.txt"
+  beat_buckets >"$work/$label-rounds-before.txt"
   "$(dirname "$bin")/tenant-catalog-load" stream --rate "${CHANGE_RATE:-100}" --seconds "$duration" \
     >"$work/$label-stream.json" 2>"$work/$label-stream.log" & stream_pid=$!
   python3 - "$rbase/readyz" "$duration" >"$work/$label-staleness.txt" <<'PY' & sampler_pid=$!
@@ -258,6 +261,8 @@ PY
   wait "$sampler_pid" || true
   delay_buckets >"$work/$label-delay-after.txt"
   delay_buckets heartbeat_delay >"$work/$label-beats-after.txt"
+  beat_buckets >"$work/$label-rounds-after.txt"
+  R[$label.rounds]=$(delay_shares "$work/$label-rounds-before.txt" "$work/$label-rounds-after.txt" "heartbeats sent")
   R[$label.beats]=$(delay_shares "$work/$label-beats-before.txt" "$work/$label-beats-after.txt" heartbeats)
   R[$label.refused]=$(( $(rmetric tenant_catalog_replica_refusals_total) - r0 ))
   R[$label.sent]=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['sent'])" "$work/$label-stream.json")
@@ -273,7 +278,7 @@ for c in range(3):
     out += [v[min(len(v) - 1, int(len(v) * 0.99))], v[-1]] if v else [-1, -1]
 print(*out)" "$work/$label-staleness.txt")
   R[$label.delays]=$(delay_shares "$work/$label-delay-before.txt" "$work/$label-delay-after.txt")
-  echo "  while ${R[$label.sent]} new tenants streamed in: ${R[$label.refused]} lookups refused NOT_READY; staleness (/readyz every 100 ms) p99 ${R[$label.stale_p99_ms]} ms, max ${R[$label.stale_max_ms]} ms, of every tenant but the waiting ones p99 ${R[$label.others_p99_ms]} ms, max ${R[$label.others_max_ms]} ms, tenants waiting p99 ${R[$label.waiting_p99]}, max ${R[$label.waiting_max]}; change delay: ${R[$label.delays]}; heartbeats, watermark to arrival: ${R[$label.beats]}"
+  echo "  while ${R[$label.sent]} new tenants streamed in: ${R[$label.refused]} lookups refused NOT_READY; staleness (/readyz every 100 ms) p99 ${R[$label.stale_p99_ms]} ms, max ${R[$label.stale_max_ms]} ms, of every tenant but the waiting ones p99 ${R[$label.others_p99_ms]} ms, max ${R[$label.others_max_ms]} ms, tenants waiting p99 ${R[$label.waiting_p99]}, max ${R[$label.waiting_max]}; change delay: ${R[$label.delays]}; heartbeats, watermark to arrival: ${R[$label.beats]}; serve's heartbeat rounds, reading to publishing: ${R[$label.rounds]}"
 }
 echo "== route from the replica over HTTP, full load, changes streaming in =="
 target=$rbase; target_pid=$replica_pid
