@@ -669,7 +669,8 @@ async fn a_direct_purchase_creates_an_active_tenant_in_its_region() {
 async fn an_event_arriving_after_the_deletion_keeps_no_site_name() {
     let app = spawn_app().await;
     let mut c = Commerce::new();
-    app.publish(&c.trial(days_ago(60), &unique_site("late"), "eu"))
+    // A trial lasts 31 to 61 days and its data goes 15 days after: 90 days ago is deleted on any date.
+    app.publish(&c.trial(days_ago(90), &unique_site("late"), "eu"))
         .await;
     app.wait_tenant(&c.tenant_id, "DELETED", |t| t.state == "DELETED")
         .await;

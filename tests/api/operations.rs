@@ -81,7 +81,8 @@ async fn verify_finds_a_tampered_tenant_and_rebuild_rewrites_it_from_its_history
 async fn verify_sees_a_tampered_deleted_tenant() {
     let app = spawn_app().await;
     let mut c = Commerce::new();
-    app.publish(&c.trial(days_ago(60), &unique_site("gone"), "eu"))
+    // A trial lasts 31 to 61 days and its data goes 15 days after: 90 days ago is deleted on any date.
+    app.publish(&c.trial(days_ago(90), &unique_site("gone"), "eu"))
         .await;
     app.wait_tenant(&c.tenant_id, "DELETED", |t| t.state == "DELETED")
         .await;
