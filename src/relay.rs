@@ -6,7 +6,7 @@
 
 use crate::amqp::topology::CHANGES_EXCHANGE;
 use crate::amqp::{BrokerError, Doing as _, confirm_channel, confirmed};
-use crate::catalog::{Db, Doing as _, outbox, shards};
+use crate::catalog::{Db, Doing as _, outbox};
 use crate::feed::wire::{HEARTBEAT_KEY, Heartbeat, MAX_WAITING, Waiting, WireShard, shards_digest};
 use crate::metrics::Metrics;
 use crate::supervise::Supervisor;
@@ -194,10 +194,14 @@ async fn heartbeat(r: &Relay, channel: &Channel) -> Result<(), RelayError> {
     let took = r.metrics.heartbeat.start_timer();
     let looked = outbox::watermark(&r.db, MAX_WAITING).await?;
     let watermark = looked.at;
-    let list: Vec<WireShard> = shards::list(&r.db, None)
-        .await?
-        .iter()
-        .map(WireShard::of_row)
+    let list: Vec<WireShard> = looked
+        .shards
+        .into_iter()
+        .map(|(id, region, endpoint)| WireShard {
+            id,
+            region,
+            endpoint,
+        })
         .collect();
     let beat = Heartbeat {
         watermark,

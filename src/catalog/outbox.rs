@@ -132,11 +132,13 @@ pub struct Watermark {
     /// The waiting messages' tenants and every host they name (current and old), when no more
     /// than the `name_up_to` asked for were waiting; `None` when more were.
     pub waiting: Option<(Vec<Uuid>, Vec<String>)>,
+    /// The shard list at the same instant, in id order: (id, region, endpoint).
+    pub shards: Vec<(String, String, String)>,
 }
 
-/// The outbox's watermark, and what is still waiting, read at one instant (one statement, one
-/// snapshot): every change committed before `as_of` is published but those of the tenants
-/// named.
+/// The outbox's watermark, what is still waiting and the shard list, read at one instant (one
+/// statement, one snapshot, one round trip: a heartbeat on a saturated machine waits for each):
+/// every change committed before `as_of` is published but those of the tenants named.
 pub async fn watermark(db: &super::Db, name_up_to: usize) -> Result<Watermark, StoreError> {
     let limit = i64::try_from(name_up_to).unwrap_or(i64::MAX - 1) + 1;
     let row = sqlx::query!(
@@ -149,15 +151,26 @@ pub async fn watermark(db: &super::Db, name_up_to: usize) -> Result<Watermark, S
                         where jsonb_typeof(payload->'host') = 'string'
                         union
                         select jsonb_array_elements_text(payload->'old_hosts') from waiting
-                        where jsonb_typeof(payload->'old_hosts') = 'array') as "hosts!""#,
+                        where jsonb_typeof(payload->'old_hosts') = 'array') as "hosts!",
+                  array(select id from shards order by id) as "shard_ids!",
+                  array(select region from shards order by id) as "shard_regions!",
+                  array(select endpoint from shards order by id) as "shard_endpoints!""#,
         limit
     )
     .fetch_one(db)
     .await
     .doing(|| "reading the outbox's watermark".into())?;
+    let shards = row
+        .shard_ids
+        .into_iter()
+        .zip(row.shard_regions)
+        .zip(row.shard_endpoints)
+        .map(|((id, region), endpoint)| (id, region, endpoint))
+        .collect();
     Ok(Watermark {
         at: row.at,
         as_of: row.as_of,
         waiting: (row.n < limit).then_some((row.tenants, row.hosts)),
+        shards,
     })
 }

@@ -86,7 +86,10 @@ fn amqp_url_may_name_the_nodes_of_a_cluster() {
     let list = "amqp://u:secret@a:5672/%2f, amqp://u:secret@b:5672/%2f,";
     let s = settings(&[("AMQP_URL", list)]).expect("valid");
     let nodes: Vec<&str> = amqp_nodes(&s.amqp_url).collect();
-    assert_eq!(nodes, ["amqp://u:secret@a:5672/%2f", "amqp://u:secret@b:5672/%2f"]);
+    assert_eq!(
+        nodes,
+        ["amqp://u:secret@a:5672/%2f", "amqp://u:secret@b:5672/%2f"]
+    );
     let err = settings(&[("AMQP_URL", "amqp://u:secret@a/%2f,amqps://u:secret@b/%2f")])
         .expect_err("amqps is not built in");
     assert!(!err.to_string().contains("secret"), "{err}");
