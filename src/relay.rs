@@ -9,7 +9,7 @@ use crate::amqp::{BrokerError, Doing as _, confirm_channel, confirmed};
 use crate::catalog::{Db, Doing as _, outbox};
 use crate::feed::wire::{HEARTBEAT_KEY, Heartbeat, MAX_WAITING, Waiting, WireShard, shards_digest};
 use crate::metrics::Metrics;
-use crate::supervise::Supervisor;
+use crate::supervise::{self, Supervisor};
 use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Channel};
 use prometheus::{IntCounter, IntGauge};
@@ -114,30 +114,22 @@ fn start_heartbeats(
     r: Relay,
     shutdown: CancellationToken,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    std::thread::Builder::new()
-        .name("relay-heartbeats".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let db = PgPoolOptions::new()
-                    .max_connections(1)
-                    .acquire_timeout(Duration::from_secs(5))
-                    .connect_lazy_with((*r.db.connect_options()).clone());
-                let r = Relay { db, ..r };
-                let (r, stop) = (&r, &shutdown);
-                HEARTBEATS
-                    .run(stop, move |up| async move {
-                        let (_conn, channel) =
-                            confirm_channel(&r.amqp_url, "relay heartbeats").await?;
-                        up.set();
-                        heartbeats(r, &channel, stop).await
-                    })
-                    .await;
-                r.db.close().await;
+    supervise::on_own_thread("relay-heartbeats", async move {
+        let db = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with((*r.db.connect_options()).clone());
+        let r = Relay { db, ..r };
+        let (r, stop) = (&r, &shutdown);
+        HEARTBEATS
+            .run(stop, move |up| async move {
+                let (_conn, channel) = confirm_channel(&r.amqp_url, "relay heartbeats").await?;
+                up.set();
+                heartbeats(r, &channel, stop).await
             })
-        })
+            .await;
+        r.db.close().await;
+    })
 }
 
 #[derive(Debug, thiserror::Error)]

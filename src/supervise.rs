@@ -66,6 +66,22 @@ impl Supervisor {
     }
 }
 
+/// Runs `task` to its end on a thread named `name` with a current-thread runtime of its own,
+/// so that it never waits behind the tasks of the process's other runtimes (request handlers
+/// or ingestion keeping every core busy). What `task` opens (connections, pools) belongs to
+/// that runtime.
+pub fn on_own_thread(
+    name: &str,
+    task: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || runtime.block_on(task))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

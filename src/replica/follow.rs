@@ -74,12 +74,7 @@ pub fn start(
     settings: FollowSettings,
     shutdown: CancellationToken,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    std::thread::Builder::new()
-        .name("replica-follower".into())
-        .spawn(move || runtime.block_on(run(replica, settings, shutdown)))
+    crate::supervise::on_own_thread("replica-follower", run(replica, settings, shutdown))
 }
 
 /// Follows the catalog until `shutdown`, starting over after any failure, as a task of the
