@@ -10,14 +10,14 @@
 //! snapshot. Meanwhile the replica answers from what it has only while its watermark is within
 //! its bound.
 
-use super::entry::{self, Entry};
+use super::entry::Entry;
 pub use super::source::Credentials;
 use super::source::{Source, SourceError};
 use super::store::{Applied, Replica};
 use crate::amqp::topology::CHANGES_EXCHANGE;
 use crate::amqp::{BrokerError, Doing as _, connect, topology};
 use crate::domain::{BaseDomain, Endpoint, ShardId, TenantId};
-use crate::feed::wire::{HEARTBEAT_KEY, Heartbeat, ShardList, SnapshotPage, Waiting, WireRoute};
+use crate::feed::wire::{HEARTBEAT_KEY, ShardList, SnapshotPage, WireRoute};
 use crate::supervise::{Supervisor, Up};
 use futures_util::{FutureExt, StreamExt};
 use lapin::options::{
@@ -27,6 +27,8 @@ use lapin::types::FieldTable;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+
+mod heartbeat;
 
 /// Where a replica follows a catalog from.
 #[derive(Clone)]
@@ -320,41 +322,9 @@ impl Follower<'_> {
         unknown_shard
     }
 
-    /// A heartbeat's waiting changes, when it names them: every other tenant is as fresh as
-    /// its `as_of`.
-    fn take_waiting(&self, waiting: Option<&Waiting>) {
-        let (Some(w), Some(base)) = (waiting, self.replica.base_domain()) else {
-            return;
-        };
-        match entry::waiting(w, base) {
-            Ok((tenants, sites)) => {
-                self.replica
-                    .advance_but_waiting(w.as_of.timestamp_millis(), &tenants, &sites)
-            }
-            Err(why) => {
-                tracing::warn!(%why, "The replica got a heartbeat naming a host it cannot read; it takes its watermark only.")
-            }
-        }
-    }
-
     async fn handle(&mut self, routing_key: &lapin::types::ShortString, body: &[u8]) {
         if routing_key.as_str() == HEARTBEAT_KEY {
-            let Ok(beat) = serde_json::from_slice::<Heartbeat>(body) else {
-                tracing::warn!("The replica got a heartbeat it cannot read.");
-                return;
-            };
-            if beat.shards != self.digest
-                && let Err(error) = self.fetch_shards().await
-            {
-                // The watermark stays where it was: the shard list may be stale.
-                tracing::warn!(%error, "The replica could not fetch the new shard list.");
-                return;
-            }
-            self.replica.observe_heartbeat_delay(beat.watermark);
-            self.replica
-                .advance_watermark(beat.watermark.timestamp_millis());
-            self.take_waiting(beat.waiting.as_ref());
-            return;
+            return self.on_heartbeat(body).await;
         }
         let Ok(wire) = serde_json::from_slice::<WireRoute>(body) else {
             tracing::warn!(%routing_key, "The replica got a change message it cannot read.");
